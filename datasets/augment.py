@@ -1,0 +1,215 @@
+"""Human-like augmentation: turn reference strokes into what a finger on a phone produces.
+
+Small pure functions over ``(N, 2)`` arrays, composed by ``humanize``. Per stroke, in the
+reference box: a small offset, scale and rotation; a smooth low-frequency wobble; hooks at
+the start and tails at the end. Per character: a random affine (rotation, shear, aspect)
+placing the character at a random size and place on a canvas of 100 to 1000 px; then
+uneven speed (8 to 200 points per stroke) and quantisation to whole pixels.
+
+The per-character affine is one 3x3 matrix applied to all points in numpy; the same
+transform through torchvision's ``KeyPoints`` costs a tensor dispatch per character, which
+the 5,000 samples/s/core budget does not afford.
+
+All per-stroke bounds are in character units (fraction of the character size) and are the
+*correct-variation* side of the margins stated in ``errors``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kanjiwrite.datasets.strokes import arc_axis, arc_length, interpolate_axis
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    # per character
+    rotation_deg: float = 7.0
+    shear: float = 0.15
+    aspect: float = 0.12  # x/y scale ratio within exp(+-aspect)
+    fill: tuple[float, float] = (0.45, 0.95)  # character size / shorter canvas side
+    canvas_px: tuple[int, int] = (100, 1000)
+    canvas_aspect: tuple[float, float] = (0.75, 1.33)  # non-square canvases, half the time
+    # per stroke, character units: the bounds of variation still labelled correct
+    stroke_offset: float = 0.03
+    stroke_scale: float = 0.10
+    stroke_rotation_deg: float = 5.0
+    wobble: float = 0.012
+    hook_probability: float = 0.35
+    hook_length: float = 0.03
+    # sampling
+    points: tuple[int, int] = (8, 200)
+    speed_variation: float = 0.8
+    quantise: bool = True
+
+
+DEFAULT_AUGMENT = AugmentConfig()
+
+
+def rotation(angle_rad: float) -> np.ndarray:
+    c, s = np.cos(angle_rad), np.sin(angle_rad)
+    return np.array([[c, -s], [s, c]])
+
+
+def jitter(
+    points: np.ndarray,
+    ids: np.ndarray,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+    char_size: float,
+) -> np.ndarray:
+    """Offset, scale and rotate each stroke (points of stroke ``ids``) about its centre
+    within the correct-variation bounds."""
+    count = int(ids[-1]) + 1
+    sizes = np.bincount(ids, minlength=count)[:, None]
+    centres = np.stack([np.bincount(ids, points[:, d], count) for d in (0, 1)], 1) / sizes
+    angle = np.deg2rad(rng.uniform(-cfg.stroke_rotation_deg, cfg.stroke_rotation_deg, count))
+    scale = rng.uniform(1 - cfg.stroke_scale, 1 + cfg.stroke_scale, count)
+    radius = rng.uniform(0, cfg.stroke_offset, count) * char_size
+    theta = rng.uniform(0, 2 * np.pi, count)
+    cos, sin = (scale * np.cos(angle))[ids], (scale * np.sin(angle))[ids]
+    rel = points - centres[ids]
+    moved = np.stack([cos * rel[:, 0] - sin * rel[:, 1], sin * rel[:, 0] + cos * rel[:, 1]], 1)
+    shift = radius[:, None] * np.stack([np.cos(theta), np.sin(theta)], 1)
+    return moved + (centres + shift)[ids]
+
+
+def wobble(
+    points: np.ndarray,
+    ids: np.ndarray,
+    u: np.ndarray,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+    char_size: float,
+) -> np.ndarray:
+    """Add to each stroke a smooth displacement (three low-frequency waves along it, ``u``
+    being the fraction of arc length at each point) of at most ``cfg.wobble`` char units."""
+    count = int(ids[-1]) + 1
+    freq = rng.uniform(0.3, 2.0, (count, 3))
+    phase = rng.uniform(0, 2 * np.pi, (count, 3, 2))
+    weight = rng.dirichlet(np.ones(3), count)
+    amplitude = rng.uniform(0, cfg.wobble, count) * char_size / np.sqrt(2)
+    waves = np.sin(2 * np.pi * freq[ids, :, None] * u[:, None, None] + phase[ids])
+    displacement = (weight[ids, :, None] * waves).sum(axis=1)  # |.| <= 1 per axis
+    return points + amplitude[ids, None] * displacement
+
+
+def add_hooks(
+    strokes: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig, char_size: float
+) -> list[np.ndarray]:
+    """Maybe give each stroke a start hook and an end tail, each at most ``hook_length``
+    long (and a fifth of the stroke), bent 30 to 150 degrees from its direction there."""
+    chosen = rng.random((len(strokes), 2)) < cfg.hook_probability
+    out = []
+    for stroke, (at_start, at_end) in zip(strokes, chosen, strict=True):
+        if len(stroke) >= 2 and (at_start or at_end):
+            longest = min(cfg.hook_length * char_size, 0.2 * float(arc_length(stroke)[-1]))
+            parts = [stroke]
+            for start, wanted in ((True, at_start), (False, at_end)):
+                end, inner = (stroke[0], stroke[1]) if start else (stroke[-1], stroke[-2])
+                direction = end - inner
+                norm = float(np.hypot(*direction))
+                if not wanted or norm < 1e-9:
+                    continue
+                bend = np.deg2rad(rng.uniform(30, 150)) * rng.choice([-1.0, 1.0])
+                tip = end + rotation(bend) @ (direction / norm) * rng.uniform(0.3, 1.0) * longest
+                middle = (end + tip) / 2 + rng.normal(0, 0.1, 2) * np.hypot(*(tip - end))
+                hook = np.stack([tip, middle]) if start else np.stack([middle, tip])
+                parts.insert(0 if start else len(parts), hook)
+            stroke = np.concatenate(parts)
+        out.append(stroke)
+    return out
+
+
+def vary_strokes(
+    strokes: list[np.ndarray],
+    rng: np.random.Generator,
+    cfg: AugmentConfig = DEFAULT_AUGMENT,
+    char_size: float = 109.0,
+) -> list[np.ndarray]:
+    """The per-stroke human variation (jitter, wobble, hooks), in the reference box."""
+    sizes = [len(s) for s in strokes]
+    ids = np.repeat(np.arange(len(strokes)), sizes)
+    points, axis, first, total = arc_axis(strokes)
+    u = (axis - first[ids]) / np.where(total > 0, total, 1.0)[ids]
+    points = jitter(points, ids, rng, cfg, char_size)
+    points = wobble(points, ids, u, rng, cfg, char_size)
+    return add_hooks(np.split(points, np.cumsum(sizes)[:-1]), rng, cfg, char_size)
+
+
+def character_affine(
+    box_low: np.ndarray, box_high: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """A random 2x3 affine taking the character's box onto a random canvas, and that canvas."""
+    side = float(np.exp(rng.uniform(*np.log(cfg.canvas_px))))
+    ratio = rng.uniform(*cfg.canvas_aspect) if rng.random() < 0.5 else 1.0
+    width, height = (side, side * ratio) if ratio >= 1 else (side / ratio, side)
+    width, height = min(width, cfg.canvas_px[1]), min(height, cfg.canvas_px[1])
+    aspect = np.exp(rng.uniform(-cfg.aspect, cfg.aspect))
+    linear = (
+        rotation(np.deg2rad(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg)))
+        @ np.array([[1.0, rng.uniform(-cfg.shear, cfg.shear)], [0.0, 1.0]])
+        @ np.diag([aspect, 1.0 / aspect])
+    )
+    corners = np.array(
+        [
+            [box_low[0], box_low[1]],
+            [box_low[0], box_high[1]],
+            [box_high[0], box_low[1]],
+            [box_high[0], box_high[1]],
+        ]
+    )
+    centred = (corners - (box_low + box_high) / 2) @ linear.T
+    size = float(max(centred.max(axis=0) - centred.min(axis=0)))
+    scale = rng.uniform(*cfg.fill) * min(width, height) / max(size, 1e-9)
+    linear = scale * linear
+    placed = (corners - (box_low + box_high) / 2) @ linear.T
+    room_low = -placed.min(axis=0)
+    room_high = np.array([width, height]) - placed.max(axis=0)
+    shift = rng.uniform(room_low, np.maximum(room_high, room_low))
+    matrix = np.concatenate([linear, (shift - linear @ ((box_low + box_high) / 2))[:, None]], 1)
+    return matrix, (round(width), round(height))
+
+
+def apply_affine(stroke: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    return stroke @ matrix[:, :2].T + matrix[:, 2]
+
+
+def sample_unevenly(
+    strokes: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig
+) -> list[np.ndarray]:
+    """Resample strokes as a touch screen would: 8 to 200 points each, slow at the ends and
+    faster in the middle (a minimum-jerk profile) with random variation in speed."""
+    points, axis, first, total = arc_axis(strokes)
+    n = np.exp(rng.uniform(*np.log(cfg.points), len(strokes))).astype(int)
+    ids = np.repeat(np.arange(len(strokes)), n)
+    starts = np.concatenate(([0], np.cumsum(n)[:-1]))
+    t = (np.arange(n.sum()) - starts[ids]) / (n - 1)[ids]
+    blend = rng.uniform(0, cfg.speed_variation, len(strokes))[ids]
+    profile = (1 - blend) * t + blend * (10 * t**3 - 15 * t**4 + 6 * t**5)
+    steps = np.diff(profile, prepend=0.0) * rng.uniform(0.5, 1.5, len(t))
+    steps[starts] = 0.0
+    u = np.cumsum(steps)
+    u -= u[starts][ids]
+    u /= np.maximum(u[starts + n - 1], 1e-12)[ids]
+    sampled = interpolate_axis(points, axis, first[ids] + u * total[ids])
+    return np.split(sampled, starts[1:])
+
+
+def humanize(
+    strokes: list[np.ndarray],
+    rng: np.random.Generator,
+    cfg: AugmentConfig = DEFAULT_AUGMENT,
+    char_size: float = 109.0,
+) -> tuple[list[np.ndarray], tuple[float, float]]:
+    """Make reference-box strokes look hand-drawn on a random canvas: strokes in canvas
+    pixels, and the canvas ``(width, height)``."""
+    varied = vary_strokes(strokes, rng, cfg, char_size)
+    points = np.concatenate(varied)
+    matrix, canvas = character_affine(points.min(axis=0), points.max(axis=0), rng, cfg)
+    drawn = sample_unevenly([apply_affine(s, matrix) for s in varied], rng, cfg)
+    if cfg.quantise:
+        drawn = [np.round(s) for s in drawn]
+    return drawn, canvas

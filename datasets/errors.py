@@ -1,0 +1,232 @@
+"""Labelled wrong strokes: what a learner's stroke k can be, against reference stroke k.
+
+Labels (``LABELS``; ``extra`` and missing strokes are attempt-level):
+
+* ``correct``: reference stroke k within the human variation of ``augment``.
+* ``wrong_direction``: stroke k drawn from its end to its start.
+* ``wrong_order``: another stroke j of the same character, drawn in its own place.
+* ``wrong_shape``: a different shape of similar extent: a stroke of another type fitted
+  to stroke k's box, a straight line where a hook or turn belongs, a truncated stroke, or
+  strokes k and k+1 merged into one.
+* ``misplaced``: stroke k's shape, moved and/or resized relative to the rest.
+* ``extra``: a stroke after the character is complete.
+
+Every error is corrupted in the reference box *before* the human augmentation, and is
+only produced when it is unambiguous, i.e. clear of the correct-variation bounds by the
+margins in ``ErrorConfig`` (see ``margin_report`` for measured values).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kanjiwrite.datasets import geometry
+from kanjiwrite.datasets.strokes import arc_length, interpolate_axis, resample_many
+
+LABELS = ("correct", "wrong_direction", "wrong_order", "wrong_shape", "misplaced", "extra")
+LABEL_INDEX = {name: i for i, name in enumerate(LABELS)}
+STROKE_ERRORS = LABELS[1:5]
+
+
+@dataclass(frozen=True)
+class ErrorConfig:
+    """Error magnitudes (character units) and the unambiguity rules.
+
+    Correct variation (``AugmentConfig``): offset <= 0.03, size x[0.9, 1.1], rotation
+    <= 5 deg, wobble <= 0.012, hooks <= 0.03. The errors stay clear of that:
+    """
+
+    misplace_offset: tuple[float, float] = (0.15, 0.35)  # 5x the largest correct offset
+    misplace_scale: tuple[float, float] = (1.7, 2.2)  # or 1/that; correct is <= 1.1
+    misplace_resize_probability: float = 0.35
+    min_resize_extent: float = 0.25  # only strokes at least this large are resized
+    min_shape_distance: float = 0.30  # for wrong_shape; correct variation stays < 0.15
+    min_order_distance: float = 0.15  # stroke j must be this far from stroke k (points)
+    min_direction_length: float = 0.10  # strokes shorter than this are never reversed
+    min_curvedness: float = 0.15  # only hooked/turned/curved strokes are straightened/cut
+    truncate_keep: tuple[float, float] = (0.35, 0.6)
+    shape_attempts: int = 6
+
+
+DEFAULT_ERRORS = ErrorConfig()
+
+
+def reverse(stroke: np.ndarray) -> np.ndarray:
+    return stroke[::-1].copy()
+
+
+def straighten(stroke: np.ndarray) -> np.ndarray:
+    """A straight line from the stroke's start to its end."""
+    return np.linspace(stroke[0], stroke[-1], max(len(stroke), 2))
+
+
+def truncate(stroke: np.ndarray, keep: float) -> np.ndarray:
+    """The first ``keep`` fraction of the stroke by arc length."""
+    s = arc_length(stroke)
+    return interpolate_axis(
+        stroke, s, np.linspace(0.0, keep * s[-1], max(2, int(len(stroke) * keep)))
+    )
+
+
+def merge(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Two strokes written as one, without lifting the pen."""
+    return np.concatenate([first, second])
+
+
+def fit_to_box(donor: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``donor`` moved and scaled (keeping its aspect) to ``target``'s centre and size."""
+    scale = max(geometry.extent(target), 1e-6) / max(geometry.extent(donor), 1e-6)
+    return (donor - geometry.centre(donor)) * scale + geometry.centre(target)
+
+
+def misplace(
+    stroke: np.ndarray, rng: np.random.Generator, cfg: ErrorConfig, char_size: float
+) -> np.ndarray:
+    """Move the stroke by 0.15-0.35 of the character, or resize a large stroke by 1.7-2.2x
+    either way (small strokes are only moved: their size is dominated by hand jitter)."""
+    middle = geometry.centre(stroke)
+    large = geometry.extent(stroke) >= cfg.min_resize_extent * char_size
+    if large and rng.random() < cfg.misplace_resize_probability:
+        factor = rng.uniform(*cfg.misplace_scale)
+        factor = factor if rng.random() < 0.5 else 1.0 / factor
+        return (stroke - middle) * factor + middle
+    theta = rng.uniform(0, 2 * np.pi)
+    distance = rng.uniform(*cfg.misplace_offset) * char_size
+    return stroke + distance * np.array([np.cos(theta), np.sin(theta)])
+
+
+def wrong_shape_candidates(
+    strokes: list[np.ndarray],
+    k: int,
+    donors: list[np.ndarray],
+    rng: np.random.Generator,
+    cfg: ErrorConfig,
+) -> list[np.ndarray]:
+    """Possible wrong shapes for stroke k (unchecked against the margin)."""
+    stroke = strokes[k]
+    out = []
+    if geometry.curvedness(stroke) >= cfg.min_curvedness:
+        out.append(straighten(stroke))
+        out.append(truncate(stroke, rng.uniform(*cfg.truncate_keep)))
+    if k + 1 < len(strokes):
+        out.append(merge(stroke, strokes[k + 1]))
+    for _ in range(3):
+        if donors:
+            out.append(fit_to_box(donors[rng.integers(len(donors))], stroke))
+    rng.shuffle(out)
+    return out
+
+
+def corrupt(
+    strokes: list[np.ndarray],
+    k: int,
+    label: str,
+    rng: np.random.Generator,
+    cfg: ErrorConfig,
+    donors: list[np.ndarray],
+    forbidden_order: set[int],
+    char_size: float = 109.0,
+    resampled: np.ndarray | None = None,
+) -> tuple[np.ndarray, int] | None:
+    """Stroke k of ``strokes`` (reference box, expected order) turned into ``label``.
+
+    Returns the stroke and the reference index it depicts, or ``None`` when that error
+    cannot be made unambiguous for this stroke. ``forbidden_order`` lists strokes that
+    an accepted alternative order allows at position k (never a ``wrong_order``).
+    ``resampled`` optionally gives ``strokes`` already resampled, ``(S, P, 2)``.
+    """
+    stroke = strokes[k]
+    if label == "correct":
+        return stroke, k
+    if label == "wrong_direction":
+        if geometry.length(stroke) < cfg.min_direction_length * char_size:
+            return None
+        return reverse(stroke), k
+    if label == "wrong_order":
+        points = resampled if resampled is not None else resample_many(strokes)
+        forward = np.linalg.norm(points - points[k], axis=-1).mean(-1)
+        backward = np.linalg.norm(points[:, ::-1] - points[k], axis=-1).mean(-1)
+        far = np.minimum(forward, backward) >= cfg.min_order_distance * char_size
+        candidates = [j for j in np.flatnonzero(far) if j != k and j not in forbidden_order]
+        if not candidates:
+            return None
+        later = [j for j in candidates if j > k]
+        pool = later if later and rng.random() < 0.75 else candidates
+        j = int(pool[rng.integers(len(pool))])
+        return strokes[j], j
+    if label == "wrong_shape":
+        for candidate in wrong_shape_candidates(strokes, k, donors, rng, cfg)[: cfg.shape_attempts]:
+            if geometry.shape_distance(candidate, stroke, char_size) >= cfg.min_shape_distance:
+                return candidate, k
+        return None
+    if label == "misplaced":
+        if k == 0:  # placement is judged relative to strokes already drawn
+            return None
+        return misplace(stroke, rng, cfg, char_size), k
+    raise ValueError(f"unknown stroke label {label!r}")
+
+
+def type_family(stroke_type: str) -> str:
+    """The basic stroke type (first symbol of ``kvg:type``, e.g. ``㇕`` for ``㇕c``)."""
+    return stroke_type[:1]
+
+
+def margin_report(
+    references: list[list[np.ndarray]],
+    rng: np.random.Generator,
+    cfg: ErrorConfig = DEFAULT_ERRORS,
+    samples: int = 2000,
+    char_size: float = 109.0,
+) -> dict[str, dict[str, float]]:
+    """Measure the margins after the per-stroke human variation, on random strokes.
+
+    For each measure: the largest value among correct strokes and the smallest among the
+    errors it separates (offset and size ratio: misplaced strokes moved or resized, the
+    size ratio over strokes large enough to be resized; shape
+    distance: wrong shapes; point distance to stroke k: wrong-order strokes).
+    """
+    from kanjiwrite.datasets.augment import DEFAULT_AUGMENT, vary_strokes
+
+    def human(s: np.ndarray) -> np.ndarray:
+        return vary_strokes([s], rng, DEFAULT_AUGMENT, char_size)[0]
+
+    donors = [s for strokes in references for s in strokes]
+    correct: dict[str, list[float]] = {m: [] for m in MARGIN_MEASURES}
+    wrong: dict[str, list[float]] = {m: [] for m in MARGIN_MEASURES}
+    for _ in range(samples):
+        strokes = references[rng.integers(len(references))]
+        k = int(rng.integers(len(strokes)))
+        ref = strokes[k]
+        drawn = human(ref)
+        for name, measure in MARGIN_MEASURES.items():
+            if name != "size_ratio" or geometry.extent(ref) >= cfg.min_resize_extent * char_size:
+                correct[name].append(measure(drawn, ref, char_size))
+        if (made := corrupt(strokes, k, "misplaced", rng, cfg, donors, set())) is not None:
+            drawn = human(made[0])
+            resized = geometry.size_ratio(made[0], ref, char_size) > 1.3
+            name = "size_ratio" if resized else "offset"
+            wrong[name].append(MARGIN_MEASURES[name](drawn, ref, char_size))
+        if (made := corrupt(strokes, k, "wrong_shape", rng, cfg, donors, set())) is not None:
+            wrong["shape_distance"].append(geometry.shape_distance(human(made[0]), ref, char_size))
+        if (made := corrupt(strokes, k, "wrong_order", rng, cfg, donors, set())) is not None:
+            wrong["point_distance"].append(geometry.point_distance(human(made[0]), ref, char_size))
+    return {
+        name: {
+            "correct_max": float(np.max(correct[name])),
+            "correct_p99": float(np.percentile(correct[name], 99)),
+            "error_min": float(np.min(wrong[name])) if wrong[name] else float("nan"),
+            "error_p01": float(np.percentile(wrong[name], 1)) if wrong[name] else float("nan"),
+            "errors": len(wrong[name]),
+        }
+        for name in MARGIN_MEASURES
+    }
+
+
+MARGIN_MEASURES = {
+    "offset": geometry.offset,
+    "size_ratio": geometry.size_ratio,
+    "shape_distance": geometry.shape_distance,
+    "point_distance": geometry.point_distance,
+}

@@ -1,0 +1,43 @@
+"""Fixed, seeded splits by character, stratified by stroke count.
+
+Held-out characters (``val`` and ``test``) never appear in training, neither as the
+character being written nor as a donor of wrong shapes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+SPLIT_SEED = 20260714
+HELD_OUT_FRACTION = {"val": 0.1, "test": 0.1}
+MAX_STRATUM = 22  # stroke counts above this share one stratum (few characters each)
+
+
+def split_characters(
+    chars: list[str], stroke_counts: np.ndarray, seed: int = SPLIT_SEED
+) -> dict[str, list[str]]:
+    """Assign every character to ``train``, ``val`` or ``test``.
+
+    Within each stroke-count stratum the characters are shuffled with ``seed`` and the
+    first 10% (rounded, at least one once the stratum has 5) go to test, the next 10% to
+    val. The result depends only on the character list and the seed.
+    """
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[str]] = {name: [] for name in SPLITS}
+    strata = np.minimum(stroke_counts, MAX_STRATUM)
+    order = np.argsort(np.array(chars))  # independent of input order
+    for stratum in np.unique(strata):
+        members = [chars[i] for i in order if strata[i] == stratum]
+        rng.shuffle(members)
+        n_test = _share(len(members), HELD_OUT_FRACTION["test"])
+        n_val = _share(len(members), HELD_OUT_FRACTION["val"])
+        out["test"] += members[:n_test]
+        out["val"] += members[n_test : n_test + n_val]
+        out["train"] += members[n_test + n_val :]
+    return {name: sorted(members) for name, members in out.items()}
+
+
+def _share(size: int, fraction: float) -> int:
+    n = round(size * fraction)
+    return max(n, 1) if size >= 5 else n

@@ -1,0 +1,134 @@
+"""The stroke format and the one normalisation every component uses.
+
+Stroke format (stated once, used everywhere):
+
+* A *character* is a sequence of strokes in writing order.
+* A *stroke* is a float array of shape ``(N, 2)``: ``x, y`` in canvas units, ``y`` growing
+  downward, N >= 1. A third column (a timestamp in ms) may be present; it is ignored here.
+* A *canvas* is ``(width, height)`` in the same units. KanjiVG references use ``(109, 109)``.
+
+Model inputs (``stroke_features``), for S strokes:
+
+1. Each stroke is resampled to ``POINTS_PER_STROKE`` points evenly spaced by arc length
+   (a zero-length stroke, a tap, becomes that point repeated).
+2. The *frame* of the strokes given is their joint bounding box: its centre becomes the
+   origin and its larger side the unit, floored at ``MIN_FRAME_FRACTION`` of the shorter
+   canvas side so that one short stroke is not blown up to full size. Scale and translation
+   are thus relative to what has been written, not to the canvas.
+3. Per point: ``x, y`` in the frame (about -0.5 .. 0.5), ``dx, dy`` the unit direction of
+   travel (forward difference; the last point repeats the previous direction; (0, 0) for a
+   tap), ``pen_down`` = 1 on a stroke's first point, ``pen_up`` = 1 on its last.
+
+Result: float32 ``(S, POINTS_PER_STROKE, len(FEATURES))``. Golden vectors in
+``tests/golden/normalisation.json`` pin this function for every consumer (training, ONNX
+serving, the iOS app).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+POINTS_PER_STROKE = 32
+FEATURES = ("x", "y", "dx", "dy", "pen_down", "pen_up")
+MIN_FRAME_FRACTION = 0.25
+KANJIVG_CANVAS = (109.0, 109.0)
+
+Stroke = np.ndarray
+Canvas = tuple[float, float]
+
+
+def as_stroke(points: Sequence[Sequence[float]] | np.ndarray) -> Stroke:
+    """Return the ``(N, 2)`` float64 x, y columns of a stroke (drops a timestamp column)."""
+    array = np.asarray(points, dtype=np.float64)
+    if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] not in (2, 3):
+        raise ValueError(f"a stroke must have shape (N>=1, 2|3), got {array.shape}")
+    return array[:, :2]
+
+
+def arc_length(stroke: Stroke) -> np.ndarray:
+    """Cumulative arc length at each point, starting at 0."""
+    out = np.zeros(len(stroke))
+    step = stroke[1:] - stroke[:-1]
+    np.cumsum(np.sqrt(step[:, 0] ** 2 + step[:, 1] ** 2), out=out[1:])
+    return out
+
+
+def resample(stroke: Stroke, n: int = POINTS_PER_STROKE) -> Stroke:
+    """Resample a stroke to ``n`` points evenly spaced by arc length."""
+    return resample_many([stroke], n)[0]
+
+
+def arc_axis(strokes: Sequence[Stroke]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Lay strokes end to end on one increasing arc-length axis, a gap of 1 between them.
+
+    Returns the stacked points ``(sum N, 2)``, the axis value of every point, and each
+    stroke's first axis value and total length. One ``np.interp`` over this axis then
+    samples all strokes at once.
+    """
+    sizes = np.fromiter((len(s) for s in strokes), int, len(strokes))
+    points = np.concatenate(strokes)[:, :2] if len(strokes) > 1 else strokes[0][:, :2]
+    starts = np.zeros(len(strokes), int)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    step = np.zeros(len(points))
+    diff = points[1:] - points[:-1]
+    step[1:] = np.sqrt(diff[:, 0] ** 2 + diff[:, 1] ** 2)
+    step[starts] = 0.0
+    step[starts[1:]] = 1.0
+    axis = np.cumsum(step)
+    first = axis[starts]
+    return points, axis, first, axis[starts + sizes - 1] - first
+
+
+def interpolate_axis(points: np.ndarray, axis: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Points at positions ``targets`` on an arc-length ``axis`` of ``points``."""
+    out = np.empty((len(targets), 2))
+    out[:, 0] = np.interp(targets, axis, points[:, 0])
+    out[:, 1] = np.interp(targets, axis, points[:, 1])
+    return out
+
+
+def resample_many(strokes: Sequence[Stroke], n: int = POINTS_PER_STROKE) -> np.ndarray:
+    """Resample each stroke to ``n`` points evenly spaced by its arc length: ``(S, n, 2)``.
+    A zero-length stroke (a tap) becomes its first point repeated."""
+    points, axis, first, total = arc_axis(strokes)
+    targets = first[:, None] + np.linspace(0.0, 1.0, n)[None, :] * total[:, None]
+    return interpolate_axis(points, axis, targets.ravel()).reshape(len(strokes), n, 2)
+
+
+def character_frame(strokes: Sequence[Stroke], canvas: Canvas) -> tuple[float, float, float]:
+    """Centre x, centre y and unit length of the frame of ``strokes`` (see module doc)."""
+    points = np.concatenate([s[:, :2] for s in strokes])
+    low, high = points.min(axis=0), points.max(axis=0)
+    centre = (low + high) / 2.0
+    extent = float(max(high - low))
+    unit = max(extent, MIN_FRAME_FRACTION * float(min(canvas)))
+    return float(centre[0]), float(centre[1]), unit
+
+
+def normalize(strokes: Sequence[Stroke], canvas: Canvas) -> np.ndarray:
+    """Resampled strokes in their joint frame: float64 ``(S, POINTS_PER_STROKE, 2)``."""
+    clean = [as_stroke(s) for s in strokes]
+    cx, cy, unit = character_frame(clean, canvas)
+    resampled = resample_many(clean)
+    return (resampled - np.array([cx, cy])) / unit
+
+
+def directions(points: np.ndarray) -> np.ndarray:
+    """Unit direction of travel at each point of ``(..., P, 2)`` resampled strokes."""
+    step = np.diff(points, axis=-2)
+    step = np.concatenate([step, step[..., -1:, :]], axis=-2)
+    norm = np.linalg.norm(step, axis=-1, keepdims=True)
+    return np.divide(step, norm, out=np.zeros_like(step), where=norm > 1e-9)
+
+
+def stroke_features(strokes: Sequence[Stroke], canvas: Canvas) -> np.ndarray:
+    """Model inputs for ``strokes``: float32 ``(S, POINTS_PER_STROKE, 6)`` (see module doc)."""
+    if len(strokes) == 0:
+        return np.zeros((0, POINTS_PER_STROKE, len(FEATURES)), np.float32)
+    xy = normalize(strokes, canvas)
+    pen = np.zeros((*xy.shape[:2], 2))
+    pen[:, 0, 0] = 1.0
+    pen[:, -1, 1] = 1.0
+    return np.concatenate([xy, directions(xy), pen], axis=-1).astype(np.float32)

@@ -1,0 +1,1 @@
+"""ONNX and CoreML export of the per-stroke grader."""

@@ -1,0 +1,1 @@
+"""Graders: the geometric baseline (and, later, the learned sequence model)."""

@@ -1,0 +1,1 @@
+"""REST scoring service on ONNX Runtime (no torch at serve time)."""

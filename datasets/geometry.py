@@ -67,15 +67,25 @@ def size_ratio(a: np.ndarray, b: np.ndarray, char_size: float) -> float:
     return float(max(ratio, 1.0 / ratio))
 
 
-def fit_similarity(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
-    """Scale and translation (no rotation) mapping ``source`` points onto ``target`` points
-    in the least-squares sense: ``target ~= scale * source + shift``."""
-    ms, mt = source.mean(axis=0), target.mean(axis=0)
-    s, t = source - ms, target - mt
-    denom = float((s**2).sum())
-    scale = float((s * t).sum() / denom) if denom > 1e-12 else 1.0
-    scale = max(scale, 1e-6)
-    return scale, mt - scale * ms
+def fit_alignment(
+    source: list[np.ndarray], target: list[np.ndarray], min_spread: float = 0.3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Map corresponding ``source`` strokes onto ``target`` strokes: ``x @ A.T + b``.
+
+    With three or more strokes spread in both directions (smaller/larger principal spread
+    >= ``min_spread``), the least-squares affine map over their resampled points (learners
+    slant, stretch and rotate their writing). Otherwise the scale of the bounding-box
+    diagonals and the shift of the box centres, which one or two strokes still determine.
+    """
+    s, t = resampled(source), resampled(target)
+    if len(source) >= 3:
+        ms, mt = s.mean(axis=0), t.mean(axis=0)
+        spread = np.linalg.svd(s - ms, compute_uv=False)
+        if spread[0] > 1e-9 and spread[-1] / spread[0] >= min_spread:
+            solution, *_ = np.linalg.lstsq(s - ms, t - mt, rcond=None)
+            return solution.T, mt - ms @ solution
+    scale = max(extent(t), 1e-6) / max(extent(s), 1e-6)
+    return np.eye(2) * scale, centre(t) - scale * centre(s)
 
 
 def resampled(strokes: list[np.ndarray]) -> np.ndarray:

@@ -3,8 +3,8 @@
 An ``Attempt`` holds the strokes drawn so far (canvas pixels, human-like), the expected
 reference strokes (109 box, in the accepted order the learner followed) and, per drawn
 stroke k, a label against expected stroke k and the reference index it depicts.
-Attempt-level facts: strokes beyond the reference are ``extra``; ``missing`` lists
-expected strokes not drawn.
+Attempt-level facts: strokes beyond the reference are ``extra``; ``missing`` lists the
+expected strokes (positions in the order followed) not (yet) drawn correctly.
 """
 
 from __future__ import annotations
@@ -107,7 +107,6 @@ def synthesize_attempt(
         matched.append(-1)
 
     drawn, canvas = humanize(strokes, rng, cfg.augment)
-    depicted = {m for m, lab in zip(matched, labels, strict=True) if lab != LABEL_INDEX["extra"]}
     return Attempt(
         kanji=ref.char,
         reference=expected,
@@ -116,7 +115,7 @@ def synthesize_attempt(
         labels=np.array(labels, np.int8),
         matched=np.array(matched, np.int16),
         order=tuple(order),
-        missing=[i for i in range(n) if i not in depicted],
+        missing=[i for i in range(n) if i >= drawn_count or labels[i] != LABEL_INDEX["correct"]],
     )
 
 

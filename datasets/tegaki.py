@@ -1,0 +1,62 @@
+"""Reader for Tegaki character XML (real human pen data) into the stroke format.
+
+A file is ``<character><utf8>X</utf8><strokes><stroke><point x=".." y=".." [timestamp=".."]/>
+...</stroke>...</strokes></character>``, optionally with ``<width>``/``<height>``; without
+them the canvas is 1000 x 1000 (Tegaki's default). Points keep the timestamp, when
+present, as a third column.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+TEGAKI_CANVAS = (1000.0, 1000.0)
+
+
+@dataclass
+class HandwrittenSample:
+    char: str
+    strokes: list[np.ndarray]  # (N, 2) or (N, 3) with timestamps in ms
+    canvas: tuple[float, float]
+    source: Path
+    writer: str  # e.g. "japanese-learner1"
+
+
+def read_tegaki_file(path: Path, writer: str = "") -> HandwrittenSample:
+    """Parse one Tegaki XML file; raises ``ValueError`` on a file that is not one."""
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as error:
+        raise ValueError(f"{path}: not XML ({error})") from error
+    char = (root.findtext("utf8") or "").strip()
+    if len(char) != 1:
+        raise ValueError(f"{path}: <utf8> must hold one character, got {char!r}")
+    strokes = []
+    for stroke in root.iter("stroke"):
+        rows = [
+            [float(p.attrib["x"]), float(p.attrib["y"])]
+            + ([float(p.attrib["timestamp"])] if "timestamp" in p.attrib else [])
+            for p in stroke.iter("point")
+        ]
+        if rows:
+            width = min(len(r) for r in rows)
+            strokes.append(np.array([r[:width] for r in rows]))
+    if not strokes:
+        raise ValueError(f"{path}: no strokes")
+    width = float(root.findtext("width") or TEGAKI_CANVAS[0])
+    height = float(root.findtext("height") or TEGAKI_CANVAS[1])
+    return HandwrittenSample(char, strokes, (width, height), path, writer)
+
+
+def read_tegaki_folder(folder: Path) -> list[HandwrittenSample]:
+    """Every ``*.xml`` below ``folder``, sorted by path; the writer is taken from a
+    ``japanese-*`` folder name on the way, when there is one."""
+    samples = []
+    for path in sorted(Path(folder).rglob("*.xml")):
+        writer = next((p for p in path.parts if p.startswith("japanese-")), path.parent.name)
+        samples.append(read_tegaki_file(path, writer))
+    return samples

@@ -1,0 +1,162 @@
+"""The ``kanjiwrite`` command line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Kanji Write: per-stroke grading of handwritten kanji.", no_args_is_help=True
+)
+data_app = typer.Typer(
+    help="The stroke data: reference pack, statistics, galleries, speed.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("build-pack")
+def build_pack(
+    out: Annotated[Path | None, typer.Option(help="Pack file (default: the cache)")] = None,
+) -> None:
+    """Parse every KanjiVG file into the reference pack."""
+    from kanjiwrite.datasets.kanjivg import build_pack as build
+
+    started = time.perf_counter()
+    path = build(out)
+    typer.echo(
+        f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+
+
+@data_app.command()
+def stats(
+    card: Annotated[Path, typer.Option(help="Where to write the dataset card")] = Path(
+        "datasets/dataset_card.md"
+    ),
+    attempts: Annotated[int, typer.Option(help="Synthetic attempts sampled per split")] = 1000,
+) -> None:
+    """Print what the reference pack holds and write the dataset card."""
+    from tqdm import tqdm
+
+    from kanjiwrite.datasets.card import build_card, write_card
+
+    with tqdm(total=3 * attempts, desc="sampling attempts", unit="attempt") as bar:
+        data = build_card(attempts, progress=bar.update)
+    kinds = data["kinds"]
+    typer.echo(
+        f"{data['characters']} kanji (KanjiVG base characters: {kinds.get('kanji', 0)} "
+        f"CJK ideographs, {kinds.get('kana', 0)} kana, {kinds.get('other', 0)} other)"
+    )
+    typer.echo(
+        f"{data['strokes']} strokes, {data['stroke_count_range'][0]}-"
+        f"{data['stroke_count_range'][1]} per character"
+    )
+    typer.echo(
+        f"{data['alternative_orders']} alternative stroke orders over "
+        f"{data['characters_with_alternative_orders']} characters"
+    )
+    typer.echo(f"reference pack {data['pack_version']} loaded in {data['pack_load_seconds']:.3f} s")
+    for name, split in data["splits"].items():
+        labels = ", ".join(f"{k} {v}" for k, v in split["labels"].items())
+        typer.echo(f"{name}: {split['characters']} characters; labels: {labels}")
+    for name, m in data["margins"].items():
+        typer.echo(
+            f"margin {name}: correct max {m['correct_max']:.3f} < error min {m['error_min']:.3f}"
+        )
+    write_card(data, card)
+    typer.echo(f"dataset card: {card}")
+
+
+@data_app.command()
+def show(
+    kanji: Annotated[str, typer.Argument(help="One character")],
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("out/show.png"),
+    seed: Annotated[int, typer.Option()] = 0,
+    variants: Annotated[int, typer.Option(help="Attempts to draw")] = 11,
+) -> None:
+    """Render the reference and a few augmented and wrong attempts at one character."""
+    import numpy as np
+
+    from kanjiwrite.datasets.kanjivg import load_pack
+    from kanjiwrite.datasets.render import save_overview
+    from kanjiwrite.datasets.synthesis import donor_strokes, synthesize_attempt
+
+    pack = load_pack()
+    if kanji not in pack:
+        raise typer.BadParameter(f"{kanji!r} is not in the reference pack", param_hint="KANJI")
+    ref = pack[kanji]
+    rng = np.random.default_rng(seed)
+    donors = donor_strokes([pack[c] for c in pack.chars[::50]])
+    attempts = [synthesize_attempt(ref, rng, donors) for _ in range(variants)]
+    typer.echo(f"wrote {save_overview(ref, attempts, out)}")
+
+
+@data_app.command()
+def gallery(
+    out: Annotated[Path, typer.Option(help="Folder for one PNG per label")] = Path("out/gallery"),
+    per_label: Annotated[int, typer.Option()] = 24,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Render a gallery of each label over random characters."""
+    import numpy as np
+
+    from kanjiwrite.datasets.errors import LABELS
+    from kanjiwrite.datasets.kanjivg import load_pack
+    from kanjiwrite.datasets.render import save_label_gallery
+    from kanjiwrite.datasets.synthesis import donor_strokes, synthesize_attempt
+
+    pack = load_pack()
+    rng = np.random.default_rng(seed)
+    refs = [pack[c] for c in rng.choice(pack.chars, 400, replace=False)]
+    donors = donor_strokes(refs)
+    found: dict[str, list] = {label: [] for label in LABELS}
+    while min(len(v) for v in found.values()) < per_label:
+        attempt = synthesize_attempt(refs[rng.integers(len(refs))], rng, donors)
+        for k, label in enumerate(attempt.labels):
+            items = found[LABELS[label]]
+            if len(items) < per_label:
+                items.append((attempt, k))
+                break
+    for label, items in found.items():
+        typer.echo(f"wrote {save_label_gallery(items, label, out / f'{label}.png')}")
+
+
+@data_app.command()
+def bench(
+    seconds: Annotated[float, typer.Option(help="Measuring time, after a warm-up")] = 10.0,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Labelled stroke samples per second on one core (generation and encoding)."""
+    import os
+
+    from kanjiwrite.datasets.kanjivg import load_pack
+    from kanjiwrite.datasets.splits import split_characters
+    from kanjiwrite.datasets.torch_data import AttemptStream
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    pack = load_pack()
+    train = split_characters(pack.chars, pack.stroke_counts())["train"]
+    stream = AttemptStream(pack, train, seed=seed, samples_per_epoch=10**9)
+    for ref in stream.refs:  # warm-up: per-character caches, as in a long training run
+        ref.resampled()
+    samples = iter(stream)
+    for _ in range(200):
+        next(samples)
+    attempts = strokes = 0
+    started = time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        item = next(samples)
+        attempts += 1
+        strokes += len(item["labels"])
+    typer.echo(
+        f"{attempts / elapsed:.0f} attempts/s ({strokes / attempts:.1f} labelled strokes each)"
+    )
+    typer.echo(f"{strokes / elapsed:.0f} samples/s (labelled strokes, one core)")
+
+
+if __name__ == "__main__":
+    app()

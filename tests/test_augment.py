@@ -1,0 +1,67 @@
+"""Human-like augmentation: invariants and seeded determinism."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from kanjiwrite.datasets.augment import DEFAULT_AUGMENT, humanize, sample_unevenly, vary_strokes
+from kanjiwrite.datasets.geometry import offset
+
+
+@pytest.fixture(scope="module")
+def sho(pack):
+    return pack["書"].strokes
+
+
+def test_drawn_strokes_look_like_touch_input(sho):
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        drawn, (w, h) = humanize(sho, rng)
+        assert len(drawn) == len(sho)
+        assert min(w, h) >= 100 and max(w, h) <= 1000
+        for stroke in drawn:
+            assert 8 <= len(stroke) <= 200
+            assert np.all(stroke == np.round(stroke))  # whole pixels
+            assert stroke[:, 0].min() >= -1 and stroke[:, 0].max() <= w + 1
+            assert stroke[:, 1].min() >= -1 and stroke[:, 1].max() <= h + 1
+
+
+def test_character_fills_a_random_share_of_the_canvas(sho):
+    rng = np.random.default_rng(1)
+    fills = []
+    for _ in range(300):
+        drawn, canvas = humanize(sho, rng)
+        points = np.concatenate(drawn)
+        fills.append((points.max(0) - points.min(0)).max() / min(canvas))
+    # the configured 0.45-0.95 applies to the slanted box, the ink is a little smaller
+    assert min(fills) > 0.3 and max(fills) < 1.0 and np.std(fills) > 0.08
+
+
+def test_per_stroke_variation_stays_within_the_correct_bounds(sho):
+    rng = np.random.default_rng(2)
+    for _ in range(100):
+        for ref, varied in zip(sho, vary_strokes(sho, rng), strict=True):
+            assert offset(varied, ref, 109.0) <= DEFAULT_AUGMENT.stroke_offset + 0.035
+
+
+def test_sampling_is_uneven_but_keeps_the_path(sho):
+    rng = np.random.default_rng(3)
+    stroke = sho[0]
+    sampled = sample_unevenly([stroke], rng, DEFAULT_AUGMENT)[0]
+    steps = np.linalg.norm(np.diff(sampled, axis=0), axis=1)
+    assert steps.std() > 0.05 * steps.mean()
+    np.testing.assert_allclose(sampled[[0, -1]], stroke[[0, -1]], atol=1e-6)
+
+
+def test_seeded_determinism(sho):
+    a, ca = humanize(sho, np.random.default_rng(42))
+    b, cb = humanize(sho, np.random.default_rng(42))
+    c, _ = humanize(sho, np.random.default_rng(43))
+    assert ca == cb and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+def test_quantisation_can_be_switched_off(sho):
+    drawn, _ = humanize(sho, np.random.default_rng(0), replace(DEFAULT_AUGMENT, quantise=False))
+    assert any(np.any(s != np.round(s)) for s in drawn)

@@ -1,0 +1,143 @@
+"""Labelled wrong strokes: label validity, unambiguity margins, splits, seeded streams."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from kanjiwrite.datasets.errors import (
+    DEFAULT_ERRORS,
+    LABEL_INDEX,
+    LABELS,
+    corrupt,
+    margin_report,
+)
+from kanjiwrite.datasets.geometry import shape_distance
+from kanjiwrite.datasets.splits import split_characters
+from kanjiwrite.datasets.synthesis import donor_strokes, synthesize_attempt
+from kanjiwrite.datasets.torch_data import AttemptStream, collate, fixed_attempts
+
+
+@pytest.fixture(scope="module")
+def sample_refs(pack):
+    rng = np.random.default_rng(0)
+    return [pack[c] for c in rng.choice(pack.chars, 300, replace=False)]
+
+
+def test_labels_are_valid(sample_refs, pack):
+    rng = np.random.default_rng(1)
+    donors = donor_strokes(sample_refs)
+    seen = Counter()
+    for _ in range(600):
+        ref = sample_refs[rng.integers(len(sample_refs))]
+        a = synthesize_attempt(ref, rng, donors)
+        n = ref.stroke_count
+        assert a.order in ref.orders()
+        assert len(a.drawn) == len(a.labels) == len(a.matched) <= n + 1
+        for k, (label, matched) in enumerate(zip(a.labels, a.matched, strict=True)):
+            name = LABELS[label]
+            seen[name] += 1
+            if name == "extra":
+                assert k == n and matched == -1
+                continue
+            assert k < n
+            if name == "wrong_order":
+                assert matched != k
+                # never a stroke some accepted order puts at position k
+                assert all(a.order[matched] != o[k] for o in ref.orders())
+            else:
+                assert matched == k
+            if name == "misplaced":
+                assert k > 0
+        correct_at = {k for k, lab in enumerate(a.labels) if lab == LABEL_INDEX["correct"]}
+        assert a.missing == [i for i in range(n) if i not in correct_at]
+    assert set(seen) == set(LABELS)
+    assert 0.5 < seen["correct"] / sum(seen.values()) < 0.8
+
+
+def test_alternative_orders_are_written_and_labelled_correct(pack):
+    main = pack["主"]
+    rng = np.random.default_rng(5)
+    attempts = [synthesize_attempt(main, rng, donor_strokes([main])) for _ in range(200)]
+    alt = [a for a in attempts if a.order != main.orders()[0]]
+    assert alt and any((a.labels == LABEL_INDEX["correct"]).all() for a in alt)
+
+
+def test_errors_keep_a_margin_from_correct_variation(sample_refs):
+    report = margin_report([r.strokes for r in sample_refs], np.random.default_rng(2), samples=1500)
+    for name, m in report.items():
+        assert m["errors"] > 50, name
+        gap = m["error_min"] - m["correct_max"]
+        assert gap > 0.05 * m["error_min"], f"{name}: no margin ({m})"
+
+
+def test_wrong_shape_is_really_another_shape(sample_refs):
+    rng = np.random.default_rng(3)
+    donors = donor_strokes(sample_refs)
+    made = 0
+    for ref in sample_refs[:100]:
+        k = int(rng.integers(ref.stroke_count))
+        out = corrupt(ref.strokes, k, "wrong_shape", rng, DEFAULT_ERRORS, donors, set())
+        if out is not None:
+            made += 1
+            assert shape_distance(out[0], ref.strokes[k], 109.0) >= 0.3
+    assert made > 60
+
+
+def test_splits_are_disjoint_stratified_and_seeded(pack):
+    counts = pack.stroke_counts()
+    splits = split_characters(pack.chars, counts)
+    sets = {k: set(v) for k, v in splits.items()}
+    assert sets["train"].isdisjoint(sets["val"]) and sets["train"].isdisjoint(sets["test"])
+    assert sets["val"].isdisjoint(sets["test"])
+    assert sum(map(len, sets.values())) == len(pack)
+    assert len(sets["test"]) >= 0.1 * len(pack) - 10 and len(sets["val"]) >= 0.1 * len(pack) - 10
+    count_of = dict(zip(pack.chars, counts, strict=True))
+    for n in range(2, 20):  # every common stroke count is held out in proportion
+        total = sum(1 for c in pack.chars if count_of[c] == n)
+        held = sum(1 for c in sets["test"] if count_of[c] == n)
+        assert abs(held - 0.1 * total) <= 1
+    shuffled = list(reversed(pack.chars))
+    assert split_characters(shuffled, counts[::-1]) == splits
+    assert split_characters(pack.chars, counts, seed=1) != splits
+
+
+def first_batches(stream, workers, count=3):
+    loader = DataLoader(stream, batch_size=8, num_workers=workers, collate_fn=collate)
+    return [b for b, _ in zip(loader, range(count), strict=False)]
+
+
+def test_stream_is_deterministic_per_seed_and_worker(pack):
+    chars = pack.chars[:200]
+    a = first_batches(AttemptStream(pack, chars, seed=11, samples_per_epoch=48), workers=2)
+    b = first_batches(AttemptStream(pack, chars, seed=11, samples_per_epoch=48), workers=2)
+    c = first_batches(AttemptStream(pack, chars, seed=12, samples_per_epoch=48), workers=2)
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x["drawn"], y["drawn"]) and torch.equal(x["labels"], y["labels"])
+    assert not torch.equal(a[0]["drawn"], c[0]["drawn"])
+    # the two workers produce different samples (batch 0 from worker 0, batch 1 from worker 1)
+    assert not torch.equal(a[0]["labels"][:, :1], a[1]["labels"][:, :1]) or not torch.equal(
+        a[0]["drawn"][:, :1], a[1]["drawn"][:, :1]
+    )
+
+
+def test_collate_pads_and_masks(pack):
+    batch = first_batches(AttemptStream(pack, pack.chars[:50], seed=0, samples_per_epoch=8), 0, 1)[
+        0
+    ]
+    assert batch["drawn"].shape[0] == 8 and batch["drawn"].shape[2:] == (32, 6)
+    lengths = batch["drawn_mask"].sum(1)
+    assert torch.all((batch["labels"] != -100).sum(1) == lengths)
+    assert torch.all(batch["drawn"][~batch["drawn_mask"]] == 0)
+
+
+def test_fixed_sets_are_reproducible(pack):
+    one = fixed_attempts(pack, pack.chars[:30], 20, seed=3)
+    two = fixed_attempts(pack, pack.chars[:30], 20, seed=3)
+    assert all(
+        np.array_equal(x.labels, y.labels)
+        and all(np.array_equal(p, q) for p, q in zip(x.drawn, y.drawn, strict=True))
+        for x, y in zip(one, two, strict=True)
+    )

@@ -32,13 +32,14 @@ class AugmentConfig:
     fill: tuple[float, float] = (0.45, 0.95)  # character size / shorter canvas side
     canvas_px: tuple[int, int] = (100, 1000)
     canvas_aspect: tuple[float, float] = (0.75, 1.33)  # non-square canvases, half the time
-    # per stroke, character units: the bounds of variation still labelled correct
-    stroke_offset: float = 0.03
-    stroke_scale: float = 0.10
-    stroke_rotation_deg: float = 5.0
-    wobble: float = 0.012
+    # per stroke, character units: the bounds of variation still labelled correct,
+    # calibrated on real writing (Tegaki train part, see `kanjiwrite data realism`)
+    stroke_offset: float = 0.07
+    stroke_scale: float = 0.3  # per-axis size factor within exp(+-stroke_scale)
+    stroke_rotation_deg: float = 10.0
+    wobble: float = 0.03
     hook_probability: float = 0.35
-    hook_length: float = 0.03
+    hook_length: float = 0.04
     # sampling
     points: tuple[int, int] = (8, 200)
     speed_variation: float = 0.8
@@ -60,17 +61,17 @@ def jitter(
     cfg: AugmentConfig,
     char_size: float,
 ) -> np.ndarray:
-    """Offset, scale and rotate each stroke (points of stroke ``ids``) about its centre
-    within the correct-variation bounds."""
+    """Offset, stretch (each axis on its own) and rotate each stroke (points of stroke
+    ``ids``) about its centre within the correct-variation bounds."""
     count = int(ids[-1]) + 1
     sizes = np.bincount(ids, minlength=count)[:, None]
     centres = np.stack([np.bincount(ids, points[:, d], count) for d in (0, 1)], 1) / sizes
     angle = np.deg2rad(rng.uniform(-cfg.stroke_rotation_deg, cfg.stroke_rotation_deg, count))
-    scale = rng.uniform(1 - cfg.stroke_scale, 1 + cfg.stroke_scale, count)
+    scale = np.exp(rng.uniform(-cfg.stroke_scale, cfg.stroke_scale, (count, 2)))
     radius = rng.uniform(0, cfg.stroke_offset, count) * char_size
     theta = rng.uniform(0, 2 * np.pi, count)
-    cos, sin = (scale * np.cos(angle))[ids], (scale * np.sin(angle))[ids]
-    rel = points - centres[ids]
+    cos, sin = np.cos(angle)[ids], np.sin(angle)[ids]
+    rel = (points - centres[ids]) * scale[ids]
     moved = np.stack([cos * rel[:, 0] - sin * rel[:, 1], sin * rel[:, 0] + cos * rel[:, 1]], 1)
     shift = radius[:, None] * np.stack([np.cos(theta), np.sin(theta)], 1)
     return moved + (centres + shift)[ids]
@@ -101,25 +102,34 @@ def add_hooks(
 ) -> list[np.ndarray]:
     """Maybe give each stroke a start hook and an end tail, each at most ``hook_length``
     long (and a fifth of the stroke), bent 30 to 150 degrees from its direction there."""
-    chosen = rng.random((len(strokes), 2)) < cfg.hook_probability
-    out = []
-    for stroke, (at_start, at_end) in zip(strokes, chosen, strict=True):
-        if len(stroke) >= 2 and (at_start or at_end):
-            longest = min(cfg.hook_length * char_size, 0.2 * float(arc_length(stroke)[-1]))
-            parts = [stroke]
-            for start, wanted in ((True, at_start), (False, at_end)):
-                end, inner = (stroke[0], stroke[1]) if start else (stroke[-1], stroke[-2])
-                direction = end - inner
-                norm = float(np.hypot(*direction))
-                if not wanted or norm < 1e-9:
-                    continue
-                bend = np.deg2rad(rng.uniform(30, 150)) * rng.choice([-1.0, 1.0])
-                tip = end + rotation(bend) @ (direction / norm) * rng.uniform(0.3, 1.0) * longest
-                middle = (end + tip) / 2 + rng.normal(0, 0.1, 2) * np.hypot(*(tip - end))
-                hook = np.stack([tip, middle]) if start else np.stack([middle, tip])
-                parts.insert(0 if start else len(parts), hook)
-            stroke = np.concatenate(parts)
-        out.append(stroke)
+    count = len(strokes)
+    chosen = rng.random((count, 2)) < cfg.hook_probability
+    bend = np.deg2rad(rng.uniform(30, 150, (count, 2))) * rng.choice([-1.0, 1.0], (count, 2))
+    reach = rng.uniform(0.3, 1.0, (count, 2))
+    bulge = rng.normal(0, 0.1, (count, 2, 2))
+    out = list(strokes)
+    for i in np.flatnonzero(chosen.any(axis=1)):
+        stroke = strokes[i]
+        if len(stroke) < 2:
+            continue
+        longest = min(cfg.hook_length * char_size, 0.2 * float(arc_length(stroke)[-1]))
+        parts = [stroke]
+        for end_index, (end, inner) in enumerate(
+            ((stroke[0], stroke[1]), (stroke[-1], stroke[-2]))
+        ):
+            direction = end - inner
+            norm = float(np.hypot(*direction))
+            if not chosen[i, end_index] or norm < 1e-9:
+                continue
+            tip = end + rotation(bend[i, end_index]) @ direction * (
+                reach[i, end_index] * longest / norm
+            )
+            middle = (end + tip) / 2 + bulge[i, end_index] * float(np.hypot(*(tip - end)))
+            if end_index == 0:
+                parts.insert(0, np.stack([tip, middle]))
+            else:
+                parts.append(np.stack([middle, tip]))
+        out[i] = np.concatenate(parts)
     return out
 
 

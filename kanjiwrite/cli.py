@@ -126,6 +126,30 @@ def gallery(
 
 
 @data_app.command()
+def realism(
+    tegaki: Annotated[Path, typer.Argument(help="Folder of Tegaki XML (real handwriting)")],
+    repeats: Annotated[int, typer.Option(help="Synthetic attempts per character")] = 8,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Compare how far real and synthetic correct strokes stray from KanjiVG."""
+    from kanjiwrite.datasets.kanjivg import load_pack
+    from kanjiwrite.datasets.realism import PERCENTILES, percentiles, synthetic_samples
+    from kanjiwrite.datasets.tegaki import read_tegaki_folder
+
+    pack = load_pack()
+    real = [(pack[s.char], s.strokes) for s in read_tegaki_folder(tegaki) if s.char in pack]
+    refs = [pack[c] for c in sorted({ref.char for ref, _ in real})]
+    tables = {
+        "real": percentiles(real),
+        "synthetic": percentiles(synthetic_samples(refs, repeats, seed)),
+    }
+    typer.echo(f"{len(real)} real samples of {len(refs)} characters; percentiles {PERCENTILES}")
+    for name in tables["real"]:
+        for source, table in tables.items():
+            typer.echo(f"{name:15s} {source:9s} " + "  ".join(f"{v:6.3f}" for v in table[name]))
+
+
+@data_app.command()
 def bench(
     seconds: Annotated[float, typer.Option(help="Measuring time, after a warm-up")] = 10.0,
     seed: Annotated[int, typer.Option()] = 0,

@@ -36,10 +36,10 @@ from kanjiwrite.datasets.strokes import as_stroke
 
 @dataclass(frozen=True)
 class Thresholds:
-    shape: float = 0.18  # correct <= 0.11, wrong shape >= 0.25
-    offset: float = 0.09  # correct <= 0.06, misplaced (moved) >= 0.12
-    size: float = 1.32  # correct <= 1.19, misplaced (resized) >= 1.45
-    order: float = 0.09  # correct <= 0.045, wrong order >= 0.13
+    shape: float = 0.23  # synthetic correct <= 0.21, wrong shape >= 0.255
+    offset: float = 0.13  # correct <= 0.10, misplaced (moved) >= 0.16
+    size: float = 1.58  # correct <= 1.44, misplaced (resized) >= 1.73
+    order: float = 0.14  # correct <= 0.12, wrong order >= 0.156
 
 
 @dataclass

@@ -19,9 +19,10 @@ Model inputs (``stroke_features``), for S strokes:
    travel (forward difference; the last point repeats the previous direction; (0, 0) for a
    tap), ``pen_down`` = 1 on a stroke's first point, ``pen_up`` = 1 on its last.
 
-Result: float32 ``(S, POINTS_PER_STROKE, len(FEATURES))``. Golden vectors in
-``tests/golden/normalisation.json`` pin this function for every consumer (training, ONNX
-serving, the iOS app).
+Result: float32 ``(S, POINTS_PER_STROKE, len(FEATURES))``. ``model_inputs`` applies it to
+the drawn strokes and to the reference (see there for the reference's frame). Golden
+vectors in ``tests/golden/normalisation.json`` pin this for every consumer (training,
+ONNX serving, the iOS app).
 """
 
 from __future__ import annotations
@@ -107,10 +108,13 @@ def character_frame(strokes: Sequence[Stroke], canvas: Canvas) -> tuple[float, f
     return float(centre[0]), float(centre[1]), unit
 
 
-def normalize(strokes: Sequence[Stroke], canvas: Canvas) -> np.ndarray:
-    """Resampled strokes in their joint frame: float64 ``(S, POINTS_PER_STROKE, 2)``."""
+def normalize(
+    strokes: Sequence[Stroke], canvas: Canvas, frame_count: int | None = None
+) -> np.ndarray:
+    """Resampled strokes in the joint frame of the first ``frame_count`` strokes (all by
+    default): float64 ``(S, POINTS_PER_STROKE, 2)``."""
     clean = [as_stroke(s) for s in strokes]
-    cx, cy, unit = character_frame(clean, canvas)
+    cx, cy, unit = character_frame(clean[:frame_count], canvas)
     resampled = resample_many(clean)
     return (resampled - np.array([cx, cy])) / unit
 
@@ -123,12 +127,69 @@ def directions(points: np.ndarray) -> np.ndarray:
     return np.divide(step, norm, out=np.zeros_like(step), where=norm > 1e-9)
 
 
-def stroke_features(strokes: Sequence[Stroke], canvas: Canvas) -> np.ndarray:
-    """Model inputs for ``strokes``: float32 ``(S, POINTS_PER_STROKE, 6)`` (see module doc)."""
+def stroke_features(
+    strokes: Sequence[Stroke], canvas: Canvas, frame_count: int | None = None
+) -> np.ndarray:
+    """Features of ``strokes``: float32 ``(S, POINTS_PER_STROKE, 6)`` (see module doc), in
+    the frame of the first ``frame_count`` strokes (all by default)."""
     if len(strokes) == 0:
         return np.zeros((0, POINTS_PER_STROKE, len(FEATURES)), np.float32)
-    xy = normalize(strokes, canvas)
+    xy = normalize(strokes, canvas, frame_count)
     pen = np.zeros((*xy.shape[:2], 2))
     pen[:, 0, 0] = 1.0
     pen[:, -1, 1] = 1.0
     return np.concatenate([xy, directions(xy), pen], axis=-1).astype(np.float32)
+
+
+def model_inputs(
+    drawn: Sequence[Stroke], canvas: Canvas, reference: Sequence[Stroke]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The grader's two inputs, ``(S_drawn, P, 6)`` and ``(S_ref, P, 6)`` float32.
+
+    Drawn strokes are in the frame of all drawn strokes; reference strokes (KanjiVG box, in
+    the expected order) in the frame of as many leading reference strokes as were drawn.
+    When the learner writes correctly both frames cover the same strokes, so drawn stroke k
+    and reference stroke k land in about the same place whatever the canvas.
+    """
+    frame_count = max(1, min(len(drawn), len(reference)))
+    return (
+        stroke_features(drawn, canvas),
+        stroke_features(reference, KANJIVG_CANVAS, frame_count),
+    )
+
+
+def prefix_features(
+    strokes: Sequence[Stroke], canvas: Canvas, frame_counts: Sequence[int]
+) -> np.ndarray:
+    """``stroke_features(strokes, canvas, c)`` for every ``c`` in ``frame_counts`` at once:
+    ``(len(frame_counts), S, P, 6)``. Resampling, directions and pen flags do not depend on
+    the frame, so they are computed once."""
+    clean = [as_stroke(s) for s in strokes]
+    base = stroke_features(clean, canvas)  # features in the frame of all strokes
+    cx, cy, unit = character_frame(clean, canvas)
+    xy = base[..., :2].astype(np.float64) * unit + np.array([cx, cy])  # resampled, canvas units
+    low = np.minimum.accumulate(np.stack([s.min(axis=0) for s in clean]), axis=0)
+    high = np.maximum.accumulate(np.stack([s.max(axis=0) for s in clean]), axis=0)
+    index = np.asarray(frame_counts) - 1
+    centre = (low[index] + high[index]) / 2.0
+    units = np.maximum(
+        (high[index] - low[index]).max(axis=1), MIN_FRAME_FRACTION * float(min(canvas))
+    )
+    out = np.repeat(base[None], len(index), axis=0)
+    out[..., :2] = (xy[None] - centre[:, None, None, :]) / units[:, None, None, None]
+    return out
+
+
+def prefix_inputs(
+    drawn: Sequence[Stroke], canvas: Canvas, reference: Sequence[Stroke]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``model_inputs(drawn[:k + 1], canvas, reference)`` for every k, stacked:
+    drawn ``(S, S, P, 6)`` (item k holds strokes 0..k, the rest zeros) and reference
+    ``(S, R, P, 6)``. This is how every stroke of an attempt is graded as it was when
+    the pen lifted, in one batch."""
+    count = len(drawn)
+    counts = np.arange(1, count + 1)
+    ink = prefix_features(drawn, canvas, counts)
+    ink[np.triu_indices(count, 1)] = 0.0  # item k does not see strokes after k
+    ref = prefix_features(reference, KANJIVG_CANVAS, np.minimum(counts, len(reference)))
+    return ink.astype(np.float32), ref.astype(np.float32)

@@ -7,6 +7,7 @@ other. Validation and test sets are fixed lists generated from their own seed.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack
-from kanjiwrite.datasets.strokes import KANJIVG_CANVAS, stroke_features
+from kanjiwrite.datasets.strokes import model_inputs
 from kanjiwrite.datasets.synthesis import (
     DEFAULT_SYNTHESIS,
     Attempt,
@@ -24,16 +25,12 @@ from kanjiwrite.datasets.synthesis import (
 )
 
 
-def encode_attempt(
-    attempt: Attempt, reference_features: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
-    """Model inputs and targets of one attempt, through the one normalisation
-    (``reference_features``: the reference's, when already computed)."""
-    if reference_features is None:
-        reference_features = stroke_features(attempt.reference, KANJIVG_CANVAS)
+def encode_attempt(attempt: Attempt) -> dict[str, np.ndarray]:
+    """Model inputs and targets of one attempt, through the one normalisation."""
+    drawn, reference = model_inputs(attempt.drawn, attempt.canvas, attempt.reference)
     return {
-        "drawn": stroke_features(attempt.drawn, attempt.canvas),
-        "reference": reference_features,
+        "drawn": drawn,
+        "reference": reference,
         "labels": attempt.labels.astype(np.int64),
         "matched": attempt.matched.astype(np.int64),
     }
@@ -60,7 +57,13 @@ def collate(batch: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
 
 
 class AttemptStream(IterableDataset):
-    """An endless stream of encoded attempts at the characters of one split."""
+    """Encoded attempts at the characters of one split, ``samples_per_epoch`` per epoch
+    (over all workers of this rank).
+
+    With ``batch_size`` it yields collated batches instead (use ``batch_size=None`` in the
+    DataLoader): each worker generates ``bucket`` batches' worth of attempts, sorts them by
+    stroke count so that little padding is needed, and yields the batches in random order.
+    """
 
     def __init__(
         self,
@@ -70,28 +73,39 @@ class AttemptStream(IterableDataset):
         cfg: SynthesisConfig = DEFAULT_SYNTHESIS,
         rank: int = 0,
         samples_per_epoch: int = 10_000,
+        batch_size: int | None = None,
+        bucket: int = 8,
     ):
         self.refs: list[KanjiRef] = [pack[c] for c in chars]
         self.donors = donor_strokes(self.refs)
         self.seed, self.cfg, self.rank = seed, cfg, rank
         self.samples_per_epoch = samples_per_epoch
+        self.batch_size, self.bucket = batch_size, bucket
         self.epoch = 0
-        self._reference_features: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+    def __iter__(self) -> Iterator:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         rng = np.random.default_rng([self.seed, self.epoch, self.rank, worker])
-        for _ in range(worker, self.samples_per_epoch, workers):
-            ref = self.refs[rng.integers(len(self.refs))]
-            attempt = synthesize_attempt(ref, rng, self.donors, self.cfg)
-            key = (attempt.kanji, attempt.order)
-            if key not in self._reference_features:
-                self._reference_features[key] = stroke_features(attempt.reference, KANJIVG_CANVAS)
-            yield encode_attempt(attempt, self._reference_features[key])
+        samples = (
+            encode_attempt(
+                synthesize_attempt(
+                    self.refs[rng.integers(len(self.refs))], rng, self.donors, self.cfg
+                )
+            )
+            for _ in range(worker, self.samples_per_epoch, workers)
+        )
+        if self.batch_size is None:
+            yield from samples
+            return
+        while pool := list(itertools.islice(samples, self.batch_size * self.bucket)):
+            pool.sort(key=lambda item: (len(item["drawn"]), len(item["reference"])))
+            batches = [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
+            for i in rng.permutation(len(batches)):
+                yield collate(batches[i])
 
 
 def fixed_attempts(

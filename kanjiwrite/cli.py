@@ -182,5 +182,127 @@ def bench(
     typer.echo(f"{strokes / elapsed:.0f} samples/s (labelled strokes, one core)")
 
 
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option(help="Training config (TOML)")] = Path(
+        "training/configs/cpu.toml"
+    ),
+    resume: Annotated[Path | None, typer.Option(help="Checkpoint to resume from")] = None,
+    tegaki: Annotated[Path | None, typer.Option(help="Real handwriting for the evaluation")] = None,
+    track: Annotated[bool, typer.Option(help="Track the run in MLflow")] = True,
+) -> None:
+    """Train the grader (DDP under torchrun), then evaluate it on rank 0."""
+    import os
+
+    from kanjiwrite.training.evaluate import evaluate_checkpoint
+    from kanjiwrite.training.train import TrainConfig
+    from kanjiwrite.training.train import train as run_training
+
+    cfg = TrainConfig.load(config)
+    rank = int(os.environ.get("RANK", 0))
+    if not track or rank != 0:
+        run_training(cfg, resume)
+        return
+    from kanjiwrite.training.tracking import tracked_run
+
+    with tracked_run(cfg.name, cfg.to_dict()) as tracker:
+        best = run_training(cfg, resume, tracker)
+        tracker.log_artifact(best, "checkpoint")
+        report = evaluate_checkpoint(
+            best,
+            Path(cfg.run.out_dir) / "evaluation",
+            tegaki=tegaki,
+            attempts=cfg.eval_attempts,
+            tracker=tracker,
+        )
+        typer.echo(report["summary"])
+        typer.echo(f"MLflow run {tracker.run_id}")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option(help="Model checkpoint")] = Path("models/grader.pt"),
+    tegaki: Annotated[Path | None, typer.Option(help="Folder of Tegaki XML")] = None,
+    out: Annotated[Path, typer.Option(help="Report folder")] = Path("out/evaluation"),
+    attempts: Annotated[int, typer.Option(help="Synthetic test attempts")] = 3000,
+    run_id: Annotated[str | None, typer.Option(help="Log into this MLflow run")] = None,
+) -> None:
+    """Evaluate a checkpoint against the geometric baseline (report, plots, JSON)."""
+    from kanjiwrite.training.evaluate import evaluate_checkpoint
+
+    if run_id is None:
+        report = evaluate_checkpoint(checkpoint, out, tegaki=tegaki, attempts=attempts)
+    else:
+        from kanjiwrite.training.tracking import tracked_run
+
+        with tracked_run(None, {}, run_id=run_id) as tracker:
+            report = evaluate_checkpoint(
+                checkpoint, out, tegaki=tegaki, attempts=attempts, tracker=tracker
+            )
+    typer.echo(report["summary"])
+
+
+export_app = typer.Typer(
+    help="ONNX and CoreML export, app assets, parity checks.", no_args_is_help=True
+)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("all")
+def export_everything(
+    checkpoint: Annotated[Path, typer.Option(help="Model checkpoint")] = Path("models/grader.pt"),
+    out: Annotated[Path, typer.Option(help="Folder for the exported files")] = Path("models"),
+    run_id: Annotated[
+        str | None, typer.Option(help="MLflow run to log into (default: the checkpoint's)")
+    ] = None,
+) -> None:
+    """ONNX + CoreML + parity and structural checks + reference pack + golden vectors."""
+    from kanjiwrite.export.release import export_all
+
+    report = export_all(checkpoint, out, run_id)
+    parity = report["onnx"]["parity"]
+    typer.echo(
+        f"ONNX {report['onnx']['bytes'] / 1e6:.2f} MB; parity over {parity['items']} "
+        f"items: max abs diff {parity['max_abs_diff']:.2e}, identical verdicts "
+        f"{parity['identical_verdicts']}"
+    )
+    typer.echo(
+        f"CoreML {report['coreml']['bytes'] / 1e6:.2f} MB, spec "
+        f"{report['coreml']['specification_version']}, unexpected ops "
+        f"{report['coreml']['unexpected_ops'] or 'none'}"
+    )
+
+
+@export_app.command("onnx")
+def export_onnx_command(
+    checkpoint: Annotated[Path, typer.Option()] = Path("models/grader.pt"),
+    out: Annotated[Path, typer.Option()] = Path("models/grader.onnx"),
+) -> None:
+    """Export the ONNX model only."""
+    from kanjiwrite import __version__
+    from kanjiwrite.export.to_onnx import export_onnx, model_metadata
+    from kanjiwrite.training.train import load_grader
+
+    model, info = load_grader(checkpoint)
+    export_onnx(model, out, model_metadata(info, __version__, info.get("mlflow_run_id")))
+    typer.echo(f"wrote {out}")
+
+
+@export_app.command("coreml")
+def export_coreml_command(
+    checkpoint: Annotated[Path, typer.Option()] = Path("models/grader.pt"),
+    out: Annotated[Path, typer.Option()] = Path("models/grader.mlpackage"),
+) -> None:
+    """Export the CoreML model only."""
+    from kanjiwrite import __version__
+    from kanjiwrite.export.to_coreml import export_coreml
+    from kanjiwrite.export.to_onnx import model_metadata
+    from kanjiwrite.training.train import load_grader
+
+    model, info = load_grader(checkpoint)
+    export_coreml(model, out, model_metadata(info, __version__, info.get("mlflow_run_id")))
+    typer.echo(f"wrote {out}")
+
+
 if __name__ == "__main__":
     app()

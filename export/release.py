@@ -1,0 +1,114 @@
+"""``kanjiwrite export all``: ONNX + CoreML + parity + app assets + MLflow, in one place."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kanjiwrite import __version__
+from kanjiwrite.datasets.kanjivg import load_pack
+from kanjiwrite.datasets.splits import split_characters
+from kanjiwrite.datasets.torch_data import fixed_attempts
+from kanjiwrite.export.app_assets import golden_vectors, write_binary_pack
+from kanjiwrite.export.to_coreml import export_coreml, structural_report
+from kanjiwrite.export.to_onnx import export_onnx, model_metadata, onnx_predict
+from kanjiwrite.models.decoding import build_batch, decode
+from kanjiwrite.training.evaluate import TEST_SEED, torch_predict
+from kanjiwrite.training.train import load_grader
+
+PARITY_TOLERANCE = 1e-4
+
+
+def parity_report(predict_a, predict_b, attempts: int = 150, seed: int = TEST_SEED) -> dict:
+    """Max abs difference of outputs and verdict agreement between two runtimes over the
+    prefix items of ``attempts`` synthetic test attempts (held-out characters)."""
+    pack = load_pack()
+    test = split_characters(pack.chars, pack.stroke_counts())["test"]
+    items = verdicts = same = 0
+    worst = 0.0
+    for attempt in fixed_attempts(pack, test, attempts, seed):
+        ref = pack[attempt.kanji]
+        inputs, orders = build_batch(ref, attempt.drawn, attempt.canvas)
+        a, b = predict_a(inputs), predict_b(inputs)
+        worst = max(worst, float(np.abs(a[0] - b[0]).max()), float(np.abs(a[1] - b[1]).max()))
+        first = decode(*a, orders, len(attempt.drawn))
+        second = decode(*b, orders, len(attempt.drawn))
+        items += len(inputs["drawn"])
+        verdicts += len(first.strokes)
+        same += sum(
+            x.verdict == y.verdict and x.matched_index == y.matched_index
+            for x, y in zip(first.strokes, second.strokes, strict=True)
+        )
+    return {
+        "items": items,
+        "strokes": verdicts,
+        "max_abs_diff": worst,
+        "identical_verdicts": same == verdicts,
+        "verdict_agreement": same / max(verdicts, 1),
+    }
+
+
+def export_all(
+    checkpoint: Path, out_dir: Path, run_id: str | None = None, model_version: str = __version__
+) -> dict:
+    """Write grader.onnx, grader.mlpackage, reference-pack.kwrp and golden vectors to
+    ``out_dir``, check them, and (with ``run_id``) log them to that MLflow run."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model, info = load_grader(checkpoint)
+    run_id = run_id or info.get("mlflow_run_id")
+    metadata = model_metadata(info, model_version, run_id)
+    onnx_path = export_onnx(model, out_dir / "grader.onnx", metadata)
+    coreml_path = out_dir / "grader.mlpackage"
+    if coreml_path.exists():
+        shutil.rmtree(coreml_path)
+    export_coreml(model, coreml_path, metadata)
+    pack = load_pack()
+    parity = parity_report(torch_predict(model), onnx_predict(onnx_path))
+    structure = structural_report(coreml_path)
+    golden = golden_vectors(torch_predict(model), pack)
+    (out_dir / "golden_vectors.json").write_text(json.dumps(golden, ensure_ascii=False))
+    write_binary_pack(pack, out_dir / "reference-pack.kwrp", model_version)
+    report = {
+        "model_version": model_version,
+        "training_run_id": run_id,
+        "onnx": {"path": str(onnx_path), "bytes": onnx_path.stat().st_size, "parity": parity},
+        "coreml": {
+            "path": str(coreml_path),
+            **{k: v for k, v in structure.items() if k != "metadata"},
+        },
+    }
+    (out_dir / "export_report.json").write_text(json.dumps(report, indent=1))
+    if run_id:
+        from kanjiwrite.training.tracking import tracked_run
+
+        with tracked_run(None, {}, run_id=run_id) as tracker:
+            for path in (
+                onnx_path,
+                out_dir / "golden_vectors.json",
+                out_dir / "export_report.json",
+            ):
+                tracker.log_artifact(path, "export")
+            tracker.mlflow.log_artifacts(str(coreml_path), "export/grader.mlpackage")
+            tracker.log_metrics(
+                {
+                    "onnx_max_abs_diff": parity["max_abs_diff"],
+                    "onnx_bytes": report["onnx"]["bytes"],
+                    "coreml_bytes": structure["bytes"],
+                }
+            )
+    return report
+
+
+def strip_checkpoint(checkpoint: Path, out: Path, run_id: str | None = None) -> Path:
+    """The shippable checkpoint: weights, config, data version, metrics; no optimizer."""
+    data = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    data["optimizer"] = None
+    if run_id:
+        data["mlflow_run_id"] = run_id
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(data, out)
+    return out

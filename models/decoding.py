@@ -1,0 +1,113 @@
+"""From strokes to verdicts with any runtime (torch, ONNX Runtime, CoreML): numpy only.
+
+``grade`` builds one batch for a request: for every accepted stroke order and every drawn
+stroke k, the inputs of the prefix 0..k (``prefix_inputs``), so each stroke is judged as it
+was when the pen lifted, relative to what had been written. One call of ``predict``
+scores it all. Decoding:
+
+* the order graded against is the one with the highest mean log ``p_correct`` over the
+  strokes of the full request (ties: the standard order);
+* stroke k beyond the reference is ``extra``; otherwise it is ``correct`` when
+  ``p_correct >= ACCEPT``, else the most probable of the four stroke errors;
+* ``matched_index``: the most probable reference stroke (``None`` for "none");
+* ``missing``: reference strokes not (yet) drawn correctly, in writing order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kanjiwrite.datasets.errors import LABELS
+from kanjiwrite.datasets.kanjivg import KanjiRef
+from kanjiwrite.datasets.strokes import Canvas, Stroke, prefix_inputs
+
+ACCEPT = 0.5
+Predict = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class StrokeResult:
+    index: int
+    verdict: str
+    p_correct: float
+    expected_index: int | None  # base stroke index expected here (None past the end)
+    matched_index: int | None  # base stroke index it depicts best (None: no stroke)
+    probabilities: dict[str, float]
+
+
+@dataclass
+class GradeResult:
+    strokes: list[StrokeResult]
+    missing: list[int]
+    order: tuple[int, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+def build_batch(
+    ref: KanjiRef, drawn: Sequence[Stroke], canvas: Canvas
+) -> tuple[dict[str, np.ndarray], list[tuple[int, ...]]]:
+    """Inputs for all (order, prefix) pairs: item ``o * S + k`` is order o, strokes 0..k."""
+    orders = ref.orders()
+    count = len(drawn)
+    parts = [prefix_inputs(drawn, canvas, [ref.strokes[i] for i in order]) for order in orders]
+    ink = np.concatenate([p[0] for p in parts])
+    reference = np.concatenate([p[1] for p in parts])
+    drawn_mask = np.tile(np.tril(np.ones((count, count), bool)), (len(orders), 1))
+    reference_mask = np.ones(reference.shape[:2], bool)
+    inputs = {
+        "drawn": ink,
+        "drawn_mask": drawn_mask,
+        "reference": reference,
+        "reference_mask": reference_mask,
+    }
+    return inputs, orders
+
+
+def decode(
+    verdict_probs: np.ndarray, match_probs: np.ndarray, orders: list[tuple[int, ...]], count: int
+) -> GradeResult:
+    """Verdicts from the outputs of a ``build_batch`` batch (see module doc)."""
+    rows = np.arange(count)
+    per_order = verdict_probs.reshape(len(orders), count, *verdict_probs.shape[1:])
+    matches = match_probs.reshape(len(orders), count, *match_probs.shape[1:])
+    last = per_order[:, -1, :, 0]  # p_correct of every stroke, full request, per order
+    best = int(np.argmax(np.log(np.clip(last, 1e-9, 1.0)).mean(axis=1)))
+    order = orders[best]
+    probs = per_order[best, rows, rows]  # stroke k as judged from prefix 0..k
+    match = matches[best, rows, rows]
+    n = len(order)
+    results = []
+    for k in range(count):
+        p = probs[k]
+        if k >= n:
+            verdict = "extra"
+        elif p[0] >= ACCEPT:
+            verdict = "correct"
+        else:
+            verdict = LABELS[1 + int(np.argmax(p[1:5]))]
+        j = int(np.argmax(match[k]))
+        results.append(
+            StrokeResult(
+                index=k,
+                verdict=verdict,
+                p_correct=float(p[0]),
+                expected_index=order[k] if k < n else None,
+                matched_index=order[j] if j < n else None,
+                probabilities={label: float(v) for label, v in zip(LABELS, p, strict=True)},
+            )
+        )
+    done = {r.expected_index for r in results if r.verdict == "correct"}
+    return GradeResult(results, [i for i in order if i not in done], order)
+
+
+def grade(predict: Predict, ref: KanjiRef, drawn: Sequence[Stroke], canvas: Canvas) -> GradeResult:
+    """Grade every drawn stroke of one request with one call of ``predict``."""
+    inputs, orders = build_batch(ref, drawn, canvas)
+    verdict_probs, match_probs = predict(inputs)
+    return decode(verdict_probs, match_probs, orders, len(drawn))

@@ -1,0 +1,107 @@
+"""Request and response schemas of the REST API (the contract, also in the OpenAPI doc)."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Verdict = Literal["correct", "wrong_direction", "wrong_order", "wrong_shape", "misplaced", "extra"]
+# hard limits of the schema; the service may set lower ones (settings)
+MAX_STROKES = 64
+MAX_POINTS = 4096
+MAX_CANVAS = 100_000.0
+
+Number = Annotated[float, Field(strict=True)]  # no strings or booleans posing as numbers
+Point = Annotated[
+    list[Number],
+    Field(
+        min_length=2,
+        max_length=3,
+        description="[x, y] in canvas units (y grows downward), optionally [x, y, t_ms]",
+    ),
+]
+
+
+class Canvas(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    width: float = Field(109.0, gt=0, le=MAX_CANVAS, description="Canvas width")
+    height: float = Field(109.0, gt=0, le=MAX_CANVAS, description="Canvas height")
+
+
+class ScoreRequest(BaseModel):
+    """The strokes drawn so far, in writing order. A stroke of one point is a tap and is
+    graded like any stroke (usually as a wrong shape unless a dot was expected)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "kanji": "十",
+                    "strokes": [[[20, 55], [90, 54]]],
+                    "canvas": {"width": 109, "height": 109},
+                }
+            ]
+        },
+    )
+    kanji: str = Field(min_length=1, max_length=1, description="One character", examples=["書"])
+    strokes: list[Annotated[list[Point], Field(min_length=1, max_length=MAX_POINTS)]] = Field(
+        min_length=1, max_length=MAX_STROKES, description="Strokes drawn so far"
+    )
+    canvas: Canvas = Field(default_factory=Canvas)
+
+    @field_validator("strokes")
+    @classmethod
+    def finite(cls, strokes: list[list[list[float]]]) -> list[list[list[float]]]:
+        for i, stroke in enumerate(strokes):
+            for j, point in enumerate(stroke):
+                if not all(math.isfinite(v) for v in point):
+                    raise ValueError(f"stroke {i} point {j}: numbers must be finite")
+        return strokes
+
+    @model_validator(mode="after")
+    def inside_canvas(self) -> ScoreRequest:
+        """Points may stray off the canvas (a finger slides past the edge), but not by more
+        than the canvas's own size."""
+        w, h = self.canvas.width, self.canvas.height
+        for i, stroke in enumerate(self.strokes):
+            for j, (x, y, *_) in enumerate(stroke):
+                if not (-w <= x <= 2 * w and -h <= y <= 2 * h):
+                    raise ValueError(
+                        f"stroke {i} point {j} ({x}, {y}) is far outside the {w:g} x {h:g} canvas"
+                    )
+        return self
+
+
+class StrokeVerdict(BaseModel):
+    index: int = Field(description="Position of the drawn stroke (0-based)")
+    verdict: Verdict
+    correct: bool
+    p_correct: float = Field(ge=0, le=1, description="Calibrated probability the stroke is right")
+    expected_index: int | None = Field(description="Reference stroke expected at this position")
+    matched_index: int | None = Field(description="Reference stroke this stroke looks like")
+    message: str = Field(description="A short sentence for the learner")
+
+
+class ScoreResponse(BaseModel):
+    kanji: str
+    model_version: str
+    strokes: list[StrokeVerdict]
+    missing: list[int] = Field(description="Reference strokes not (yet) drawn correctly")
+    complete: bool = Field(description="Every reference stroke drawn correctly")
+
+
+class KanjiReference(BaseModel):
+    kanji: str
+    stroke_count: int
+    strokes: list[list[list[float]]] = Field(description="Reference strokes, 109 x 109 box, y down")
+    stroke_types: list[str] = Field(description="KanjiVG stroke type of each stroke")
+    alternative_orders: list[list[int]] = Field(description="Other accepted writing orders")
+    canvas: Canvas
+    attribution: str
+
+
+class Problem(BaseModel):
+    detail: str | list

@@ -1,0 +1,75 @@
+"""From model outputs to verdicts (numpy, shared by evaluation and serving)."""
+
+import numpy as np
+import pytest
+
+from kanjiwrite.datasets.errors import LABELS
+from kanjiwrite.datasets.strokes import model_inputs
+from kanjiwrite.models.decoding import ACCEPT, build_batch, decode, grade
+
+
+def outputs(orders, count, p_correct, errors=None, matches=None):
+    """Fake outputs: p_correct[o][k] for stroke k under order o (same in every prefix)."""
+    n = len(orders[0])
+    verdict = np.zeros((len(orders) * count, count, len(LABELS)))
+    match = np.zeros((len(orders) * count, count, n + 1))
+    for o in range(len(orders)):
+        for item in range(count):
+            for k in range(count):
+                p = p_correct[o][k]
+                verdict[o * count + item, k, 0] = p
+                err = (errors or {}).get(k, 1)
+                verdict[o * count + item, k, err] = 1 - p
+                match[o * count + item, k, (matches or {}).get(k, min(k, n))] = 1.0
+    return verdict, match
+
+
+def test_batch_holds_every_prefix_for_every_order(pack):
+    ref = pack["主"]
+    drawn = [s * 2 + 10 for s in ref.strokes[:3]]
+    inputs, orders = build_batch(ref, drawn, (300, 300))
+    assert orders == ref.orders() and len(orders) >= 2
+    assert inputs["drawn"].shape == (3 * len(orders), 3, 32, 6)
+    assert inputs["reference"].shape == (3 * len(orders), 5, 32, 6)
+    np.testing.assert_array_equal(inputs["drawn_mask"][:3], np.tril(np.ones((3, 3), bool)))
+    second = [ref.strokes[i] for i in orders[1]]
+    a, b = model_inputs(drawn[:2], (300, 300), second)
+    np.testing.assert_allclose(inputs["drawn"][3 + 1, :2], a, atol=1e-5)
+    np.testing.assert_allclose(inputs["reference"][3 + 1], b, atol=1e-5)
+
+
+def test_decode_rules():
+    orders = [(0, 1, 2)]
+    verdict, match = outputs(orders, 4, [[0.9, ACCEPT, 0.2, 0.99]], errors={2: 3}, matches={3: 3})
+    result = decode(verdict, match, orders, 4)
+    assert [s.verdict for s in result.strokes] == ["correct", "correct", "wrong_shape", "extra"]
+    assert result.strokes[2].p_correct == pytest.approx(0.2)
+    assert [s.expected_index for s in result.strokes] == [0, 1, 2, None]
+    assert result.strokes[3].matched_index is None  # the "none" column
+    assert result.missing == [2] and not result.complete
+
+
+def test_decode_picks_the_order_the_learner_followed():
+    orders = [(0, 1, 2), (0, 2, 1)]
+    verdict, match = outputs(orders, 3, [[0.9, 0.1, 0.2], [0.9, 0.95, 0.9]], matches={1: 1})
+    result = decode(verdict, match, orders, 3)
+    assert result.order == (0, 2, 1)
+    assert [s.expected_index for s in result.strokes] == [0, 2, 1]
+    assert result.strokes[1].matched_index == 2  # position 1 of order (0, 2, 1)
+    assert result.complete
+
+
+def test_grade_makes_one_call(pack):
+    ref = pack["書"]
+    calls = []
+
+    def predict(inputs):
+        calls.append(inputs["drawn"].shape)
+        n = inputs["drawn"].shape[0]
+        verdict = np.zeros((n, inputs["drawn"].shape[1], len(LABELS)))
+        verdict[..., 0] = 1.0
+        return verdict, np.ones((n, inputs["drawn"].shape[1], ref.stroke_count + 1))
+
+    result = grade(predict, ref, ref.strokes[:4], (109, 109))
+    assert len(calls) == 1 and [s.verdict for s in result.strokes] == ["correct"] * 4
+    assert result.missing == list(range(4, 10))

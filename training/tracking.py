@@ -1,0 +1,67 @@
+"""MLflow tracking: the embedded default store (``sqlite:///mlflow.db`` and ``mlruns/`` in
+the working directory) unless ``MLFLOW_TRACKING_URI`` is set."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+EXPERIMENT = "kanjiwrite-grader"
+REGISTERED_MODEL = "kanjiwrite-grader"
+
+
+def _flatten(prefix: str, value, out: dict) -> dict:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else k, v, out)
+    else:
+        out[prefix] = value
+    return out
+
+
+class Tracker:
+    """A thin wrapper over the active MLflow run."""
+
+    def __init__(self, mlflow, run):
+        self.mlflow, self.run = mlflow, run
+
+    @property
+    def run_id(self) -> str:
+        return self.run.info.run_id
+
+    def log_params(self, params: dict) -> None:
+        flat = _flatten("", params, {})
+        self.mlflow.log_params({k: str(v)[:500] for k, v in flat.items()})
+
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        self.mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def log_artifact(self, path: Path, folder: str | None = None) -> None:
+        self.mlflow.log_artifact(str(path), artifact_path=folder)
+
+    def log_model(self, model, example_inputs: dict, example_outputs: dict) -> None:
+        """Log the predicting model with its signature and register it."""
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(example_inputs, example_outputs)
+        self.mlflow.pytorch.log_model(
+            model, name="model", signature=signature, registered_model_name=REGISTERED_MODEL
+        )
+
+
+@contextmanager
+def tracked_run(run_name: str | None, params: dict, run_id: str | None = None):
+    """Start (or, with ``run_id``, reopen) an MLflow run on the embedded store by default,
+    and yield its ``Tracker``."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    mlflow.set_experiment(EXPERIMENT)
+    with mlflow.start_run(run_id=run_id, run_name=run_name) as run:
+        tracker = Tracker(mlflow, run)
+        if params:
+            tracker.log_params(params)
+        yield tracker

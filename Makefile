@@ -10,18 +10,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# the slim set: no torch
+# the slim serving set: no torch
 $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[serve]'
 	touch $@
 
-# training and test tools (torch==2.14.1, torchvision==0.29.1, mlflow, pytest, ...)
+# everything: serving, training (torch==2.14.1, torchvision==0.29.1, mlflow), export, tests
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[train,dev]'
+	$(BIN)/pip install -q -e '.[serve,train,export,dev]'
 	touch $@ $(VENV)/.run-installed
 
+# the scoring service with the shipped model and the writing demo on http://127.0.0.1:8000/
 run: $(VENV)/.run-installed
-	$(BIN)/kanjiwrite data stats
+	$(BIN)/kanjiwrite serve
 
 test: $(VENV)/.test-installed
 	$(BIN)/ruff check .

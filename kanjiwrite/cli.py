@@ -242,6 +242,42 @@ def evaluate(
     typer.echo(report["summary"])
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default 1)")] = None,
+) -> None:
+    """Run the scoring service and the writing demo (settings: KANJIWRITE_* variables)."""
+    import os
+
+    import uvicorn
+
+    from kanjiwrite.serving.settings import Settings
+
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"KANJIWRITE_{name}"] = str(value)  # workers read their settings here
+    settings = Settings()
+    if not settings.model_path.exists():
+        raise typer.BadParameter(
+            f"no model at {settings.model_path}", param_hint="KANJIWRITE_MODEL_PATH"
+        )
+    typer.echo(
+        f"Kanji Write: demo and API on http://{settings.host}:{settings.port}/ "
+        f"(API docs at /docs), model {settings.model_path}"
+    )
+    uvicorn.run(
+        "kanjiwrite.serving.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+
+
 export_app = typer.Typer(
     help="ONNX and CoreML export, app assets, parity checks.", no_args_is_help=True
 )
@@ -302,6 +338,39 @@ def export_coreml_command(
     model, info = load_grader(checkpoint)
     export_coreml(model, out, model_metadata(info, __version__, info.get("mlflow_run_id")))
     typer.echo(f"wrote {out}")
+
+
+bench_app = typer.Typer(help="Benchmarks that print figures (not tests).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("model")
+def bench_model(
+    onnx: Annotated[Path, typer.Option()] = Path("models/grader.onnx"),
+    checkpoint: Annotated[Path, typer.Option()] = Path("models/grader.pt"),
+    coreml: Annotated[Path, typer.Option()] = Path("models/grader.mlpackage"),
+    repeats: Annotated[int, typer.Option()] = 500,
+) -> None:
+    """Model sizes; ONNX Runtime vs PyTorch latency on one core (20-stroke kanji)."""
+    import json
+
+    from kanjiwrite.export.benchmark import benchmark
+
+    typer.echo(json.dumps(benchmark(onnx, checkpoint, coreml, repeats), indent=1))
+
+
+@bench_app.command("service")
+def bench_service(
+    workers: Annotated[int, typer.Option()] = 2,
+    seconds: Annotated[float, typer.Option(help="Duration of the concurrent phase")] = 60.0,
+    clients: Annotated[int, typer.Option()] = 16,
+) -> None:
+    """Latency and throughput of the service on 127.0.0.1 (bounded load)."""
+    import json
+
+    from kanjiwrite.serving.benchmark import run
+
+    typer.echo(json.dumps(run(workers, seconds, clients), indent=1))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ from prometheus_client import (
 from kanjiwrite.datasets.kanjivg import ATTRIBUTION, load_pack
 from kanjiwrite.models.decoding import grade
 from kanjiwrite.serving.messages import stroke_message
+from kanjiwrite.serving.practice import Practice
+from kanjiwrite.serving.practice_routes import router as practice_router
 from kanjiwrite.serving.schemas import (
     Canvas,
     KanjiReference,
@@ -109,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scorer = Scorer(settings)
         scorer.warm_up()
         app.state.scorer = scorer
+        sets = json.loads((STATIC / "kanji-info.json").read_text())["sets"]
+        app.state.practice = Practice(settings.database_url, sets, settings.daily_new_limit)
         log.info(
             json.dumps(
                 {
@@ -119,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
         yield
+        app.state.practice.engine.dispose()
         log.info(json.dumps({"event": "shutdown"}))
 
     app = FastAPI(
@@ -215,6 +220,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             attribution=ATTRIBUTION,
         )
 
+    app.include_router(practice_router)
+
     @app.get("/healthz")
     def healthz() -> dict:
         return {"status": "ok"}
@@ -241,8 +248,8 @@ def _rectangular(strokes: list[list[list[float]]]) -> list[list[list[float]]]:
 
 
 class BodyGuard:
-    """ASGI middleware: 415 for a POST to the API that is not JSON, 413 for a body over the
-    limit (declared or streamed), before anything parses it."""
+    """ASGI middleware: 413 for a body over the limit (declared or streamed), 415 for a
+    non-empty POST body to the API that is not JSON, before anything parses it."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -251,9 +258,6 @@ class BodyGuard:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
-        content_type = headers.get(b"content-type", b"").decode("latin-1")
-        if scope["path"].startswith("/v1/") and not content_type.startswith("application/json"):
-            return await _problem(send, 415, "content-type must be application/json")
         declared = headers.get(b"content-length", b"").decode("latin-1")
         if declared.isdigit() and int(declared) > self.max_bytes:
             return await _problem(send, 413, f"body larger than {self.max_bytes} bytes")
@@ -266,6 +270,13 @@ class BodyGuard:
             more = message.get("more_body", False)
             if len(body) > self.max_bytes:
                 return await _problem(send, 413, f"body larger than {self.max_bytes} bytes")
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        if (
+            body
+            and scope["path"].startswith("/v1/")
+            and not content_type.startswith("application/json")
+        ):
+            return await _problem(send, 415, "content-type must be application/json")
         sent = False
 
         async def replay():

@@ -105,3 +105,84 @@ class KanjiReference(BaseModel):
 
 class Problem(BaseModel):
     detail: str | list
+
+
+# --- daily practice ---------------------------------------------------------------------------
+
+SetName = Literal[
+    "grade-1",
+    "grade-2",
+    "grade-3",
+    "grade-4",
+    "grade-5",
+    "grade-6",
+    "secondary",
+    "jlpt-n5",
+    "jlpt-n4",
+    "jlpt-n3",
+    "jlpt-n1",
+]
+
+
+class LearnerCreated(BaseModel):
+    learner_id: str = Field(description="Random 128-bit token (hex): keep it secret, it is the key")
+
+
+class AddCards(BaseModel):
+    """Kanji to add to the learner's deck: a named set, a list, or both."""
+
+    model_config = ConfigDict(extra="forbid")
+    set: SetName | None = None
+    kanji: list[Annotated[str, Field(min_length=1, max_length=1)]] = Field(
+        default_factory=list, max_length=3000
+    )
+
+    @model_validator(mode="after")
+    def something(self) -> AddCards:
+        if self.set is None and not self.kanji:
+            raise ValueError("give a set or a list of kanji")
+        return self
+
+
+class CardsAdded(BaseModel):
+    added: int
+    total: int
+
+
+class Queue(BaseModel):
+    due: list[str] = Field(description="Kanji due for review, most overdue first")
+    new: list[str] = Field(description="New kanji for today, within the daily limit")
+    next_due: str | None = Field(description="When the next review falls due (ISO 8601, UTC)")
+
+
+class ReviewAttempt(BaseModel):
+    """Every stroke the learner drew for this kanji, in order, wrong ones included (the
+    server grades them itself, so the rating cannot be faked)."""
+
+    model_config = ConfigDict(extra="forbid")
+    strokes: list[Annotated[list[Point], Field(min_length=1, max_length=MAX_POINTS)]] = Field(
+        min_length=1, max_length=4 * MAX_STROKES
+    )
+    canvas: Canvas = Field(default_factory=Canvas)
+    hints: int = Field(0, ge=0, le=1000, description="Hints the learner asked for")
+    duration_ms: int | None = Field(None, ge=0, le=86_400_000)
+
+    _finite = field_validator("strokes")(ScoreRequest.finite.__func__)
+
+
+class ReviewResult(BaseModel):
+    rating: Literal["Again", "Hard", "Good", "Easy"]
+    misses: list[int] = Field(description="Misses per reference stroke")
+    complete: bool
+    due: str = Field(description="Next review (ISO 8601, UTC)")
+    interval_days: float
+
+
+class Stats(BaseModel):
+    cards: int
+    due_today: int
+    reviews: int
+    streak_days: int
+    retention_30d: float | None = Field(
+        description="Share of reviews (not first sightings) in the last 30 days not rated Again"
+    )

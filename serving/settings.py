@@ -27,3 +27,9 @@ class Settings(BaseSettings):
     max_points_per_stroke: int = 4096
     max_canvas: float = 100_000.0
     log_level: str = "info"
+    database_url: str = Field(
+        "sqlite:///practice.db",
+        description="Practice store: a SQLite file "
+        "(default) or a PostgreSQL URL (postgresql+psycopg://...)",
+    )
+    daily_new_limit: int = 10

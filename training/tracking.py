@@ -46,7 +46,11 @@ class Tracker:
 
         signature = infer_signature(example_inputs, example_outputs)
         self.mlflow.pytorch.log_model(
-            model, name="model", signature=signature, registered_model_name=REGISTERED_MODEL
+            model,
+            name="model",
+            signature=signature,
+            registered_model_name=REGISTERED_MODEL,
+            serialization_format="pickle",  # pt2 would need one example tensor per input
         )
 
 

@@ -1,0 +1,350 @@
+"""Daily practice: FSRS review scheduling, one card per (learner, kanji).
+
+Storage is SQLAlchemy (SQLite file by default, PostgreSQL by URL) with Alembic migrations;
+review logs are append-only so schedules can be recomputed and FSRS re-optimised later.
+Every function takes ``now`` so that time can be injected (tests simulate weeks).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import fsrs
+import numpy as np
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from kanjiwrite.datasets.kanjivg import KanjiRef
+from kanjiwrite.models.decoding import Predict, grade
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEDULER = fsrs.Scheduler(enable_fuzzing=False)  # deterministic intervals
+MISSES_BEFORE_HINT = 3  # the demo shows the stroke after this many misses on it
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Learner(Base):
+    __tablename__ = "learners"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random 128-bit token, hex
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CardRow(Base):
+    __tablename__ = "cards"
+    __table_args__ = (UniqueConstraint("learner_id", "kanji"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id"), index=True)
+    kanji: Mapped[str] = mapped_column(String(1))
+    state: Mapped[int] = mapped_column(Integer, default=int(fsrs.State.Learning))
+    step: Mapped[int | None] = mapped_column(Integer, nullable=True, default=0)
+    stability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    difficulty: Mapped[float | None] = mapped_column(Float, nullable=True)
+    due: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_review: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reps: Mapped[int] = mapped_column(Integer, default=0)
+    lapses: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewLogRow(Base):
+    __tablename__ = "review_logs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
+    learner_id: Mapped[str] = mapped_column(String(32), index=True)
+    kanji: Mapped[str] = mapped_column(String(1))
+    rating: Mapped[int] = mapped_column(Integer)
+    reviewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_review: Mapped[int] = mapped_column(Integer, default=0)  # 1 when the card was new
+    duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    misses: Mapped[str] = mapped_column(Text)  # JSON list: misses per reference stroke
+    hints: Mapped[int] = mapped_column(Integer, default=0)
+    model_version: Mapped[str] = mapped_column(String(64), default="")
+    scheduled_days: Mapped[float] = mapped_column(Float)
+
+
+# --- the rating rule: one place -----------------------------------------------------------
+
+FAST_MS_PER_STROKE = 1500
+
+
+def rate_attempt(
+    misses: list[int], hints: int, complete: bool, duration_ms: int | None
+) -> fsrs.Rating:
+    """FSRS rating of one graded attempt.
+
+    * not finished, a hint needed (asked for, or shown after 3 misses on a stroke), or 3 or
+      more misses in all: Again;
+    * one or two corrected strokes: Hard;
+    * every stroke right first time: Good, or Easy when also fast (under 1.5 s a stroke).
+    """
+    total = sum(misses)
+    hinted = hints > 0 or any(m >= MISSES_BEFORE_HINT for m in misses)
+    if not complete or hinted or total >= 3:
+        return fsrs.Rating.Again
+    if total > 0:
+        return fsrs.Rating.Hard
+    if duration_ms is not None and duration_ms <= FAST_MS_PER_STROKE * len(misses):
+        return fsrs.Rating.Easy
+    return fsrs.Rating.Good
+
+
+@dataclass
+class GradedAttempt:
+    misses: list[int]  # per reference stroke (standard numbering of the order followed)
+    complete: bool
+    strokes_drawn: int
+
+
+def grade_attempt(
+    predict: Predict, ref: KanjiRef, strokes: list[np.ndarray], canvas: tuple[float, float]
+) -> GradedAttempt:
+    """Replay an attempt as the demo runs it: each stroke in turn is graded with the strokes
+    accepted before it; a right stroke is kept, a wrong one counts as a miss on the stroke
+    expected there and is discarded."""
+    accepted: list[np.ndarray] = []
+    misses = [0] * ref.stroke_count
+    for stroke in strokes:
+        if len(accepted) == ref.stroke_count:
+            break
+        result = grade(predict, ref, [*accepted, stroke], canvas)
+        last = result.strokes[-1]
+        if last.verdict == "correct":
+            accepted.append(stroke)
+        else:
+            misses[len(accepted)] += 1
+    return GradedAttempt(misses, len(accepted) == ref.stroke_count, len(strokes))
+
+
+# --- storage --------------------------------------------------------------------------------
+
+
+def make_engine(url: str) -> Engine:
+    """An engine; SQLite gets WAL and BEGIN IMMEDIATE so concurrent writers queue up."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(connection, _record):
+            connection.isolation_level = None  # let SQLAlchemy's BEGIN below take effect
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(url: str) -> None:
+    """Bring the database to the latest schema (Alembic ``upgrade head``)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url)
+    command.upgrade(config, "head")
+
+
+class Practice:
+    """The review store and scheduler behind the practice endpoints."""
+
+    def __init__(self, url: str, sets: dict[str, list[str]], daily_new: int = 10):
+        migrate(url)
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.sets, self.daily_new = sets, daily_new
+
+    def create_learner(self, now: datetime) -> str:
+        learner_id = secrets.token_hex(16)
+        with self.sessions.begin() as session:
+            session.add(Learner(id=learner_id, created_at=now))
+        return learner_id
+
+    def exists(self, session: Session, learner_id: str) -> bool:
+        return session.get(Learner, learner_id) is not None
+
+    def add_cards(self, learner_id: str, kanji: list[str], now: datetime) -> tuple[int, int]:
+        """Add cards (ignoring ones the learner has); returns (added, total)."""
+        with self.sessions.begin() as session:
+            have = set(
+                session.scalars(select(CardRow.kanji).where(CardRow.learner_id == learner_id))
+            )
+            fresh = [k for k in dict.fromkeys(kanji) if k not in have]
+            for offset, k in enumerate(fresh):  # keep the given order among new cards
+                session.add(
+                    CardRow(
+                        learner_id=learner_id,
+                        kanji=k,
+                        due=now,
+                        created_at=now + timedelta(microseconds=offset),
+                        step=0,
+                    )
+                )
+            return len(fresh), len(have) + len(fresh)
+
+    def queue(self, learner_id: str, now: datetime) -> dict:
+        """Due reviews first (most overdue first), then new kanji up to today's limit."""
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        with self.sessions() as session:
+            due = session.scalars(
+                select(CardRow)
+                .where(CardRow.learner_id == learner_id, CardRow.reps > 0, CardRow.due <= now)
+                .order_by(CardRow.due)
+            ).all()
+            introduced = session.scalar(
+                select(func.count())
+                .select_from(ReviewLogRow)
+                .where(
+                    ReviewLogRow.learner_id == learner_id,
+                    ReviewLogRow.first_review == 1,
+                    ReviewLogRow.reviewed_at >= day_start,
+                )
+            )
+            new = session.scalars(
+                select(CardRow)
+                .where(CardRow.learner_id == learner_id, CardRow.reps == 0)
+                .order_by(CardRow.created_at)
+                .limit(max(self.daily_new - introduced, 0))
+            ).all()
+            upcoming = session.scalar(
+                select(func.min(CardRow.due)).where(
+                    CardRow.learner_id == learner_id, CardRow.reps > 0, CardRow.due > now
+                )
+            )
+        return {
+            "due": [c.kanji for c in due],
+            "new": [c.kanji for c in new],
+            "next_due": _aware(upcoming),
+        }
+
+    def review(
+        self,
+        learner_id: str,
+        kanji: str,
+        attempt: GradedAttempt,
+        hints: int,
+        duration_ms: int | None,
+        model_version: str,
+        now: datetime,
+    ) -> dict | None:
+        """Record one graded attempt; the card row is locked for the update, so concurrent
+        reviews of the same card are applied one after the other and none is lost."""
+        rating = rate_attempt(attempt.misses, hints, attempt.complete, duration_ms)
+        with self.sessions.begin() as session:
+            row = session.scalars(
+                select(CardRow)
+                .where(CardRow.learner_id == learner_id, CardRow.kanji == kanji)
+                .with_for_update()
+            ).one_or_none()
+            if row is None:
+                return None
+            card = fsrs.Card(
+                card_id=row.id,
+                state=fsrs.State(row.state),
+                step=row.step,
+                stability=row.stability,
+                difficulty=row.difficulty,
+                due=_aware(row.due),
+                last_review=_aware(row.last_review),
+            )
+            card, _log = SCHEDULER.review_card(card, rating, review_datetime=now)
+            first = row.reps == 0
+            row.state, row.step = int(card.state), card.step
+            row.stability, row.difficulty = card.stability, card.difficulty
+            row.due, row.last_review = card.due, card.last_review
+            row.reps += 1
+            row.lapses += int(rating == fsrs.Rating.Again and not first)
+            scheduled = (card.due - now).total_seconds() / 86400
+            session.add(
+                ReviewLogRow(
+                    card_id=row.id,
+                    learner_id=learner_id,
+                    kanji=kanji,
+                    rating=int(rating),
+                    reviewed_at=now,
+                    first_review=int(first),
+                    duration_ms=duration_ms,
+                    misses=json.dumps(attempt.misses),
+                    hints=hints,
+                    model_version=model_version,
+                    scheduled_days=scheduled,
+                )
+            )
+        return {
+            "rating": rating.name,
+            "due": card.due,
+            "interval_days": round(scheduled, 4),
+            "misses": attempt.misses,
+            "complete": attempt.complete,
+        }
+
+    def stats(self, learner_id: str, now: datetime) -> dict:
+        with self.sessions() as session:
+            cards = session.scalar(
+                select(func.count()).select_from(CardRow).where(CardRow.learner_id == learner_id)
+            )
+            due = session.scalar(
+                select(func.count())
+                .select_from(CardRow)
+                .where(CardRow.learner_id == learner_id, CardRow.reps > 0, CardRow.due <= now)
+            )
+            logs = session.execute(
+                select(
+                    ReviewLogRow.reviewed_at, ReviewLogRow.rating, ReviewLogRow.first_review
+                ).where(ReviewLogRow.learner_id == learner_id)
+            ).all()
+        days = {_aware(at).date() for at, _, _ in logs}
+        streak, day = 0, now.date()
+        if day not in days:
+            day -= timedelta(days=1)  # today not practised yet: the streak may still go on
+        while day in days:
+            streak, day = streak + 1, day - timedelta(days=1)
+        recent = [
+            rating
+            for at, rating, first in logs
+            if not first and _aware(at) >= now - timedelta(days=30)
+        ]
+        retention = (
+            (sum(r != int(fsrs.Rating.Again) for r in recent) / len(recent)) if recent else None
+        )
+        return {
+            "cards": cards,
+            "due_today": due,
+            "reviews": len(logs),
+            "streak_days": streak,
+            "retention_30d": retention,
+        }
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes: they are UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

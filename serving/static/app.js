@@ -1,0 +1,406 @@
+// Kanji Write writing demo: write a kanji from memory, graded stroke by stroke by /v1/score.
+"use strict";
+
+const MISSES_BEFORE_HINT = 3;
+const $ = (id) => document.getElementById(id);
+const state = {
+  info: null, // KANJIDIC2 table: {kanji, sets}
+  set: "grade-1",
+  queue: [],
+  kanji: null,
+  ref: null, // /v1/kanji/{kanji}
+  accepted: [], // strokes accepted so far, canvas (CSS px) coordinates
+  current: null, // the stroke being drawn
+  misses: [], // misses per reference position
+  hinted: [],
+  busy: false,
+  animation: null,
+  // daily practice
+  learner: localStorage.getItem("kanjiwrite-learner"),
+  log: [], // every stroke drawn for this kanji, wrong ones included
+  hintsAsked: 0,
+  startedAt: 0,
+};
+
+// ---------- drawing ----------
+function setupCanvas(canvas) {
+  const ratio = window.devicePixelRatio || 1;
+  const box = canvas.getBoundingClientRect();
+  canvas.width = Math.round(box.width * ratio);
+  canvas.height = Math.round(box.height * ratio);
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  return ctx;
+}
+
+function size() {
+  const box = $("ink").getBoundingClientRect();
+  return { width: box.width, height: box.height };
+}
+
+function drawGrid() {
+  const canvas = $("grid");
+  const ctx = setupCanvas(canvas);
+  const { width: w, height: h } = size();
+  ctx.clearRect(0, 0, w, h);
+  ctx.strokeStyle = "#eadfcb";
+  ctx.lineWidth = 1;
+  ctx.setLineDash([6, 6]);
+  for (const [x1, y1, x2, y2] of [[w / 2, 0, w / 2, h], [0, h / 2, w, h / 2], [0, 0, w, h], [w, 0, 0, h]]) {
+    ctx.beginPath(); ctx.moveTo(x1, y1); ctx.lineTo(x2, y2); ctx.stroke();
+  }
+  ctx.setLineDash([]);
+}
+
+function strokePath(ctx, points, color, width) {
+  if (!points.length) return;
+  ctx.strokeStyle = color; ctx.fillStyle = color; ctx.lineWidth = width;
+  ctx.lineCap = "round"; ctx.lineJoin = "round";
+  if (points.length === 1) {
+    ctx.beginPath(); ctx.arc(points[0][0], points[0][1], width / 2, 0, 2 * Math.PI); ctx.fill();
+    return;
+  }
+  ctx.beginPath();
+  ctx.moveTo(points[0][0], points[0][1]);
+  for (const [x, y] of points.slice(1)) ctx.lineTo(x, y);
+  ctx.stroke();
+}
+
+function inkWidth() { return Math.max(5, size().width / 40); }
+
+function redraw(extra) {
+  const ctx = $("ink").getContext("2d");
+  const { width: w, height: h } = size();
+  ctx.clearRect(0, 0, w, h);
+  for (const s of state.accepted) strokePath(ctx, s, "#1c1917", inkWidth());
+  if (state.current) strokePath(ctx, state.current, "#1c1917", inkWidth());
+  if (extra) strokePath(ctx, extra.points, extra.color, inkWidth());
+}
+
+// the reference (109 x 109 box) mapped onto a canvas of the given size, with a margin
+function fromReference(points, w, h) {
+  const margin = 0.06, scale = (Math.min(w, h) * (1 - 2 * margin)) / 109;
+  return points.map(([x, y]) => [w * margin + x * scale, h * margin + y * scale]);
+}
+
+function animateStrokes(indices, onDone) {
+  cancelAnimation();
+  const ctx = $("ink").getContext("2d");
+  const { width: w, height: h } = size();
+  const strokes = indices.map((i) => fromReference(state.ref.strokes[i], w, h));
+  let which = 0, t = 0;
+  const step = () => {
+    redraw();
+    for (let j = 0; j < which; j++) strokePath(ctx, strokes[j], "rgba(37, 99, 235, 0.35)", inkWidth());
+    const s = strokes[which];
+    const shown = s.slice(0, Math.max(1, Math.ceil(t * s.length)));
+    strokePath(ctx, shown, "rgba(37, 99, 235, 0.8)", inkWidth());
+    const tip = shown[shown.length - 1];
+    ctx.fillStyle = "#2563eb"; ctx.beginPath(); ctx.arc(tip[0], tip[1], inkWidth() * 0.8, 0, 2 * Math.PI); ctx.fill();
+    t += 0.04;
+    if (t > 1) { which += 1; t = 0; }
+    if (which < strokes.length) state.animation = requestAnimationFrame(step);
+    else { state.animation = setTimeout(() => { state.animation = null; redraw(); if (onDone) onDone(); }, 700); }
+  };
+  state.animation = requestAnimationFrame(step);
+}
+
+function cancelAnimation() {
+  if (state.animation !== null) { cancelAnimationFrame(state.animation); clearTimeout(state.animation); state.animation = null; redraw(); }
+}
+
+// ---------- prompt, progress, feedback ----------
+function say(text, kind) {
+  const el = $("feedback");
+  el.textContent = text;
+  el.className = "feedback" + (kind ? " " + kind : "");
+}
+
+function showPrompt() {
+  const entry = state.info.kanji[state.kanji];
+  $("meaning").textContent = entry ? entry.meanings.join("; ") : `The kanji you chose (${state.kanji})`;
+  $("on").textContent = entry && entry.on.length ? entry.on.join("、") : "–";
+  // KANJIDIC writes okurigana after a dot (か.く): show it as か(く)
+  const kun = entry ? entry.kun.map((r) => (r.includes(".") ? r.replace(".", "(") + ")" : r)) : [];
+  $("kun").textContent = kun.length ? kun.join("、") : "–";
+  $("stroke-count").textContent = `${state.ref.stroke_count} strokes`;
+  const level = [];
+  if (entry && entry.grade) level.push(entry.grade === 8 ? "Jōyō secondary" : `Grade ${entry.grade}`);
+  if (entry && entry.jlpt) level.push(`JLPT ${entry.jlpt}`);
+  $("level").textContent = level.join(" · ");
+}
+
+function showProgress() {
+  const box = $("progress");
+  box.replaceChildren();
+  for (let i = 0; i < state.ref.stroke_count; i++) {
+    const dot = document.createElement("span");
+    if (i < state.accepted.length) dot.className = state.misses[i] ? "missed" : "done";
+    else if (i === state.accepted.length) dot.className = "current";
+    box.appendChild(dot);
+  }
+}
+
+// ---------- flow ----------
+async function loadKanji(kanji) {
+  cancelAnimation();
+  const response = await fetch(`/v1/kanji/${encodeURIComponent(kanji)}`);
+  if (!response.ok) { say(`Sorry, ${kanji} is not in the stroke data.`, "bad"); return false; }
+  state.kanji = kanji;
+  state.ref = await response.json();
+  state.accepted = []; state.current = null;
+  state.misses = new Array(state.ref.stroke_count).fill(0);
+  state.hinted = new Array(state.ref.stroke_count).fill(false);
+  state.log = []; state.hintsAsked = 0; state.startedAt = performance.now();
+  $("summary").hidden = true;
+  $("review-line").hidden = true;
+  showPrompt(); showProgress(); redraw();
+  say("Draw the first stroke.");
+  return true;
+}
+
+function nextKanji() {
+  if (state.set === "typed") { $("typed").focus(); return; }
+  if (state.set === "practice") { nextPractice(); return; }
+  if (!state.queue.length) {
+    state.queue = [...(state.info.sets[state.set] || [])];
+    for (let i = state.queue.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [state.queue[i], state.queue[j]] = [state.queue[j], state.queue[i]];
+    }
+  }
+  loadKanji(state.queue.pop());
+}
+
+async function grade(stroke) {
+  const { width, height } = size();
+  const body = {
+    kanji: state.kanji,
+    strokes: [...state.accepted, stroke].map((s) => s.map(([x, y]) => [Math.round(x * 10) / 10, Math.round(y * 10) / 10])),
+    canvas: { width, height },
+  };
+  const response = await fetch("/v1/score", {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`score ${response.status}`);
+  return response.json();
+}
+
+async function finishStroke(stroke) {
+  const position = state.accepted.length;
+  state.log.push(stroke);
+  state.busy = true;
+  let result;
+  try { result = await grade(stroke); } catch (error) {
+    state.busy = false; redraw(); say("Could not reach the grader; try that stroke again.", "bad"); return;
+  }
+  state.busy = false;
+  const verdict = result.strokes[result.strokes.length - 1];
+  if (verdict.correct) {
+    state.accepted.push(stroke);
+    redraw(); showProgress();
+    if (result.complete) { showSummary(); return; }
+    say(`${verdict.message} ${state.ref.stroke_count - state.accepted.length} to go.`, "good");
+    return;
+  }
+  state.misses[position] += 1;
+  redraw({ points: stroke, color: "#dc2626" });
+  say(verdict.message, "bad");
+  showProgress();
+  setTimeout(() => {
+    redraw();
+    if (state.misses[position] >= MISSES_BEFORE_HINT && !state.hinted[position]) showHint();
+  }, 900);
+}
+
+function showHint() {
+  const position = state.accepted.length;
+  if (position >= state.ref.stroke_count) return;
+  state.hinted[position] = true;
+  say(`Here is stroke ${position + 1}: watch, then write it.`, "hint");
+  animateStrokes([position]);
+}
+
+function showOrder() {
+  say("Stroke order", "hint");
+  animateStrokes([...Array(state.ref.stroke_count).keys()], () => say(
+    state.accepted.length ? `Continue with stroke ${state.accepted.length + 1}.` : "Draw the first stroke."));
+}
+
+function drawReference(canvas, strokes, fromCanvas) {
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.fillStyle = "#fffdf7"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+  for (const s of strokes) strokePath(ctx, fromCanvas ? fromCanvas(s) : fromReference(s, canvas.width, canvas.height), "#1c1917", 5);
+}
+
+function showSummary() {
+  const mistakes = state.misses.reduce((a, b) => a + b, 0);
+  const hints = state.hinted.filter(Boolean).length;
+  $("summary-title").textContent = mistakes === 0 ? "Perfect! Every stroke right first time" : "Done";
+  drawReference($("answer"), state.ref.strokes);
+  const { width, height } = size();
+  const scale = 180 / Math.max(width, height);
+  drawReference($("mine"), state.accepted, (s) => s.map(([x, y]) => [x * scale, y * scale]));
+  $("score-line").textContent = `${state.ref.stroke_count} strokes · ${mistakes} ${mistakes === 1 ? "mistake" : "mistakes"}` +
+    (hints ? ` · ${hints} ${hints === 1 ? "hint" : "hints"}` : "");
+  const list = $("results");
+  list.replaceChildren();
+  state.misses.forEach((m, i) => {
+    const item = document.createElement("li");
+    item.className = state.hinted[i] ? "hinted" : m ? "missed" : "";
+    item.textContent = `${i + 1}: ${m === 0 ? "✓" : state.hinted[i] ? `hint after ${m} misses` : `${m} ${m === 1 ? "miss" : "misses"}`}`;
+    list.appendChild(item);
+  });
+  say(`${state.kanji} complete.`, "good");
+  $("summary").hidden = false;
+  $("summary").focus();
+  if (state.set === "practice") recordReview();
+}
+
+// ---------- daily practice (FSRS on the server) ----------
+async function api(path, options = {}) {
+  const response = await fetch(path, { headers: { "content-type": "application/json" }, ...options });
+  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  return response.json();
+}
+
+async function ensureLearner() {
+  if (state.learner) {
+    const check = await fetch(`/v1/learners/${state.learner}/stats`);
+    if (check.ok) return;
+  }
+  state.learner = (await api("/v1/learners", { method: "POST" })).learner_id;
+  localStorage.setItem("kanjiwrite-learner", state.learner);
+  await api(`/v1/learners/${state.learner}/cards`, { method: "POST", body: JSON.stringify({ set: "grade-1" }) });
+}
+
+function when(iso) {
+  if (!iso) return "none scheduled";
+  const date = new Date(iso);
+  const days = (date - Date.now()) / 86400000;
+  if (days < 1 / 24) return "in a few minutes";
+  if (days < 1) return `in ${Math.round(days * 24)} h`;
+  return `on ${date.toLocaleDateString(undefined, { month: "short", day: "numeric" })}`;
+}
+
+async function nextPractice() {
+  await ensureLearner();
+  const queue = await api(`/v1/learners/${state.learner}/queue`);
+  const stats = await api(`/v1/learners/${state.learner}/stats`);
+  const count = queue.due.length + queue.new.length;
+  $("practice-status").textContent = `Today: ${queue.due.length} to review · ${queue.new.length} new · ` +
+    `streak ${stats.streak_days} ${stats.streak_days === 1 ? "day" : "days"} · next due ${when(queue.next_due)}`;
+  const kanji = queue.due[0] || queue.new[0];
+  if (!kanji) {
+    cancelAnimation(); state.ref = null; state.accepted = []; redraw();
+    $("summary").hidden = true;
+    $("meaning").textContent = "All done for today";
+    for (const id of ["on", "kun", "stroke-count", "level"]) $(id).textContent = "";
+    $("progress").replaceChildren();
+    say(`Nothing due now. Next review ${when(queue.next_due)}.`, "good");
+    return;
+  }
+  if (count) await loadKanji(kanji);
+}
+
+async function recordReview() {
+  const { width, height } = size();
+  const body = {
+    strokes: state.log.map((s) => s.map(([x, y]) => [Math.round(x * 10) / 10, Math.round(y * 10) / 10])),
+    canvas: { width, height }, hints: state.hintsAsked,
+    duration_ms: Math.round(performance.now() - state.startedAt),
+  };
+  try {
+    const result = await api(`/v1/learners/${state.learner}/cards/${encodeURIComponent(state.kanji)}/reviews`,
+      { method: "POST", body: JSON.stringify(body) });
+    $("review-line").textContent = `Rated ${result.rating} · next review ${when(result.due)}`;
+  } catch (error) {
+    $("review-line").textContent = "Could not record this review.";
+  }
+  $("review-line").hidden = false;
+}
+
+// ---------- input ----------
+function pointFrom(event) {
+  const box = $("ink").getBoundingClientRect();
+  return [event.clientX - box.left, event.clientY - box.top];
+}
+
+function setupInput() {
+  const ink = $("ink");
+  ink.addEventListener("pointerdown", (event) => {
+    if (state.busy || !state.ref || !$("summary").hidden) return;
+    cancelAnimation();
+    event.preventDefault();
+    ink.setPointerCapture(event.pointerId);
+    state.current = [pointFrom(event)];
+    redraw();
+  });
+  ink.addEventListener("pointermove", (event) => {
+    if (!state.current) return;
+    event.preventDefault();
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+    for (const e of events.length ? events : [event]) state.current.push(pointFrom(e));
+    redraw();
+  });
+  const end = (event) => {
+    if (!state.current) return;
+    event.preventDefault();
+    const stroke = state.current;
+    state.current = null;
+    finishStroke(stroke);
+  };
+  ink.addEventListener("pointerup", end);
+  ink.addEventListener("pointercancel", end);
+  ink.addEventListener("touchmove", (event) => event.preventDefault(), { passive: false });
+
+  $("hint").addEventListener("click", () => { state.hintsAsked += 1; showHint(); });
+  $("order").addEventListener("click", showOrder);
+  $("replay").addEventListener("click", () => { $("summary").hidden = true; showOrder(); });
+  $("restart").addEventListener("click", () => loadKanji(state.kanji));
+  $("again").addEventListener("click", () => loadKanji(state.kanji));
+  $("skip").addEventListener("click", nextKanji);
+  $("next").addEventListener("click", nextKanji);
+  $("set").addEventListener("change", (event) => {
+    state.set = event.target.value; state.queue = [];
+    $("typed-form").hidden = state.set !== "typed";
+    $("practice-bar").hidden = state.set !== "practice";
+    nextKanji();
+  });
+  $("deck-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await ensureLearner();
+    const added = await api(`/v1/learners/${state.learner}/cards`,
+      { method: "POST", body: JSON.stringify({ set: $("deck").value }) });
+    say(`Added ${added.added} kanji (${added.total} in your deck).`, "good");
+    nextPractice();
+  });
+  $("typed-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const kanji = $("typed").value.trim();
+    if (kanji) loadKanji(kanji);
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.target.closest("input, select")) return;
+    const actions = { h: () => { state.hintsAsked += 1; showHint(); }, s: showOrder, r: () => loadKanji(state.kanji), n: nextKanji };
+    const action = actions[event.key.toLowerCase()];
+    if (action && state.ref) { event.preventDefault(); action(); }
+  });
+  window.addEventListener("resize", () => { setupCanvas($("ink")); drawGrid(); redraw(); });
+}
+
+async function start() {
+  setupCanvas($("ink"));
+  drawGrid();
+  setupInput();
+  state.info = await (await fetch("kanji-info.json")).json();
+  const params = new URLSearchParams(location.search);
+  const wanted = params.get("kanji");
+  if (params.get("mode") === "practice") {
+    state.set = "practice"; $("set").value = "practice"; $("practice-bar").hidden = false; await nextPractice();
+  } else if (wanted) { state.set = "typed"; $("set").value = "typed"; $("typed-form").hidden = false; await loadKanji(wanted); }
+  else { $("set").value = state.set; nextKanji(); }
+}
+
+start();

@@ -1,0 +1,140 @@
+"""ONNX and CoreML exports: structure, parity, golden vectors, the app's reference pack."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from kanjiwrite.datasets.strokes import model_inputs
+from kanjiwrite.export.app_assets import read_binary_pack, write_binary_pack
+from kanjiwrite.export.release import parity_report
+from kanjiwrite.export.to_coreml import export_coreml, structural_report
+from kanjiwrite.export.to_onnx import OPSET, export_onnx, model_metadata, onnx_predict
+from kanjiwrite.models.decoding import decode
+from kanjiwrite.models.grader import Grader, GraderConfig
+from kanjiwrite.training.evaluate import torch_predict
+from kanjiwrite.training.train import load_grader
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+SHIPPED = MODELS / "grader.pt"
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    import torch
+
+    torch.manual_seed(0)
+    model = Grader(GraderConfig(d_model=32, heads=2, layers=1, conv_channels=16)).eval()
+    info = {
+        "data": {"pack_version": "p", "kanjivg_version": "k", "split_seed": 1},
+        "temperature": 1.3,
+    }
+    return model, model_metadata(info, "9.9.9", "run123")
+
+
+def test_onnx_export_is_self_contained_checked_and_dynamic(small_model, tmp_path):
+    model, meta = small_model
+    path = export_onnx(model, tmp_path / "m.onnx", meta)
+    assert not [p for p in tmp_path.iterdir() if p.name != "m.onnx"]  # no external data
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == OPSET >= 17
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert props["model_version"] == "9.9.9" and props["training_run_id"] == "run123"
+    assert "CC BY-SA 3.0" in props["attribution"] and "pack_version" in props["data_version"]
+    inputs = {i.name: i for i in proto.graph.input}
+    assert list(inputs) == ["drawn", "drawn_mask", "reference", "reference_mask"]
+    assert all(i.doc_string for i in proto.graph.input) and all(
+        o.doc_string for o in proto.graph.output
+    )
+    dims = inputs["drawn"].type.tensor_type.shape.dim
+    assert dims[0].dim_param and dims[1].dim_param and dims[2].dim_value == 32
+    predict = onnx_predict(path)
+    for batch, drawn, reference in ((1, 1, 1), (3, 7, 12)):  # any batch and stroke counts
+        inputs = {
+            "drawn": np.random.rand(batch, drawn, 32, 6),
+            "drawn_mask": np.ones((batch, drawn)),
+            "reference": np.random.rand(batch, reference, 32, 6),
+            "reference_mask": np.ones((batch, reference)),
+        }
+        verdict, match = predict(inputs)
+        expected = torch_predict(model)({k: v.astype(np.float32) for k, v in inputs.items()})
+        np.testing.assert_allclose(verdict, expected[0], atol=1e-5)
+        assert match.shape == (batch, drawn, reference + 1)
+
+
+def test_coreml_structure(small_model, tmp_path):
+    model, meta = small_model
+    report = structural_report(export_coreml(model, tmp_path / "m.mlpackage", meta))
+    assert report["is_ml_program"] and report["specification_version"] >= 7  # iOS 16
+    assert list(report["inputs"]) == ["drawn", "drawn_mask", "reference", "reference_mask"]
+    assert all(i["dtype"] == "FLOAT32" and i["description"] for i in report["inputs"].values())
+    assert report["inputs"]["drawn"]["ranges"][1] == (1, 64)  # flexible stroke count
+    assert report["inputs"]["drawn"]["ranges"][2] == (32, 32)
+    assert all(o["dtype"] == "FLOAT32" and o["description"] for o in report["outputs"].values())
+    assert report["author"] and "CC BY-SA 3.0" in report["license"] and report["version"] == "9.9.9"
+    assert report["metadata"]["training_run_id"] == "run123"
+    assert report["unexpected_ops"] == [] and report["bytes"] < 2_000_000
+
+
+def test_shipped_model_files_and_sizes():
+    assert SHIPPED.exists() and (MODELS / "grader.onnx").exists()
+    assert (MODELS / "grader.mlpackage" / "Manifest.json").exists()
+    assert (MODELS / "grader.onnx").stat().st_size < 4_000_000
+    report = structural_report(MODELS / "grader.mlpackage")
+    assert report["unexpected_ops"] == [] and report["specification_version"] >= 7
+    model, info = load_grader(SHIPPED)
+    assert 2 * sum(p.numel() for p in model.parameters()) <= 2_000_000  # fp16 weights <= 2 MB
+    assert info["optimizer"] is None and info["data"]["pack_version"]
+
+
+@pytest.mark.slow
+def test_shipped_onnx_matches_pytorch_on_1000_items():
+    model, _ = load_grader(SHIPPED)
+    report = parity_report(torch_predict(model), onnx_predict(MODELS / "grader.onnx"), attempts=130)
+    assert report["items"] >= 1000
+    assert report["max_abs_diff"] <= 1e-4 and report["identical_verdicts"]
+
+
+def test_golden_vectors_pin_preprocessing_model_and_decoding(pack):
+    golden = json.loads((MODELS / "golden_vectors.json").read_text())
+    assert len(golden["cases"]) >= 12
+    assert {c["label"] for c in golden["cases"]} >= {"correct", "wrong_direction", "wrong_shape"}
+    predict = onnx_predict(MODELS / "grader.onnx")
+    for case in golden["cases"]:
+        ref = pack[case["kanji"]]
+        drawn = [np.array(s, float) for s in case["strokes"]]
+        for o, order in enumerate(case["orders"]):
+            ink, reference = model_inputs(
+                drawn, tuple(case["canvas"]), [ref.strokes[i] for i in order]
+            )
+            np.testing.assert_allclose(ink, case["inputs"]["drawn"][o], atol=2e-6)
+            np.testing.assert_allclose(reference, case["inputs"]["reference"][o], atol=2e-6)
+        inputs = {k: np.array(v, np.float32) for k, v in case["inputs"].items()}
+        verdict, match = predict(inputs)
+        np.testing.assert_allclose(verdict, case["outputs"]["verdict_probs"], atol=1e-4)
+        count = len(drawn)
+        orders = [tuple(o) for o in case["orders"]]
+        result = decode(np.repeat(verdict, count, 0), np.repeat(match, count, 0), orders, count)
+        assert result.strokes[-1].verdict == case["result"]["last_stroke"]["verdict"]
+
+
+def test_binary_reference_pack_round_trip(pack, tmp_path):
+    header, arrays = read_binary_pack(write_binary_pack(pack, tmp_path / "p.kwrp", "1.2.3"))
+    assert header["pack_version"] == pack.version and header["model_version"] == "1.2.3"
+    with np.load(pack.path) as data:
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(array, data[name].ravel())
+        assert header["type_names"] == [str(t) for t in data["type_names"]]
+    assert all(info["offset"] % 4 == 0 for info in header["arrays"].values())
+
+
+@pytest.mark.macos
+@pytest.mark.skipif(sys.platform != "darwin", reason="CoreML predicts only on macOS")
+def test_coreml_parity_on_macos():
+    from kanjiwrite.export.coreml_parity import check
+
+    assert check(MODELS / "grader.mlpackage", MODELS / "golden_vectors.json") == []

@@ -1,0 +1,182 @@
+"""The REST scoring service: contract, every error path, fuzzing against its own OpenAPI."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+
+from kanjiwrite.serving.app import create_app
+from kanjiwrite.serving.settings import Settings, shipped_model
+
+APP = create_app(Settings(model_path=shipped_model()))
+
+
+@pytest.fixture(scope="module")
+def client(pack):
+    with TestClient(APP) as c:  # runs the lifespan: model loaded, warm-up done
+        yield c
+
+
+def scaled(pack, char, count=None, scale=3.0, shift=20.0):
+    return [(s * scale + shift).round(1).tolist() for s in pack[char].strokes[:count]]
+
+
+def test_correct_writing_is_accepted_stroke_by_stroke(client, pack):
+    strokes = scaled(pack, "書")
+    for k in range(1, len(strokes) + 1):
+        body = {"kanji": "書", "strokes": strokes[:k], "canvas": {"width": 400, "height": 400}}
+        response = client.post("/v1/score", json=body)
+        assert response.status_code == 200, response.text
+        data = response.json()
+        last = data["strokes"][-1]
+        assert last["verdict"] == "correct" and last["correct"] and last["p_correct"] > 0.5
+        assert last["expected_index"] == k - 1 and last["message"] == f"Stroke {k} is right."
+        assert data["missing"] == list(range(k, 10)) and data["complete"] == (k == 10)
+    assert data["model_version"] and len(data["strokes"]) == 10
+
+
+def test_a_backwards_stroke_is_named(client, pack):
+    strokes = scaled(pack, "書", 3)
+    strokes[2] = strokes[2][::-1]
+    data = client.post(
+        "/v1/score",
+        json={"kanji": "書", "strokes": strokes, "canvas": {"width": 400, "height": 400}},
+    ).json()
+    assert data["strokes"][2]["verdict"] == "wrong_direction"
+    assert data["strokes"][2]["message"] == "Stroke 3 was drawn from the wrong end."
+    assert 2 in data["missing"]
+
+
+def test_timestamps_and_taps_are_accepted(client, pack):
+    first = [[*p, 16.0 * i] for i, p in enumerate(scaled(pack, "十", 1)[0])]
+    body = {
+        "kanji": "十",
+        "strokes": [first, [[50.0, 50.0]]],
+        "canvas": {"width": 400, "height": 400},
+    }
+    data = client.post("/v1/score", json=body).json()
+    assert data["strokes"][0]["verdict"] == "correct"
+    assert data["strokes"][1]["verdict"] != "correct"  # a tap is not the long vertical
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"kanji": "☃", "strokes": [[[1, 2], [3, 4]]]}, 404, "kanji"),
+        ({"kanji": "書書", "strokes": [[[1, 2], [3, 4]]]}, 422, "kanji"),
+        ({"kanji": "", "strokes": [[[1, 2], [3, 4]]]}, 422, "kanji"),
+        ({"kanji": "書", "strokes": []}, 422, "strokes"),
+        ({"kanji": "書", "strokes": [[]]}, 422, "strokes"),
+        ({"kanji": "書", "strokes": [[[1]]]}, 422, "strokes"),
+        ({"kanji": "書", "strokes": [[[1, 2, 3, 4]]]}, 422, "strokes"),
+        ({"kanji": "書", "strokes": [[["1", 2]]]}, 422, "strokes"),
+        ({"kanji": "書", "strokes": [[[True, 2]]]}, 422, "strokes"),
+        ({"kanji": "書", "strokes": [[[1e12, 2]]]}, 422, "body"),
+        ({"kanji": "書", "strokes": [[[1, 2]]] * 65}, 422, "strokes"),
+        ({"kanji": "書", "strokes": [[[1, 2]] * 4097]}, 422, "strokes"),
+        (
+            {"kanji": "書", "strokes": [[[1, 2]]], "canvas": {"width": 0, "height": 10}},
+            422,
+            "canvas",
+        ),
+        ({"kanji": "書", "strokes": [[[1, 2]]], "canvas": {"width": -5}}, 422, "canvas"),
+        ({"kanji": "書", "strokes": [[[1, 2]]], "extra": 1}, 422, "extra"),
+        ({"strokes": [[[1, 2]]]}, 422, "kanji"),
+        ([1, 2, 3], 422, "body"),
+    ],
+)
+def test_bad_requests_get_a_4xx_naming_the_field(client, body, status, field):
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == status, response.text
+    assert field in json.dumps(response.json()["detail"])
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_rejected(client, literal):
+    body = '{"kanji": "書", "strokes": [[[X, 1], [2, 3]]]}'.replace("X", literal)
+    response = client.post("/v1/score", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "finite" in response.text
+
+
+def test_malformed_json_and_content_type(client):
+    bad = client.post(
+        "/v1/score", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert bad.status_code == 422
+    form = client.post("/v1/score", content=b"kanji=x", headers={"content-type": "text/plain"})
+    assert form.status_code == 415 and "application/json" in form.json()["detail"]
+
+
+def test_huge_bodies_are_refused(client):
+    big = b'{"kanji": "' + b"x" * 1_100_000 + b'"}'
+    declared = client.post("/v1/score", content=big, headers={"content-type": "application/json"})
+    assert declared.status_code == 413
+
+    def chunks():  # no content-length: streamed
+        for _ in range(12):
+            yield b" " * 100_000
+
+    streamed = client.post(
+        "/v1/score", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+
+
+def test_kanji_reference_endpoint(client, pack):
+    data = client.get("/v1/kanji/主").json()
+    assert data["stroke_count"] == 5 and len(data["strokes"]) == 5 and data["stroke_types"]
+    assert [0, 1, 3, 4, 2] in data["alternative_orders"] and "KanjiVG" in data["attribution"]
+    np.testing.assert_allclose(data["strokes"][0], pack["主"].strokes[0], atol=0.01)
+    assert client.get("/v1/kanji/☃").status_code == 404
+    assert client.get("/v1/kanji/ab").status_code == 404
+
+
+def test_health_readiness_and_metrics(client, pack):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["model_version"]
+    client.post("/v1/score", json={"kanji": "十", "strokes": scaled(pack, "十", 1)})
+    text = client.get("/metrics").text
+    assert 'kanjiwrite_requests_total{route="/v1/score",status="200"}' in text
+    assert "kanjiwrite_request_seconds_bucket" in text and "kanjiwrite_inference_seconds" in text
+    assert 'kanjiwrite_verdicts_total{verdict="correct"}' in text
+
+
+def test_openapi_documents_the_contract(client):
+    schema = client.get("/openapi.json").json()
+    score = schema["paths"]["/v1/score"]["post"]
+    assert {"200", "404", "413", "415", "422"} <= set(score["responses"])
+    verdict = schema["components"]["schemas"]["StrokeVerdict"]["properties"]["verdict"]
+    assert set(verdict["enum"]) == {
+        "correct",
+        "wrong_direction",
+        "wrong_order",
+        "wrong_shape",
+        "misplaced",
+        "extra",
+    }
+    assert client.get("/docs").status_code == 200
+
+
+def test_no_torch_at_serve_time():
+    code = (
+        "import sys; from kanjiwrite.serving.app import create_app; create_app(); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+fuzzed = schemathesis.openapi.from_asgi("/openapi.json", APP)
+
+
+@fuzzed.parametrize()
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_fuzz_never_a_server_error(case, client):
+    response = case.call()
+    assert response.status_code < 500, response.text
+    case.validate_response(response)

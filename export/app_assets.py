@@ -26,8 +26,7 @@ import numpy as np
 from kanjiwrite.datasets.augment import humanize
 from kanjiwrite.datasets.errors import DEFAULT_ERRORS, LABELS, corrupt
 from kanjiwrite.datasets.kanjivg import ReferencePack
-from kanjiwrite.datasets.strokes import model_inputs
-from kanjiwrite.models.decoding import Predict, decode
+from kanjiwrite.models.decoding import Predict, build_batch, decode
 
 MAGIC = b"KWRP"
 FORMAT = 1
@@ -135,19 +134,10 @@ def golden_vectors(predict: Predict, pack: ReferencePack) -> dict:
         ref = pack[case["kanji"]]
         drawn = [np.array(s, float) for s in case["strokes"]]
         canvas = tuple(case["canvas"])
-        orders = ref.orders()
-        items = [model_inputs(drawn, canvas, [ref.strokes[i] for i in order]) for order in orders]
-        inputs = {
-            "drawn": np.stack([a for a, _ in items]),
-            "drawn_mask": np.ones((len(orders), len(drawn)), np.float32),
-            "reference": np.stack([b for _, b in items]),
-            "reference_mask": np.ones((len(orders), ref.stroke_count), np.float32),
-        }
+        inputs, orders = build_batch(ref, drawn, canvas, prefixes=False)
+        inputs = {k: v.astype(np.float32) for k, v in inputs.items()}
         verdict_probs, match_probs = predict(inputs)
-        # the app grades the newest stroke: the last prefix of each order is what it sends
-        full = np.repeat(verdict_probs, len(drawn), axis=0)
-        matches = np.repeat(match_probs, len(drawn), axis=0)
-        result = decode(full, matches, orders, len(drawn))
+        result = decode(verdict_probs, match_probs, orders, len(drawn))
         last = result.strokes[-1]
         out.append(
             {

@@ -1,8 +1,9 @@
 """Model size and latency: ONNX Runtime against PyTorch eager, one CPU core, same inputs.
 
-Two workloads on a 20-stroke kanji: "one stroke" is what the app runs after a pen lift
-(one item: 20 drawn strokes against the reference); "whole kanji" is what the server runs
-for a full request (20 prefixes in one batch).
+Two workloads on a 20-stroke kanji: "one stroke" is what the app and the server run after
+a pen lift (one item: 20 drawn strokes against the reference, the newest one judged);
+"whole kanji" grades all 20 strokes each as it was at its own pen lift (20 prefixes in one
+batch, what the evaluation runs).
 """
 
 from __future__ import annotations

@@ -340,6 +340,21 @@ def export_coreml_command(
     typer.echo(f"wrote {out}")
 
 
+@export_app.command("quantize-check")
+def export_quantize_check(
+    onnx: Annotated[Path, typer.Option()] = Path("models/grader.onnx"),
+    out: Annotated[Path, typer.Option()] = Path("out/grader.int8.onnx"),
+    attempts: Annotated[int, typer.Option()] = 600,
+) -> None:
+    """Measure int8 dynamic quantisation against fp32 (size, speed, accuracy)."""
+    import json
+
+    from kanjiwrite.export.quantize import quantization_report
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    typer.echo(json.dumps(quantization_report(onnx, out, attempts), indent=1))
+
+
 bench_app = typer.Typer(help="Benchmarks that print figures (not tests).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 

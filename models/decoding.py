@@ -1,9 +1,15 @@
 """From strokes to verdicts with any runtime (torch, ONNX Runtime, CoreML): numpy only.
 
-``grade`` builds one batch for a request: for every accepted stroke order and every drawn
-stroke k, the inputs of the prefix 0..k (``prefix_inputs``), so each stroke is judged as it
-was when the pen lifted, relative to what had been written. One call of ``predict``
-scores it all. Decoding:
+``grade`` builds one batch for a request and scores it with one call of ``predict``:
+
+* ``prefixes=True`` (evaluation): for every accepted order and every drawn stroke k, the
+  inputs of the prefix 0..k (``prefix_inputs``), so each stroke is judged exactly as it was
+  when the pen lifted;
+* ``prefixes=False`` (serving, the app): one item per accepted order with all the strokes
+  sent; the newest stroke is judged exactly as above, earlier ones in the context of the
+  whole request (the model never looks ahead, but the frame covers every stroke sent).
+
+Decoding:
 
 * the order graded against is the one with the highest mean log ``p_correct`` over the
   strokes of the full request (ties: the standard order);
@@ -22,7 +28,7 @@ import numpy as np
 
 from kanjiwrite.datasets.errors import LABELS
 from kanjiwrite.datasets.kanjivg import KanjiRef
-from kanjiwrite.datasets.strokes import Canvas, Stroke, prefix_inputs
+from kanjiwrite.datasets.strokes import Canvas, Stroke, model_inputs, prefix_inputs
 
 ACCEPT = 0.5
 Predict = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
@@ -50,15 +56,24 @@ class GradeResult:
 
 
 def build_batch(
-    ref: KanjiRef, drawn: Sequence[Stroke], canvas: Canvas
+    ref: KanjiRef, drawn: Sequence[Stroke], canvas: Canvas, prefixes: bool = True
 ) -> tuple[dict[str, np.ndarray], list[tuple[int, ...]]]:
-    """Inputs for all (order, prefix) pairs: item ``o * S + k`` is order o, strokes 0..k."""
+    """Inputs per accepted order: with ``prefixes``, item ``o * S + k`` is order o with
+    strokes 0..k; without, item ``o`` is order o with all strokes."""
     orders = ref.orders()
     count = len(drawn)
-    parts = [prefix_inputs(drawn, canvas, [ref.strokes[i] for i in order]) for order in orders]
+    if prefixes:
+        parts = [prefix_inputs(drawn, canvas, [ref.strokes[i] for i in o]) for o in orders]
+        mask = np.tril(np.ones((count, count), bool))
+    else:
+        parts = [
+            tuple(a[None] for a in model_inputs(drawn, canvas, [ref.strokes[i] for i in o]))
+            for o in orders
+        ]
+        mask = np.ones((1, count), bool)
     ink = np.concatenate([p[0] for p in parts])
     reference = np.concatenate([p[1] for p in parts])
-    drawn_mask = np.tile(np.tril(np.ones((count, count), bool)), (len(orders), 1))
+    drawn_mask = np.tile(mask, (len(orders), 1))
     reference_mask = np.ones(reference.shape[:2], bool)
     inputs = {
         "drawn": ink,
@@ -74,13 +89,15 @@ def decode(
 ) -> GradeResult:
     """Verdicts from the outputs of a ``build_batch`` batch (see module doc)."""
     rows = np.arange(count)
-    per_order = verdict_probs.reshape(len(orders), count, *verdict_probs.shape[1:])
-    matches = match_probs.reshape(len(orders), count, *match_probs.shape[1:])
+    items = len(verdict_probs) // len(orders)  # count (prefixes) or 1 (whole request)
+    per_order = verdict_probs.reshape(len(orders), items, *verdict_probs.shape[1:])
+    matches = match_probs.reshape(len(orders), items, *match_probs.shape[1:])
     last = per_order[:, -1, :, 0]  # p_correct of every stroke, full request, per order
     best = int(np.argmax(np.log(np.clip(last, 1e-9, 1.0)).mean(axis=1)))
     order = orders[best]
-    probs = per_order[best, rows, rows]  # stroke k as judged from prefix 0..k
-    match = matches[best, rows, rows]
+    item = rows if items == count else np.full(count, items - 1)  # prefix 0..k, or the request
+    probs = per_order[best, item, rows]
+    match = matches[best, item, rows]
     n = len(order)
     results = []
     for k in range(count):
@@ -106,8 +123,10 @@ def decode(
     return GradeResult(results, [i for i in order if i not in done], order)
 
 
-def grade(predict: Predict, ref: KanjiRef, drawn: Sequence[Stroke], canvas: Canvas) -> GradeResult:
+def grade(
+    predict: Predict, ref: KanjiRef, drawn: Sequence[Stroke], canvas: Canvas, prefixes: bool = True
+) -> GradeResult:
     """Grade every drawn stroke of one request with one call of ``predict``."""
-    inputs, orders = build_batch(ref, drawn, canvas)
+    inputs, orders = build_batch(ref, drawn, canvas, prefixes)
     verdict_probs, match_probs = predict(inputs)
     return decode(verdict_probs, match_probs, orders, len(drawn))

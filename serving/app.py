@@ -2,7 +2,7 @@
 
 Thin routes; the ONNX session and the reference pack are opened once in the lifespan and
 shared (ONNX Runtime sessions are safe to call from several threads). Every request is
-graded with one inference call (all prefixes, all accepted orders: ``models.decoding``).
+graded with one inference call (one item per accepted order: ``models.decoding``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -98,7 +98,7 @@ class Scorer:
 
     def warm_up(self) -> None:
         ref = self.pack["書"]
-        grade(self.predict, ref, [s * 3 for s in ref.strokes[:3]], (330, 330))
+        grade(self.predict, ref, [s * 3 for s in ref.strokes[:3]], (330, 330), prefixes=False)
         self.ready = True
 
 
@@ -131,7 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description="Per-stroke grading of handwritten kanji. " + ATTRIBUTION,
         lifespan=lifespan,
-        responses={413: {"model": Problem}, 415: {"model": Problem}, 422: {"model": Problem}},
+        responses={400: {"model": Problem, "description": "Malformed body"}, 413: {"model": Problem},
+                   415: {"model": Problem}, 422: {"model": Problem}},
     )
 
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
@@ -178,7 +179,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             np.asarray(stroke, dtype=np.float64)[:, :2] for stroke in _rectangular(body.strokes)
         ]
         started = time.perf_counter()
-        result = grade(scorer.predict, ref, drawn, (body.canvas.width, body.canvas.height))
+        result = grade(
+            scorer.predict, ref, drawn, (body.canvas.width, body.canvas.height), prefixes=False
+        )
         metrics.inference.observe(time.perf_counter() - started)
         strokes = []
         for s in result.strokes:
@@ -237,8 +240,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def prometheus() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    if STATIC.is_dir():
-        app.mount("/", StaticFiles(directory=STATIC, html=True), name="demo")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def demo() -> FileResponse:
+        """The writing demo."""
+        return FileResponse(STATIC / "index.html")
+
     return app
 
 

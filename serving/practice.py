@@ -126,7 +126,7 @@ def grade_attempt(
     for stroke in strokes:
         if len(accepted) == ref.stroke_count:
             break
-        result = grade(predict, ref, [*accepted, stroke], canvas)
+        result = grade(predict, ref, [*accepted, stroke], canvas, prefixes=False)
         last = result.strokes[-1]
         if last.verdict == "correct":
             accepted.append(stroke)

@@ -73,3 +73,19 @@ def test_grade_makes_one_call(pack):
     result = grade(predict, ref, ref.strokes[:4], (109, 109))
     assert len(calls) == 1 and [s.verdict for s in result.strokes] == ["correct"] * 4
     assert result.missing == list(range(4, 10))
+
+
+def test_whole_request_mode_judges_the_newest_stroke_like_its_prefix(pack):
+    from kanjiwrite.export.to_onnx import onnx_predict
+    from kanjiwrite.serving.settings import shipped_model
+
+    ref = pack["書"]
+    rng = np.random.default_rng(0)
+    drawn = [s * 3 + 20 + rng.normal(0, 1, s.shape) for s in ref.strokes[:6]]
+    predict = onnx_predict(shipped_model())
+    inputs, _ = build_batch(ref, drawn, (400, 400), prefixes=False)
+    assert inputs["drawn"].shape[0] == len(ref.orders())
+    whole = grade(predict, ref, drawn, (400, 400), prefixes=False)
+    each = grade(predict, ref, drawn, (400, 400), prefixes=True)
+    assert whole.strokes[-1].p_correct == pytest.approx(each.strokes[-1].p_correct, abs=1e-5)
+    assert whole.strokes[-1].verdict == each.strokes[-1].verdict

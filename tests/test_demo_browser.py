@@ -78,9 +78,10 @@ def open_page(browser, server, kanji, width=1100, height=900):
 
 
 def reference(page):
+    """The reference of the kanji the page is asking for."""
+    kanji = page.evaluate("() => state.kanji")
     return page.evaluate(
-        "fetch('/v1/kanji/' + new URLSearchParams(location.search).get('kanji'))"
-        ".then(r => r.json())"
+        "k => fetch('/v1/kanji/' + encodeURIComponent(k)).then(r => r.json())", kanji
     )
 
 
@@ -178,7 +179,7 @@ def test_a_daily_practice_session(browser, server):
     assert "0 to review" in status and "10 new" in status, status
     learner = page.evaluate("localStorage.getItem('kanjiwrite-learner')")
     assert learner and len(learner) == 32
-    page.wait_for_function("state.ref !== null")
+    page.wait_for_function("() => state.ref !== null && state.ref.kanji === state.kanji")
     rng = np.random.default_rng(2)
     for stroke in reference(page)["strokes"]:
         before = page.locator("#feedback").inner_text()

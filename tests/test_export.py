@@ -94,7 +94,7 @@ def test_shipped_model_files_and_sizes():
 @pytest.mark.slow
 def test_shipped_onnx_matches_pytorch_on_1000_items():
     model, _ = load_grader(SHIPPED)
-    report = parity_report(torch_predict(model), onnx_predict(MODELS / "grader.onnx"), attempts=130)
+    report = parity_report(torch_predict(model), onnx_predict(MODELS / "grader.onnx"), attempts=150)
     assert report["items"] >= 1000
     assert report["max_abs_diff"] <= 1e-4 and report["identical_verdicts"]
 
@@ -118,7 +118,7 @@ def test_golden_vectors_pin_preprocessing_model_and_decoding(pack):
         np.testing.assert_allclose(verdict, case["outputs"]["verdict_probs"], atol=1e-4)
         count = len(drawn)
         orders = [tuple(o) for o in case["orders"]]
-        result = decode(np.repeat(verdict, count, 0), np.repeat(match, count, 0), orders, count)
+        result = decode(verdict, match, orders, count)
         assert result.strokes[-1].verdict == case["result"]["last_stroke"]["verdict"]
 
 

@@ -9,6 +9,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from kanjiwrite.serving.app import create_app
 from kanjiwrite.serving.settings import Settings, shipped_model
@@ -172,6 +173,10 @@ def test_no_torch_at_serve_time():
 
 
 fuzzed = schemathesis.openapi.from_asgi("/openapi.json", APP)
+# The service checks more than the schema can say (points near the canvas, body size), so
+# schema-valid data may get a 422 or 413: the data-acceptance checks are left out; every
+# response must still be a non-5xx, documented status with a body matching the schema.
+SEMANTIC = [positive_data_acceptance, negative_data_rejection]
 
 
 @fuzzed.parametrize()
@@ -179,4 +184,4 @@ fuzzed = schemathesis.openapi.from_asgi("/openapi.json", APP)
 def test_fuzz_never_a_server_error(case, client):
     response = case.call()
     assert response.status_code < 500, response.text
-    case.validate_response(response)
+    case.validate_response(response, excluded_checks=SEMANTIC)

@@ -394,7 +394,7 @@ async function start() {
   setupCanvas($("ink"));
   drawGrid();
   setupInput();
-  state.info = await (await fetch("kanji-info.json")).json();
+  state.info = await (await fetch("/static/kanji-info.json")).json();
   const params = new URLSearchParams(location.search);
   const wanted = params.get("kanji");
   if (params.get("mode") === "practice") {

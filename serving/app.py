@@ -7,6 +7,7 @@ graded with one inference call (one item per accepted order: ``models.decoding``
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
@@ -113,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.scorer = scorer
         sets = json.loads((STATIC / "kanji-info.json").read_text())["sets"]
         app.state.practice = Practice(settings.database_url, sets, settings.daily_new_limit)
+        gc.collect()
+        gc.freeze()  # start-up objects (pack, schemas, libraries) leave the collector's scans
         log.info(
             json.dumps(
                 {
@@ -131,8 +134,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description="Per-stroke grading of handwritten kanji. " + ATTRIBUTION,
         lifespan=lifespan,
-        responses={400: {"model": Problem, "description": "Malformed body"}, 413: {"model": Problem},
-                   415: {"model": Problem}, 422: {"model": Problem}},
+        responses={
+            400: {"model": Problem, "description": "Malformed body"},
+            413: {"model": Problem},
+            415: {"model": Problem},
+            422: {"model": Problem},
+        },
     )
 
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)

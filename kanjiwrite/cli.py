@@ -309,19 +309,26 @@ def export_everything(
     )
 
 
+def _export_checkpoint(kind: str, checkpoint: Path, out: Path) -> None:
+    """Export one format from a checkpoint, with the model metadata."""
+    from kanjiwrite import __version__
+    from kanjiwrite.export.to_coreml import export_coreml
+    from kanjiwrite.export.to_onnx import export_onnx, model_metadata
+    from kanjiwrite.training.train import load_grader
+
+    model, info = load_grader(checkpoint)
+    exporter = {"onnx": export_onnx, "coreml": export_coreml}[kind]
+    exporter(model, out, model_metadata(info, __version__, info.get("mlflow_run_id")))
+    typer.echo(f"wrote {out}")
+
+
 @export_app.command("onnx")
 def export_onnx_command(
     checkpoint: Annotated[Path, typer.Option()] = Path("models/grader.pt"),
     out: Annotated[Path, typer.Option()] = Path("models/grader.onnx"),
 ) -> None:
     """Export the ONNX model only."""
-    from kanjiwrite import __version__
-    from kanjiwrite.export.to_onnx import export_onnx, model_metadata
-    from kanjiwrite.training.train import load_grader
-
-    model, info = load_grader(checkpoint)
-    export_onnx(model, out, model_metadata(info, __version__, info.get("mlflow_run_id")))
-    typer.echo(f"wrote {out}")
+    _export_checkpoint("onnx", checkpoint, out)
 
 
 @export_app.command("coreml")
@@ -330,14 +337,7 @@ def export_coreml_command(
     out: Annotated[Path, typer.Option()] = Path("models/grader.mlpackage"),
 ) -> None:
     """Export the CoreML model only."""
-    from kanjiwrite import __version__
-    from kanjiwrite.export.to_coreml import export_coreml
-    from kanjiwrite.export.to_onnx import model_metadata
-    from kanjiwrite.training.train import load_grader
-
-    model, info = load_grader(checkpoint)
-    export_coreml(model, out, model_metadata(info, __version__, info.get("mlflow_run_id")))
-    typer.echo(f"wrote {out}")
+    _export_checkpoint("coreml", checkpoint, out)
 
 
 @export_app.command("quantize-check")

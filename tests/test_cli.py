@@ -76,3 +76,10 @@ def test_non_editable_wheel_maps_folders_under_one_namespace(tmp_path):
     ):
         assert module in names
     assert not any(n.startswith(("datasets/", "models/", "training/")) for n in names)
+
+
+def test_export_commands_write_each_format(tmp_path):
+    for kind, name in (("onnx", "m.onnx"), ("coreml", "m.mlpackage")):
+        result = runner.invoke(app, ["export", kind, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / name).exists()

@@ -172,11 +172,6 @@ def corrupt(
     raise ValueError(f"unknown stroke label {label!r}")
 
 
-def type_family(stroke_type: str) -> str:
-    """The basic stroke type (first symbol of ``kvg:type``, e.g. ``㇕`` for ``㇕c``)."""
-    return stroke_type[:1]
-
-
 def margin_report(
     references: list[list[np.ndarray]],
     rng: np.random.Generator,

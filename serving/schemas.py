@@ -30,7 +30,36 @@ class Canvas(BaseModel):
     height: float = Field(109.0, gt=0, le=MAX_CANVAS, description="Canvas height")
 
 
-class ScoreRequest(BaseModel):
+class StrokesOnCanvas(BaseModel):
+    """Checks shared by every request that carries strokes: finite numbers, and points
+    that may stray off the canvas (a finger slides past the edge) but not by more than the
+    canvas's own size."""
+
+    strokes: list[list[Point]]
+    canvas: Canvas = Field(default_factory=Canvas)
+
+    @field_validator("strokes")
+    @classmethod
+    def finite(cls, strokes: list[list[list[float]]]) -> list[list[list[float]]]:
+        for i, stroke in enumerate(strokes):
+            for j, point in enumerate(stroke):
+                if not all(math.isfinite(v) for v in point):
+                    raise ValueError(f"stroke {i} point {j}: numbers must be finite")
+        return strokes
+
+    @model_validator(mode="after")
+    def inside_canvas(self) -> StrokesOnCanvas:
+        w, h = self.canvas.width, self.canvas.height
+        for i, stroke in enumerate(self.strokes):
+            for j, (x, y, *_) in enumerate(stroke):
+                if not (-w <= x <= 2 * w and -h <= y <= 2 * h):
+                    raise ValueError(
+                        f"stroke {i} point {j} ({x}, {y}) is far outside the {w:g} x {h:g} canvas"
+                    )
+        return self
+
+
+class ScoreRequest(StrokesOnCanvas):
     """The strokes drawn so far, in writing order. A stroke of one point is a tap and is
     graded like any stroke (usually as a wrong shape unless a dot was expected)."""
 
@@ -50,29 +79,6 @@ class ScoreRequest(BaseModel):
     strokes: list[Annotated[list[Point], Field(min_length=1, max_length=MAX_POINTS)]] = Field(
         min_length=1, max_length=MAX_STROKES, description="Strokes drawn so far"
     )
-    canvas: Canvas = Field(default_factory=Canvas)
-
-    @field_validator("strokes")
-    @classmethod
-    def finite(cls, strokes: list[list[list[float]]]) -> list[list[list[float]]]:
-        for i, stroke in enumerate(strokes):
-            for j, point in enumerate(stroke):
-                if not all(math.isfinite(v) for v in point):
-                    raise ValueError(f"stroke {i} point {j}: numbers must be finite")
-        return strokes
-
-    @model_validator(mode="after")
-    def inside_canvas(self) -> ScoreRequest:
-        """Points may stray off the canvas (a finger slides past the edge), but not by more
-        than the canvas's own size."""
-        w, h = self.canvas.width, self.canvas.height
-        for i, stroke in enumerate(self.strokes):
-            for j, (x, y, *_) in enumerate(stroke):
-                if not (-w <= x <= 2 * w and -h <= y <= 2 * h):
-                    raise ValueError(
-                        f"stroke {i} point {j} ({x}, {y}) is far outside the {w:g} x {h:g} canvas"
-                    )
-        return self
 
 
 class StrokeVerdict(BaseModel):
@@ -155,7 +161,7 @@ class Queue(BaseModel):
     next_due: str | None = Field(description="When the next review falls due (ISO 8601, UTC)")
 
 
-class ReviewAttempt(BaseModel):
+class ReviewAttempt(StrokesOnCanvas):
     """Every stroke the learner drew for this kanji, in order, wrong ones included (the
     server grades them itself, so the rating cannot be faked)."""
 
@@ -163,11 +169,8 @@ class ReviewAttempt(BaseModel):
     strokes: list[Annotated[list[Point], Field(min_length=1, max_length=MAX_POINTS)]] = Field(
         min_length=1, max_length=4 * MAX_STROKES
     )
-    canvas: Canvas = Field(default_factory=Canvas)
     hints: int = Field(0, ge=0, le=1000, description="Hints the learner asked for")
     duration_ms: int | None = Field(None, ge=0, le=86_400_000)
-
-    _finite = field_validator("strokes")(ScoreRequest.finite.__func__)
 
 
 class ReviewResult(BaseModel):

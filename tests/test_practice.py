@@ -122,6 +122,14 @@ def test_practice_errors(app_and_time):
     assert client.post(f"/v1/learners/{learner}/cards/☃/reviews", json=body).status_code == 404
     bad = client.post(f"/v1/learners/{learner}/cards/書/reviews", json={"strokes": []})
     assert bad.status_code == 422
+    far = client.post(f"/v1/learners/{learner}/cards/書/reviews", json={"strokes": [[[1e9, 1]]]})
+    assert far.status_code == 422 and "far outside" in far.text
+    nan = client.post(
+        f"/v1/learners/{learner}/cards/書/reviews",
+        content='{"strokes": [[[NaN, 1]]]}',
+        headers={"content-type": "application/json"},
+    )
+    assert nan.status_code == 422 and "finite" in nan.text
     paths = client.get("/openapi.json").json()["paths"]
     assert {
         "/v1/learners",

@@ -9,6 +9,7 @@ y-down box (see ``strokes``).
 from __future__ import annotations
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -261,7 +262,7 @@ def write_pack(refs: list[KanjiRef], path: Path) -> None:
         ),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # processes may race here
     np.savez_compressed(tmp, **arrays)
     tmp.replace(path)
 
@@ -318,8 +319,6 @@ class ReferencePack:
 
 def default_pack_path() -> Path:
     """Where the pack for the installed KanjiVG is cached (``KANJIWRITE_CACHE`` overrides)."""
-    import os
-
     cache_dir = os.environ.get("KANJIWRITE_CACHE")
     root = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "kanjiwrite"
     return root / f"reference-pack-{pack_version()}.npz"
@@ -331,7 +330,6 @@ def _load_one(item: tuple[Path, list[Path]]) -> KanjiRef:
 
 def build_pack(path: Path | None = None, workers: int | None = None) -> Path:
     """Parse every base KanjiVG file (and its variants) and write the pack."""
-    import os
     from concurrent.futures import ProcessPoolExecutor
 
     from tqdm import tqdm

@@ -263,6 +263,12 @@ def serve(
         raise typer.BadParameter(
             f"no model at {settings.model_path}", param_hint="KANJIWRITE_MODEL_PATH"
         )
+    # once, before the workers start: build the reference pack, migrate the practice store
+    from kanjiwrite.datasets.kanjivg import load_pack
+    from kanjiwrite.serving.practice import migrate
+
+    load_pack()
+    migrate(settings.database_url)
     typer.echo(
         f"Kanji Write: demo and API on http://{settings.host}:{settings.port}/ "
         f"(API docs at /docs), model {settings.model_path}"

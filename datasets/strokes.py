@@ -134,10 +134,14 @@ def stroke_features(
     the frame of the first ``frame_count`` strokes (all by default)."""
     if len(strokes) == 0:
         return np.zeros((0, POINTS_PER_STROKE, len(FEATURES)), np.float32)
-    xy = normalize(strokes, canvas, frame_count)
-    pen = np.zeros((*xy.shape[:2], 2))
-    pen[:, 0, 0] = 1.0
-    pen[:, -1, 1] = 1.0
+    return features_in_frame(normalize(strokes, canvas, frame_count))
+
+
+def features_in_frame(xy: np.ndarray) -> np.ndarray:
+    """Features of resampled strokes ``(..., S, P, 2)`` already in their frame."""
+    pen = np.zeros((*xy.shape[:-1], 2))
+    pen[..., 0, 0] = 1.0
+    pen[..., -1, 1] = 1.0
     return np.concatenate([xy, directions(xy), pen], axis=-1).astype(np.float32)
 
 
@@ -162,22 +166,11 @@ def prefix_features(
     strokes: Sequence[Stroke], canvas: Canvas, frame_counts: Sequence[int]
 ) -> np.ndarray:
     """``stroke_features(strokes, canvas, c)`` for every ``c`` in ``frame_counts`` at once:
-    ``(len(frame_counts), S, P, 6)``. Resampling, directions and pen flags do not depend on
-    the frame, so they are computed once."""
+    ``(len(frame_counts), S, P, 6)``; the strokes are resampled once."""
     clean = [as_stroke(s) for s in strokes]
-    base = stroke_features(clean, canvas)  # features in the frame of all strokes
-    cx, cy, unit = character_frame(clean, canvas)
-    xy = base[..., :2].astype(np.float64) * unit + np.array([cx, cy])  # resampled, canvas units
-    low = np.minimum.accumulate(np.stack([s.min(axis=0) for s in clean]), axis=0)
-    high = np.maximum.accumulate(np.stack([s.max(axis=0) for s in clean]), axis=0)
-    index = np.asarray(frame_counts) - 1
-    centre = (low[index] + high[index]) / 2.0
-    units = np.maximum(
-        (high[index] - low[index]).max(axis=1), MIN_FRAME_FRACTION * float(min(canvas))
-    )
-    out = np.repeat(base[None], len(index), axis=0)
-    out[..., :2] = (xy[None] - centre[:, None, None, :]) / units[:, None, None, None]
-    return out
+    xy = resample_many(clean)
+    frames = np.array([character_frame(clean[:c], canvas) for c in frame_counts])
+    return features_in_frame((xy[None] - frames[:, None, None, :2]) / frames[:, None, None, 2:])
 
 
 def prefix_inputs(

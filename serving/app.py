@@ -182,13 +182,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if body.kanji not in scorer.pack:
             raise HTTPException(404, f"kanji: {body.kanji!r} is not a known character")
         ref = scorer.pack[body.kanji]
-        drawn = [
-            np.asarray(stroke, dtype=np.float64)[:, :2] for stroke in _rectangular(body.strokes)
-        ]
         started = time.perf_counter()
-        result = grade(
-            scorer.predict, ref, drawn, (body.canvas.width, body.canvas.height), prefixes=False
-        )
+        result = grade(scorer.predict, ref, body.arrays(), body.canvas_size(), prefixes=False)
         metrics.inference.observe(time.perf_counter() - started)
         strokes = []
         for s in result.strokes:
@@ -255,11 +250,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(STATIC / "index.html")
 
     return app
-
-
-def _rectangular(strokes: list[list[list[float]]]) -> list[list[list[float]]]:
-    """Drop timestamps so every point is [x, y] (a stroke may mix 2- and 3-value points)."""
-    return [[point[:2] for point in stroke] for stroke in strokes]
 
 
 class BodyGuard:

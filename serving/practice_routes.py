@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from kanjiwrite.serving.practice import Practice, grade_attempt, utc_now
@@ -80,10 +79,7 @@ def review(
     scorer = request.app.state.scorer
     if len(kanji) != 1 or kanji not in scorer.pack:
         raise HTTPException(404, f"kanji: {kanji!r} is not a known character")
-    strokes = [np.asarray([p[:2] for p in s], dtype=np.float64) for s in body.strokes]
-    attempt = grade_attempt(
-        scorer.predict, scorer.pack[kanji], strokes, (body.canvas.width, body.canvas.height)
-    )
+    attempt = grade_attempt(scorer.predict, scorer.pack[kanji], body.arrays(), body.canvas_size())
     result = store.review(
         learner_id, kanji, attempt, body.hints, body.duration_ms, scorer.model_version, now
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Verdict = Literal["correct", "wrong_direction", "wrong_order", "wrong_shape", "misplaced", "extra"]
@@ -46,6 +47,15 @@ class StrokesOnCanvas(BaseModel):
                 if not all(math.isfinite(v) for v in point):
                     raise ValueError(f"stroke {i} point {j}: numbers must be finite")
         return strokes
+
+    def arrays(self) -> list[np.ndarray]:
+        """The strokes as ``(N, 2)`` arrays (timestamps dropped)."""
+        return [
+            np.array([point[:2] for point in stroke], dtype=np.float64) for stroke in self.strokes
+        ]
+
+    def canvas_size(self) -> tuple[float, float]:
+        return self.canvas.width, self.canvas.height
 
     @model_validator(mode="after")
     def inside_canvas(self) -> StrokesOnCanvas:

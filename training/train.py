@@ -125,7 +125,7 @@ def validation_batches(cfg: TrainConfig, chars: list[str], batch_size: int = 128
 
 @torch.no_grad()
 def validation_outputs(model: Grader, batches: list[dict], device: torch.device):
-    """Verdict logits, labels, match logits and matched targets of all real strokes."""
+    """Verdict logits and labels of all real strokes."""
     model.eval()
     logits, labels = [], []
     for batch in batches:

@@ -20,16 +20,23 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[serve,train,export,dev]'
 	touch $@ $(VENV)/.run-installed
 
+# the demo's JavaScript linter (ESLint, pinned in package-lock.json)
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # the scoring service with the shipped model and the writing demo on http://127.0.0.1:8000/
 run: $(VENV)/.run-installed
 	$(BIN)/kanjiwrite serve
 
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed node_modules/.installed
 	$(BIN)/ruff check .
+	npx --no-install eslint serving/static
 	$(BIN)/pytest
 
-lint: $(VENV)/.test-installed
+lint: $(VENV)/.test-installed node_modules/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	npx --no-install eslint serving/static
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache out
+	rm -rf $(VENV) node_modules build dist *.egg-info .pytest_cache out

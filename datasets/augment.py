@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kanjiwrite.datasets.contract import KANJIVG_SIZE
 from kanjiwrite.datasets.strokes import arc_axis, arc_length, interpolate_axis
 
 
@@ -137,7 +138,7 @@ def vary_strokes(
     strokes: list[np.ndarray],
     rng: np.random.Generator,
     cfg: AugmentConfig = DEFAULT_AUGMENT,
-    char_size: float = 109.0,
+    char_size: float = KANJIVG_SIZE,
 ) -> list[np.ndarray]:
     """The per-stroke human variation (jitter, wobble, hooks), in the reference box."""
     sizes = [len(s) for s in strokes]
@@ -212,7 +213,7 @@ def humanize(
     strokes: list[np.ndarray],
     rng: np.random.Generator,
     cfg: AugmentConfig = DEFAULT_AUGMENT,
-    char_size: float = 109.0,
+    char_size: float = KANJIVG_SIZE,
 ) -> tuple[list[np.ndarray], tuple[float, float]]:
     """Make reference-box strokes look hand-drawn on a random canvas: strokes in canvas
     pixels, and the canvas ``(width, height)``."""

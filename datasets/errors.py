@@ -1,6 +1,6 @@
 """Labelled wrong strokes: what a learner's stroke k can be, against reference stroke k.
 
-Labels (``LABELS``; ``extra`` and missing strokes are attempt-level):
+Labels (``contract.LABELS``; ``extra`` and missing strokes are attempt-level):
 
 * ``correct``: reference stroke k within the human variation of ``augment``.
 * ``wrong_direction``: stroke k drawn from its end to its start.
@@ -25,11 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from kanjiwrite.datasets import geometry
+from kanjiwrite.datasets.contract import KANJIVG_SIZE
 from kanjiwrite.datasets.strokes import arc_length, interpolate_axis, resample_many
-
-LABELS = ("correct", "wrong_direction", "wrong_order", "wrong_shape", "misplaced", "extra")
-LABEL_INDEX = {name: i for i, name in enumerate(LABELS)}
-STROKE_ERRORS = LABELS[1:5]
 
 
 @dataclass(frozen=True)
@@ -38,7 +35,7 @@ class ErrorConfig:
 
     Correct variation (``AugmentConfig``, calibrated on real writing): offset <= 0.07,
     size x0.74 to x1.35 per axis, rotation <= 10 deg, wobble <= 0.03, hooks <= 0.04.
-    The errors stay clear of that (measured by ``margin_report``):
+    The errors stay clear of that by the margins ``margin_report`` measures.
     """
 
     misplace_offset: tuple[float, float] = (0.22, 0.4)  # 3x the largest correct offset
@@ -130,7 +127,7 @@ def corrupt(
     cfg: ErrorConfig,
     donors: list[np.ndarray],
     forbidden_order: set[int],
-    char_size: float = 109.0,
+    char_size: float = KANJIVG_SIZE,
     resampled: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int] | None:
     """Stroke k of ``strokes`` (reference box, expected order) turned into ``label``.
@@ -177,7 +174,7 @@ def margin_report(
     rng: np.random.Generator,
     cfg: ErrorConfig = DEFAULT_ERRORS,
     samples: int = 2000,
-    char_size: float = 109.0,
+    char_size: float = KANJIVG_SIZE,
 ) -> dict[str, dict[str, float]]:
     """Measure the margins after the per-stroke human variation, on random strokes.
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from kanjiwrite.datasets import geometry
 from kanjiwrite.datasets.augment import DEFAULT_AUGMENT, AugmentConfig, humanize
+from kanjiwrite.datasets.contract import KANJIVG_SIZE
 from kanjiwrite.datasets.kanjivg import KanjiRef
 
 MEASURES = {
@@ -33,7 +34,7 @@ def stroke_deviations(ref: KanjiRef, drawn: list[np.ndarray]) -> dict[str, list[
         linear, shift = geometry.fit_alignment(
             [ref.strokes[j] for j in others], [drawn[j] for j in others]
         )
-        size = float(np.sqrt(abs(np.linalg.det(linear)))) * 109.0
+        size = float(np.sqrt(abs(np.linalg.det(linear)))) * KANJIVG_SIZE
         expected = ref.strokes[k] @ linear.T + shift
         for name, measure in MEASURES.items():
             out[name].append(measure(stroke[:, :2], expected, size))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kanjiwrite.datasets.errors import LABELS
+from kanjiwrite.datasets.contract import KANJIVG_CANVAS, LABELS
 from kanjiwrite.datasets.kanjivg import KanjiRef
 from kanjiwrite.datasets.synthesis import Attempt
 
@@ -62,7 +62,7 @@ def draw_attempt(ax, attempt: Attempt, highlight_errors: bool = True) -> None:
 def save_overview(ref: KanjiRef, attempts: list[Attempt], out: Path) -> Path:
     """The reference (numbered strokes) followed by attempts, titled by their labels."""
     fig, axes = _axes_grid(1 + len(attempts), 4)
-    draw_strokes(axes[0], ref.strokes, [COLOURS["correct"]] * ref.stroke_count, (109, 109))
+    draw_strokes(axes[0], ref.strokes, [COLOURS["correct"]] * ref.stroke_count, KANJIVG_CANVAS)
     for i, stroke in enumerate(ref.strokes):
         axes[0].annotate(
             str(i + 1),
@@ -82,7 +82,7 @@ def save_overview(ref: KanjiRef, attempts: list[Attempt], out: Path) -> Path:
         wrong = sorted({LABELS[label] for label in attempt.labels} - {"correct"})
         canvas = f"{attempt.canvas[0]:.0f}x{attempt.canvas[1]:.0f}px"
         ax.set_title(f"{', '.join(wrong) or 'all correct'}\n{canvas}", fontsize=8)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def save_label_gallery(items: list[tuple[Attempt, int]], label: str, out: Path) -> Path:
@@ -94,10 +94,11 @@ def save_label_gallery(items: list[tuple[Attempt, int]], label: str, out: Path) 
         draw_strokes(ax, strokes, ["#9ca3af"] * k + [COLOURS[label]], attempt.canvas)
         ax.set_title(f"U+{ord(attempt.kanji):04X} stroke {k + 1}", fontsize=8)
     fig.suptitle(label, fontsize=12)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
-def _save(fig, out: Path) -> Path:
+def save_figure(fig, out: Path) -> Path:
+    """Save a matplotlib figure as PNG (folders made) and close it."""
     import matplotlib.pyplot as plt
 
     out = Path(out)

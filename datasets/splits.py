@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from kanjiwrite.datasets.kanjivg import ReferencePack, load_pack
+from kanjiwrite.datasets.synthesis import Attempt, fixed_attempts
+
 SPLITS = ("train", "val", "test")
 SPLIT_SEED = 20260714
+TEST_SEED = 2026  # the synthetic test attempts at the test characters
 HELD_OUT_FRACTION = {"val": 0.1, "test": 0.1}
 MAX_STRATUM = 22  # stroke counts above this share one stratum (few characters each)
 
@@ -36,6 +40,23 @@ def split_characters(
         out["val"] += members[n_test : n_test + n_val]
         out["train"] += members[n_test + n_val :]
     return {name: sorted(members) for name, members in out.items()}
+
+
+def pack_splits(pack: ReferencePack | None = None) -> dict[str, list[str]]:
+    """The splits of the reference pack's characters."""
+    pack = pack or load_pack()
+    return split_characters(pack.chars, pack.stroke_counts())
+
+
+def test_attempts(
+    count: int, seed: int = TEST_SEED, pack: ReferencePack | None = None
+) -> list[Attempt]:
+    """The fixed synthetic test set: ``count`` attempts at the held-out test characters."""
+    pack = pack or load_pack()
+    return fixed_attempts(pack, pack_splits(pack)["test"], count, seed)
+
+
+test_attempts.__test__ = False  # a helper, not a test, when imported into a test module
 
 
 def _share(size: int, fraction: float) -> int:

@@ -5,7 +5,7 @@ Stroke format (stated once, used everywhere):
 * A *character* is a sequence of strokes in writing order.
 * A *stroke* is a float array of shape ``(N, 2)``: ``x, y`` in canvas units, ``y`` growing
   downward, N >= 1. A third column (a timestamp in ms) may be present; it is ignored here.
-* A *canvas* is ``(width, height)`` in the same units. KanjiVG references use ``(109, 109)``.
+* A *canvas* is ``(width, height)`` in the same units. KanjiVG references use ``contract.KANJIVG_CANVAS``.
 
 Model inputs (``stroke_features``), for S strokes:
 
@@ -31,10 +31,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-POINTS_PER_STROKE = 32
+from kanjiwrite.datasets.contract import KANJIVG_CANVAS, POINTS_PER_STROKE
+
 FEATURES = ("x", "y", "dx", "dy", "pen_down", "pen_up")
 MIN_FRAME_FRACTION = 0.25
-KANJIVG_CANVAS = (109.0, 109.0)
 
 Stroke = np.ndarray
 Canvas = tuple[float, float]

@@ -1,7 +1,7 @@
 """Synthetic labelled attempts: a learner writing one character, stroke by stroke.
 
 An ``Attempt`` holds the strokes drawn so far (canvas pixels, human-like), the expected
-reference strokes (109 box, in the accepted order the learner followed) and, per drawn
+reference strokes (KanjiVG box, in the accepted order the learner followed) and, per drawn
 stroke k, a label against expected stroke k and the reference index it depicts.
 Attempt-level facts: strokes beyond the reference are ``extra``; ``missing`` lists the
 expected strokes (positions in the order followed) not (yet) drawn correctly.
@@ -14,15 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kanjiwrite.datasets.augment import DEFAULT_AUGMENT, AugmentConfig, humanize
-from kanjiwrite.datasets.errors import (
-    DEFAULT_ERRORS,
-    LABEL_INDEX,
-    STROKE_ERRORS,
-    ErrorConfig,
-    corrupt,
-    fit_to_box,
-)
-from kanjiwrite.datasets.kanjivg import KanjiRef
+from kanjiwrite.datasets.contract import LABEL_INDEX, LABELS, STROKE_ERRORS
+from kanjiwrite.datasets.errors import DEFAULT_ERRORS, ErrorConfig, corrupt, fit_to_box
+from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack
 
 
 @dataclass(frozen=True)
@@ -122,3 +116,34 @@ def synthesize_attempt(
 def donor_strokes(refs: list[KanjiRef]) -> list[np.ndarray]:
     """All strokes of ``refs``: the pool wrong shapes and extra strokes are drawn from."""
     return [s for r in refs for s in r.strokes]
+
+
+def fixed_attempts(
+    pack: ReferencePack,
+    chars: list[str],
+    count: int,
+    seed: int,
+    cfg: SynthesisConfig = DEFAULT_SYNTHESIS,
+) -> list[Attempt]:
+    """A fixed evaluation set: ``count`` attempts, the same for the same seed."""
+    refs = [pack[c] for c in chars]
+    donors = donor_strokes(refs)
+    rng = np.random.default_rng(seed)
+    return [synthesize_attempt(refs[i % len(refs)], rng, donors, cfg) for i in range(count)]
+
+
+def examples_by_label(
+    refs: list[KanjiRef], per_label: int, rng: np.random.Generator
+) -> dict[str, list[tuple[Attempt, int]]]:
+    """``per_label`` (attempt, stroke index) examples of every label, from attempts at
+    random characters of ``refs`` (for galleries)."""
+    donors = donor_strokes(refs)
+    found: dict[str, list[tuple[Attempt, int]]] = {label: [] for label in LABELS}
+    while min(len(v) for v in found.values()) < per_label:
+        attempt = synthesize_attempt(refs[rng.integers(len(refs))], rng, donors)
+        for k, label in enumerate(attempt.labels):
+            items = found[LABELS[label]]
+            if len(items) < per_label:
+                items.append((attempt, k))
+                break
+    return found

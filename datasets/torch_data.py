@@ -2,12 +2,13 @@
 
 Each worker draws from its own generator seeded by (seed, epoch, rank, worker id), so a
 run is reproducible for a given seed and world size, and no two workers repeat each
-other. Validation and test sets are fixed lists generated from their own seed.
+other. Validation and test sets are fixed lists (``synthesis.fixed_attempts``).
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -108,15 +109,24 @@ class AttemptStream(IterableDataset):
                 yield collate(batches[i])
 
 
-def fixed_attempts(
-    pack: ReferencePack,
-    chars: list[str],
-    count: int,
-    seed: int,
-    cfg: SynthesisConfig = DEFAULT_SYNTHESIS,
-) -> list[Attempt]:
-    """A fixed evaluation set: ``count`` attempts, the same for the same seed."""
-    refs = [pack[c] for c in chars]
-    donors = donor_strokes(refs)
-    rng = np.random.default_rng(seed)
-    return [synthesize_attempt(refs[i % len(refs)], rng, donors, cfg) for i in range(count)]
+def stream_throughput(
+    pack: ReferencePack, chars: list[str], seconds: float, seed: int = 0
+) -> dict[str, float]:
+    """Attempts and labelled strokes generated and encoded per second by one stream in this
+    process (after a warm-up of the per-character caches, as in a long training run)."""
+    stream = AttemptStream(pack, chars, seed=seed, samples_per_epoch=10**9)
+    for ref in stream.refs:
+        ref.resampled()
+    samples = iter(stream)
+    for _ in range(200):
+        next(samples)
+    attempts = strokes = 0
+    started = time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        strokes += len(next(samples)["labels"])
+        attempts += 1
+    return {
+        "attempts_per_s": attempts / elapsed,
+        "samples_per_s": strokes / elapsed,
+        "strokes_per_attempt": strokes / max(attempts, 1),
+    }

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from kanjiwrite.datasets.augment import humanize
-from kanjiwrite.datasets.errors import DEFAULT_ERRORS, LABELS, corrupt
+from kanjiwrite.datasets.contract import LABELS, STROKE_ERRORS
+from kanjiwrite.datasets.errors import DEFAULT_ERRORS, corrupt
 from kanjiwrite.datasets.kanjivg import ReferencePack
 from kanjiwrite.models.decoding import Predict, build_batch, decode
 
@@ -98,7 +99,7 @@ def golden_cases(pack: ReferencePack, seed: int = 11) -> list[dict]:
     whose last stroke is right or wrong in each way, for kanji in ``GOLDEN_KANJI``."""
     rng = np.random.default_rng(seed)
     cases = []
-    wanted = ["correct", *LABELS[1:5]]
+    wanted = ["correct", *STROKE_ERRORS]
     for i, char in enumerate(GOLDEN_KANJI):
         ref = pack[char]
         label = wanted[i % len(wanted)]

@@ -54,18 +54,14 @@ def benchmark(
     """Sizes and latencies; ONNX Runtime and PyTorch both limited to one thread."""
     import torch
 
-    from kanjiwrite.export.to_onnx import onnx_predict
-    from kanjiwrite.training.evaluate import torch_predict
-    from kanjiwrite.training.train import load_grader
+    from kanjiwrite.models.grader import Grader, parameter_count
+    from kanjiwrite.models.runtime import onnx_predict, torch_predict
 
     torch.set_num_threads(1)
     onnx_run = onnx_predict(onnx_path, threads=1)
-    model, _ = load_grader(checkpoint)
+    model = Grader.from_checkpoint(checkpoint)
     torch_run = torch_predict(model)
-    result: dict = {
-        "onnx_bytes": onnx_path.stat().st_size,
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
+    result: dict = {"onnx_bytes": onnx_path.stat().st_size, "parameters": parameter_count(model)}
     result["fp16_weight_bytes"] = 2 * result["parameters"]
     if coreml_path is not None and coreml_path.exists():
         result["coreml_bytes"] = sum(

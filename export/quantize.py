@@ -8,12 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from kanjiwrite.datasets.kanjivg import load_pack
-from kanjiwrite.datasets.splits import split_characters
-from kanjiwrite.datasets.torch_data import fixed_attempts
+from kanjiwrite.datasets.splits import test_attempts
 from kanjiwrite.export.benchmark import timings, workloads
-from kanjiwrite.export.to_onnx import onnx_predict
 from kanjiwrite.models.decoding import grade
-from kanjiwrite.training.evaluate import TEST_SEED
+from kanjiwrite.models.runtime import onnx_predict
 
 MAX_ACCURACY_DROP = 0.002
 
@@ -33,8 +31,7 @@ def quantization_report(onnx_path: Path, out: Path, attempts: int = 600) -> dict
 
     quantize_dynamic(str(onnx_path), str(out), weight_type=QuantType.QInt8)
     pack = load_pack()
-    test = split_characters(pack.chars, pack.stroke_counts())["test"]
-    sample = fixed_attempts(pack, test, attempts, TEST_SEED)
+    sample = test_attempts(attempts, pack=pack)
     report = {}
     for name, path in (("fp32", onnx_path), ("int8", out)):
         predict = onnx_predict(path)

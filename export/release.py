@@ -1,4 +1,5 @@
-"""``kanjiwrite export all``: ONNX + CoreML + parity + app assets + MLflow, in one place."""
+"""``kanjiwrite export all``: ONNX + CoreML + parity + app assets, in one place (the
+training run's tracking logs the result: ``training.tracking.log_export``)."""
 
 from __future__ import annotations
 
@@ -11,26 +12,24 @@ import torch
 
 from kanjiwrite import __version__
 from kanjiwrite.datasets.kanjivg import load_pack
-from kanjiwrite.datasets.splits import split_characters
-from kanjiwrite.datasets.torch_data import fixed_attempts
+from kanjiwrite.datasets.splits import test_attempts
 from kanjiwrite.export.app_assets import golden_vectors, write_binary_pack
 from kanjiwrite.export.to_coreml import export_coreml, structural_report
-from kanjiwrite.export.to_onnx import export_onnx, model_metadata, onnx_predict
+from kanjiwrite.export.to_onnx import export_onnx, model_metadata
 from kanjiwrite.models.decoding import build_batch, decode
-from kanjiwrite.training.evaluate import TEST_SEED, torch_predict
-from kanjiwrite.training.train import load_grader
+from kanjiwrite.models.grader import Grader, load_checkpoint
+from kanjiwrite.models.runtime import onnx_predict, torch_predict
 
 PARITY_TOLERANCE = 1e-4
 
 
-def parity_report(predict_a, predict_b, attempts: int = 150, seed: int = TEST_SEED) -> dict:
+def parity_report(predict_a, predict_b, attempts: int = 150) -> dict:
     """Max abs difference of outputs and verdict agreement between two runtimes over the
     prefix items of ``attempts`` synthetic test attempts (held-out characters)."""
     pack = load_pack()
-    test = split_characters(pack.chars, pack.stroke_counts())["test"]
     items = verdicts = same = 0
     worst = 0.0
-    for attempt in fixed_attempts(pack, test, attempts, seed):
+    for attempt in test_attempts(attempts, pack=pack):
         ref = pack[attempt.kanji]
         inputs, orders = build_batch(ref, attempt.drawn, attempt.canvas)
         a, b = predict_a(inputs), predict_b(inputs)
@@ -55,10 +54,11 @@ def parity_report(predict_a, predict_b, attempts: int = 150, seed: int = TEST_SE
 def export_all(
     checkpoint: Path, out_dir: Path, run_id: str | None = None, model_version: str = __version__
 ) -> dict:
-    """Write grader.onnx, grader.mlpackage, reference-pack.kwrp and golden vectors to
-    ``out_dir``, check them, and (with ``run_id``) log them to that MLflow run."""
+    """Write grader.onnx, grader.mlpackage, reference-pack.kwrp, golden vectors and
+    export_report.json to ``out_dir`` and check them; returns the report."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, info = load_grader(checkpoint)
+    info = load_checkpoint(checkpoint)
+    model = Grader.from_checkpoint(info)
     run_id = run_id or info.get("mlflow_run_id")
     metadata = model_metadata(info, model_version, run_id)
     onnx_path = export_onnx(model, out_dir / "grader.onnx", metadata)
@@ -82,24 +82,6 @@ def export_all(
         },
     }
     (out_dir / "export_report.json").write_text(json.dumps(report, indent=1))
-    if run_id:
-        from kanjiwrite.training.tracking import tracked_run
-
-        with tracked_run(None, {}, run_id=run_id) as tracker:
-            for path in (
-                onnx_path,
-                out_dir / "golden_vectors.json",
-                out_dir / "export_report.json",
-            ):
-                tracker.log_artifact(path, "export")
-            tracker.mlflow.log_artifacts(str(coreml_path), "export/grader.mlpackage")
-            tracker.log_metrics(
-                {
-                    "onnx_max_abs_diff": parity["max_abs_diff"],
-                    "onnx_bytes": report["onnx"]["bytes"],
-                    "coreml_bytes": structure["bytes"],
-                }
-            )
     return report
 
 

@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kanjiwrite.export.to_onnx import INPUTS, OUTPUTS, example_tensors
+from kanjiwrite.datasets.contract import MAX_STROKES, POINTS_PER_STROKE
+from kanjiwrite.datasets.strokes import FEATURES
+from kanjiwrite.export.to_onnx import INPUTS, OUTPUTS
 from kanjiwrite.models.grader import Grader, PredictWrapper
+from kanjiwrite.models.runtime import example_tensors
 
 MAX_BATCH = 256
-MAX_STROKES = 64
 AUTHOR = "Kanji Write"
 SHORT_DESCRIPTION = (
     "Per-stroke grader for handwritten kanji: for each stroke drawn, the probability it is "
@@ -89,10 +91,11 @@ def _tensor_types(ct):
 
     batch = ct.RangeDim(1, MAX_BATCH)
     stroke_d, stroke_r = dim(), dim()
+    point = (POINTS_PER_STROKE, len(FEATURES))
     return [
-        ct.TensorType(name="drawn", shape=(batch, stroke_d, 32, 6), dtype=np.float32),
+        ct.TensorType(name="drawn", shape=(batch, stroke_d, *point), dtype=np.float32),
         ct.TensorType(name="drawn_mask", shape=(batch, stroke_d), dtype=np.float32),
-        ct.TensorType(name="reference", shape=(batch, stroke_r, 32, 6), dtype=np.float32),
+        ct.TensorType(name="reference", shape=(batch, stroke_r, *point), dtype=np.float32),
         ct.TensorType(name="reference_mask", shape=(batch, stroke_r), dtype=np.float32),
     ]
 

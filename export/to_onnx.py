@@ -3,7 +3,8 @@
 Inputs (all float32; masks are 1 for a real stroke, 0 for padding):
 ``drawn`` (B, D, 32, 6), ``drawn_mask`` (B, D), ``reference`` (B, R, 32, 6),
 ``reference_mask`` (B, R). Outputs: ``verdict_probs`` (B, D, 6) calibrated probabilities
-over ``LABELS``; ``match_probs`` (B, D, R + 1), the last column being "no stroke".
+over ``contract.LABELS``; ``match_probs`` (B, D, R + 1), the last column being "no stroke".
+Running it: ``models.runtime.onnx_predict``.
 """
 
 from __future__ import annotations
@@ -11,37 +12,39 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from kanjiwrite.datasets.errors import LABELS
+from kanjiwrite.datasets import contract
 from kanjiwrite.datasets.kanjivg import ATTRIBUTION
 from kanjiwrite.models.grader import Grader, PredictWrapper
+from kanjiwrite.models.runtime import INPUT_NAMES, OUTPUT_NAMES, example_tensors
 
 OPSET = 18
-INPUTS = {
-    "drawn": "Learner strokes so far, each resampled to 32 points x (x, y, dx, dy, pen_down, "
-    "pen_up) in the frame of all drawn strokes (see docs/preprocessing.md).",
-    "drawn_mask": "1 for a real drawn stroke, 0 for padding.",
-    "reference": "Reference strokes in the expected order, 32 points x 6 features, in the "
-    "frame of as many leading reference strokes as were drawn.",
-    "reference_mask": "1 for a real reference stroke, 0 for padding.",
-}
-OUTPUTS = {
-    "verdict_probs": "Calibrated probabilities per drawn stroke over " + ", ".join(LABELS) + ".",
-    "match_probs": "Probability that each drawn stroke depicts each reference stroke; the "
-    "last column is 'no reference stroke'.",
-}
-
-
-def example_tensors(batch: int = 2, drawn: int = 3, reference: int = 5) -> tuple[torch.Tensor, ...]:
-    generator = torch.Generator().manual_seed(0)
-    return (
-        torch.randn(batch, drawn, 32, 6, generator=generator),
-        torch.ones(batch, drawn),
-        torch.randn(batch, reference, 32, 6, generator=generator),
-        torch.ones(batch, reference),
+INPUTS = dict(
+    zip(
+        INPUT_NAMES,
+        (
+            "Learner strokes so far, each resampled to 32 points x (x, y, dx, dy, pen_down, "
+            "pen_up) in the frame of all drawn strokes (see export/APP_SPEC.md).",
+            "1 for a real drawn stroke, 0 for padding.",
+            "Reference strokes in the expected order, 32 points x 6 features, in the frame of "
+            "as many leading reference strokes as were drawn (see export/APP_SPEC.md).",
+            "1 for a real reference stroke, 0 for padding.",
+        ),
+        strict=True,
     )
+)
+OUTPUTS = dict(
+    zip(
+        OUTPUT_NAMES,
+        (
+            "Calibrated probabilities per drawn stroke over " + ", ".join(contract.LABELS) + ".",
+            "Probability that each drawn stroke depicts each reference stroke; the last column "
+            "is 'no reference stroke'.",
+        ),
+        strict=True,
+    )
+)
 
 
 def model_metadata(checkpoint: dict, model_version: str, run_id: str | None) -> dict[str, str]:
@@ -52,7 +55,8 @@ def model_metadata(checkpoint: dict, model_version: str, run_id: str | None) -> 
         "data_version": json.dumps(
             {k: checkpoint["data"][k] for k in ("pack_version", "kanjivg_version", "split_seed")}
         ),
-        "labels": json.dumps(list(LABELS)),
+        "labels": json.dumps(list(contract.LABELS)),
+        "accept_threshold": f"{contract.ACCEPT}",
         "temperature": f"{checkpoint.get('temperature', 1.0):.6f}",
         "license": "Model: MIT. Trained on data derived from KanjiVG, CC BY-SA 3.0.",
         "attribution": ATTRIBUTION,
@@ -98,20 +102,3 @@ def export_onnx(model: Grader, path: Path, metadata: dict[str, str]) -> Path:
     onnx.checker.check_model(proto, full_check=True)
     onnx.save_model(proto, str(path))
     return path
-
-
-def onnx_predict(path: Path, threads: int = 1):
-    """A ``predict`` function over an ONNX file (float masks, as exported)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def predict(inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        feed = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in inputs.items()}
-        verdict, match = session.run(list(OUTPUTS), feed)
-        return verdict, match
-
-    return predict

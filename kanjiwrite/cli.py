@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from kanjiwrite.models import shipped
+
+
+def packaged(package: str, *parts: str) -> Path:
+    """A file inside an installed ``kanjiwrite`` package (works outside the repository)."""
+    return Path(str(resources.files(package).joinpath(*parts)))
+
+
+CHECKPOINT = shipped("grader.pt")
+ONNX_MODEL = shipped("grader.onnx")
+COREML_MODEL = shipped("grader.mlpackage")
+DATASET_CARD = packaged("kanjiwrite.datasets", "dataset_card.md")
+CPU_CONFIG = packaged("kanjiwrite.training", "configs", "cpu.toml")
 
 app = typer.Typer(
     help="Kanji Write: per-stroke grading of handwritten kanji.", no_args_is_help=True
@@ -34,15 +49,13 @@ def build_pack(
 
 @data_app.command()
 def stats(
-    card: Annotated[Path, typer.Option(help="Where to write the dataset card")] = Path(
-        "datasets/dataset_card.md"
-    ),
+    card: Annotated[Path, typer.Option(help="Where to write the dataset card")] = DATASET_CARD,
     attempts: Annotated[int, typer.Option(help="Synthetic attempts sampled per split")] = 1000,
 ) -> None:
     """Print what the reference pack holds and write the dataset card."""
     from tqdm import tqdm
 
-    from kanjiwrite.datasets.card import build_card, write_card
+    from kanjiwrite.datasets.card import build_card, pack_load_seconds, write_card
 
     with tqdm(total=3 * attempts, desc="sampling attempts", unit="attempt") as bar:
         data = build_card(attempts, progress=bar.update)
@@ -59,7 +72,7 @@ def stats(
         f"{data['alternative_orders']} alternative stroke orders over "
         f"{data['characters_with_alternative_orders']} characters"
     )
-    typer.echo(f"reference pack {data['pack_version']} loaded in {data['pack_load_seconds']:.3f} s")
+    typer.echo(f"reference pack {data['pack_version']} loaded in {pack_load_seconds():.3f} s")
     for name, split in data["splits"].items():
         labels = ", ".join(f"{k} {v}" for k, v in split["labels"].items())
         typer.echo(f"{name}: {split['characters']} characters; labels: {labels}")
@@ -104,24 +117,14 @@ def gallery(
     """Render a gallery of each label over random characters."""
     import numpy as np
 
-    from kanjiwrite.datasets.errors import LABELS
     from kanjiwrite.datasets.kanjivg import load_pack
     from kanjiwrite.datasets.render import save_label_gallery
-    from kanjiwrite.datasets.synthesis import donor_strokes, synthesize_attempt
+    from kanjiwrite.datasets.synthesis import examples_by_label
 
     pack = load_pack()
     rng = np.random.default_rng(seed)
     refs = [pack[c] for c in rng.choice(pack.chars, 400, replace=False)]
-    donors = donor_strokes(refs)
-    found: dict[str, list] = {label: [] for label in LABELS}
-    while min(len(v) for v in found.values()) < per_label:
-        attempt = synthesize_attempt(refs[rng.integers(len(refs))], rng, donors)
-        for k, label in enumerate(attempt.labels):
-            items = found[LABELS[label]]
-            if len(items) < per_label:
-                items.append((attempt, k))
-                break
-    for label, items in found.items():
+    for label, items in examples_by_label(refs, per_label, rng).items():
         typer.echo(f"wrote {save_label_gallery(items, label, out / f'{label}.png')}")
 
 
@@ -157,71 +160,41 @@ def bench(
     """Labelled stroke samples per second on one core (generation and encoding)."""
     import os
 
-    from kanjiwrite.datasets.kanjivg import load_pack
-    from kanjiwrite.datasets.splits import split_characters
-    from kanjiwrite.datasets.torch_data import AttemptStream
-
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from kanjiwrite.datasets.kanjivg import load_pack
+    from kanjiwrite.datasets.splits import pack_splits
+    from kanjiwrite.datasets.torch_data import stream_throughput
+
     pack = load_pack()
-    train = split_characters(pack.chars, pack.stroke_counts())["train"]
-    stream = AttemptStream(pack, train, seed=seed, samples_per_epoch=10**9)
-    for ref in stream.refs:  # warm-up: per-character caches, as in a long training run
-        ref.resampled()
-    samples = iter(stream)
-    for _ in range(200):
-        next(samples)
-    attempts = strokes = 0
-    started = time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds:
-        item = next(samples)
-        attempts += 1
-        strokes += len(item["labels"])
+    rate = stream_throughput(pack, pack_splits(pack)["train"], seconds, seed)
     typer.echo(
-        f"{attempts / elapsed:.0f} attempts/s ({strokes / attempts:.1f} labelled strokes each)"
+        f"{rate['attempts_per_s']:.0f} attempts/s "
+        f"({rate['strokes_per_attempt']:.1f} labelled strokes each)"
     )
-    typer.echo(f"{strokes / elapsed:.0f} samples/s (labelled strokes, one core)")
+    typer.echo(f"{rate['samples_per_s']:.0f} samples/s (labelled strokes, one core)")
 
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Option(help="Training config (TOML)")] = Path(
-        "training/configs/cpu.toml"
-    ),
+    config: Annotated[Path, typer.Option(help="Training config (TOML)")] = CPU_CONFIG,
     resume: Annotated[Path | None, typer.Option(help="Checkpoint to resume from")] = None,
     tegaki: Annotated[Path | None, typer.Option(help="Real handwriting for the evaluation")] = None,
     track: Annotated[bool, typer.Option(help="Track the run in MLflow")] = True,
 ) -> None:
-    """Train the grader (DDP under torchrun), then evaluate it on rank 0."""
-    import os
-
-    from kanjiwrite.training.evaluate import evaluate_checkpoint
+    """Train the grader (DDP under torchrun), then evaluate it on rank 0 (tracked or not)."""
+    from kanjiwrite.training.run import train_and_evaluate
     from kanjiwrite.training.train import TrainConfig
-    from kanjiwrite.training.train import train as run_training
 
-    cfg = TrainConfig.load(config)
-    rank = int(os.environ.get("RANK", 0))
-    if not track or rank != 0:
-        run_training(cfg, resume)
-        return
-    from kanjiwrite.training.tracking import tracked_run
-
-    with tracked_run(cfg.name, cfg.to_dict()) as tracker:
-        best = run_training(cfg, resume, tracker)
-        tracker.log_artifact(best, "checkpoint")
-        report = evaluate_checkpoint(
-            best,
-            Path(cfg.run.out_dir) / "evaluation",
-            tegaki=tegaki,
-            attempts=cfg.eval_attempts,
-            tracker=tracker,
-        )
-        typer.echo(report["summary"])
-        typer.echo(f"MLflow run {tracker.run_id}")
+    result = train_and_evaluate(TrainConfig.load(config), resume, tegaki, track)
+    if result.report is not None:
+        typer.echo(result.report["summary"])
+    if result.run_id is not None:
+        typer.echo(f"MLflow run {result.run_id}")
 
 
 @app.command()
 def evaluate(
-    checkpoint: Annotated[Path, typer.Option(help="Model checkpoint")] = Path("models/grader.pt"),
+    checkpoint: Annotated[Path, typer.Option(help="Model checkpoint")] = CHECKPOINT,
     tegaki: Annotated[Path | None, typer.Option(help="Folder of Tegaki XML")] = None,
     out: Annotated[Path, typer.Option(help="Report folder")] = Path("out/evaluation"),
     attempts: Annotated[int, typer.Option(help="Synthetic test attempts")] = 3000,
@@ -230,15 +203,12 @@ def evaluate(
     """Evaluate a checkpoint against the geometric baseline (report, plots, JSON)."""
     from kanjiwrite.training.evaluate import evaluate_checkpoint
 
-    if run_id is None:
-        report = evaluate_checkpoint(checkpoint, out, tegaki=tegaki, attempts=attempts)
-    else:
+    report = evaluate_checkpoint(checkpoint, out, tegaki=tegaki, attempts=attempts)
+    if run_id is not None:
         from kanjiwrite.training.tracking import tracked_run
 
         with tracked_run(None, {}, run_id=run_id) as tracker:
-            report = evaluate_checkpoint(
-                checkpoint, out, tegaki=tegaki, attempts=attempts, tracker=tracker
-            )
+            tracker.log_evaluation(report, out)
     typer.echo(report["summary"])
 
 
@@ -265,7 +235,7 @@ def serve(
         )
     # once, before the workers start: build the reference pack, migrate the practice store
     from kanjiwrite.datasets.kanjivg import load_pack
-    from kanjiwrite.serving.practice import migrate
+    from kanjiwrite.serving.practice_store import migrate
 
     load_pack()
     migrate(settings.database_url)
@@ -292,7 +262,7 @@ app.add_typer(export_app, name="export")
 
 @export_app.command("all")
 def export_everything(
-    checkpoint: Annotated[Path, typer.Option(help="Model checkpoint")] = Path("models/grader.pt"),
+    checkpoint: Annotated[Path, typer.Option(help="Model checkpoint")] = CHECKPOINT,
     out: Annotated[Path, typer.Option(help="Folder for the exported files")] = Path("models"),
     run_id: Annotated[
         str | None, typer.Option(help="MLflow run to log into (default: the checkpoint's)")
@@ -302,6 +272,11 @@ def export_everything(
     from kanjiwrite.export.release import export_all
 
     report = export_all(checkpoint, out, run_id)
+    if report["training_run_id"]:
+        from kanjiwrite.training.tracking import tracked_run
+
+        with tracked_run(None, {}, run_id=report["training_run_id"]) as tracker:
+            tracker.log_export(out, report)
     parity = report["onnx"]["parity"]
     typer.echo(
         f"ONNX {report['onnx']['bytes'] / 1e6:.2f} MB; parity over {parity['items']} "
@@ -320,9 +295,10 @@ def _export_checkpoint(kind: str, checkpoint: Path, out: Path) -> None:
     from kanjiwrite import __version__
     from kanjiwrite.export.to_coreml import export_coreml
     from kanjiwrite.export.to_onnx import export_onnx, model_metadata
-    from kanjiwrite.training.train import load_grader
+    from kanjiwrite.models.grader import Grader, load_checkpoint
 
-    model, info = load_grader(checkpoint)
+    info = load_checkpoint(checkpoint)
+    model = Grader.from_checkpoint(info)
     exporter = {"onnx": export_onnx, "coreml": export_coreml}[kind]
     exporter(model, out, model_metadata(info, __version__, info.get("mlflow_run_id")))
     typer.echo(f"wrote {out}")
@@ -330,8 +306,8 @@ def _export_checkpoint(kind: str, checkpoint: Path, out: Path) -> None:
 
 @export_app.command("onnx")
 def export_onnx_command(
-    checkpoint: Annotated[Path, typer.Option()] = Path("models/grader.pt"),
-    out: Annotated[Path, typer.Option()] = Path("models/grader.onnx"),
+    checkpoint: Annotated[Path, typer.Option()] = CHECKPOINT,
+    out: Annotated[Path, typer.Option()] = Path("out/grader.onnx"),
 ) -> None:
     """Export the ONNX model only."""
     _export_checkpoint("onnx", checkpoint, out)
@@ -339,8 +315,8 @@ def export_onnx_command(
 
 @export_app.command("coreml")
 def export_coreml_command(
-    checkpoint: Annotated[Path, typer.Option()] = Path("models/grader.pt"),
-    out: Annotated[Path, typer.Option()] = Path("models/grader.mlpackage"),
+    checkpoint: Annotated[Path, typer.Option()] = CHECKPOINT,
+    out: Annotated[Path, typer.Option()] = Path("out/grader.mlpackage"),
 ) -> None:
     """Export the CoreML model only."""
     _export_checkpoint("coreml", checkpoint, out)
@@ -348,7 +324,7 @@ def export_coreml_command(
 
 @export_app.command("quantize-check")
 def export_quantize_check(
-    onnx: Annotated[Path, typer.Option()] = Path("models/grader.onnx"),
+    onnx: Annotated[Path, typer.Option()] = ONNX_MODEL,
     out: Annotated[Path, typer.Option()] = Path("out/grader.int8.onnx"),
     attempts: Annotated[int, typer.Option()] = 600,
 ) -> None:
@@ -367,9 +343,9 @@ app.add_typer(bench_app, name="bench")
 
 @bench_app.command("model")
 def bench_model(
-    onnx: Annotated[Path, typer.Option()] = Path("models/grader.onnx"),
-    checkpoint: Annotated[Path, typer.Option()] = Path("models/grader.pt"),
-    coreml: Annotated[Path, typer.Option()] = Path("models/grader.mlpackage"),
+    onnx: Annotated[Path, typer.Option()] = ONNX_MODEL,
+    checkpoint: Annotated[Path, typer.Option()] = CHECKPOINT,
+    coreml: Annotated[Path, typer.Option()] = COREML_MODEL,
     repeats: Annotated[int, typer.Option()] = 500,
 ) -> None:
     """Model sizes; ONNX Runtime vs PyTorch latency on one core (20-stroke kanji)."""

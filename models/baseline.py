@@ -29,9 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from kanjiwrite.datasets import geometry
+from kanjiwrite.datasets.contract import KANJIVG_SIZE
 from kanjiwrite.datasets.errors import reverse
 from kanjiwrite.datasets.kanjivg import KanjiRef
 from kanjiwrite.datasets.strokes import as_stroke
+from kanjiwrite.models.decoding import GradeResult, StrokeResult
 
 
 @dataclass(frozen=True)
@@ -40,23 +42,6 @@ class Thresholds:
     offset: float = 0.13  # correct <= 0.10, misplaced (moved) >= 0.16
     size: float = 1.58  # correct <= 1.44, misplaced (resized) >= 1.73
     order: float = 0.14  # correct <= 0.12, wrong order >= 0.156
-
-
-@dataclass
-class StrokeVerdict:
-    index: int
-    verdict: str
-    expected_index: int | None  # base stroke index expected at this position
-    matched_index: int | None  # base stroke index the drawn stroke matches best
-    p_correct: float  # a monotone score in (0, 1), not calibrated
-    measures: dict[str, float]
-
-
-@dataclass
-class AttemptVerdict:
-    strokes: list[StrokeVerdict]
-    missing: list[int]  # base stroke indices not (yet) drawn correctly, in writing order
-    order: tuple[int, ...]  # the accepted order graded against
 
 
 def _score(badness: float) -> float:
@@ -68,7 +53,7 @@ def grade_in_order(
     reference: list[np.ndarray],
     drawn: list[np.ndarray],
     thresholds: Thresholds = Thresholds(),
-    char_size: float = 109.0,
+    char_size: float = KANJIVG_SIZE,
 ) -> list[tuple[str, int | None, float, dict[str, float]]]:
     """Verdict, matched reference position, score and measures for each drawn stroke,
     against ``reference`` strokes in the order expected."""
@@ -128,8 +113,10 @@ def grade(
     ref: KanjiRef,
     drawn: list[np.ndarray],
     thresholds: Thresholds = Thresholds(),
-) -> AttemptVerdict:
-    """Grade drawn strokes (canvas coordinates, writing order) against a character."""
+) -> GradeResult:
+    """Grade drawn strokes (canvas coordinates, writing order) against a character; the
+    same result type as the learned grader's (``p_correct`` is a monotone score here, not
+    a calibrated probability)."""
     strokes = [as_stroke(s) for s in drawn]
     best_order, best_result, best_correct = None, None, -1
     for order in ref.orders():
@@ -138,10 +125,14 @@ def grade(
         if correct > best_correct:
             best_order, best_result, best_correct = order, result, correct
     assert best_order is not None and best_result is not None
-    verdicts = []
-    for k, (verdict, matched, p_correct, measures) in enumerate(best_result):
-        expected = best_order[k] if k < len(best_order) else None
-        base_match = best_order[matched] if matched is not None else None
-        verdicts.append(StrokeVerdict(k, verdict, expected, base_match, p_correct, measures))
-    done = {v.expected_index for v in verdicts if v.verdict == "correct"}
-    return AttemptVerdict(verdicts, [i for i in best_order if i not in done], best_order)
+    verdicts = [
+        StrokeResult(
+            index=k,
+            verdict=verdict,
+            p_correct=p_correct,
+            expected_index=best_order[k] if k < len(best_order) else None,
+            matched_index=best_order[matched] if matched is not None else None,
+        )
+        for k, (verdict, matched, p_correct, _measures) in enumerate(best_result)
+    ]
+    return GradeResult.of(verdicts, best_order)

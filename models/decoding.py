@@ -13,8 +13,9 @@ Decoding:
 
 * the order graded against is the one with the highest mean log ``p_correct`` over the
   strokes of the full request (ties: the standard order);
-* stroke k beyond the reference is ``extra``; otherwise it is ``correct`` when
-  ``p_correct >= ACCEPT``, else the most probable of the four stroke errors;
+* each stroke's verdict is ``contract.decide`` (the one rule training selects by):
+  ``extra`` beyond the reference, else ``correct`` when ``p_correct >= ACCEPT``, else
+  the most probable stroke error;
 * ``matched_index``: the most probable reference stroke (``None`` for "none");
 * ``missing``: reference strokes not (yet) drawn correctly, in writing order.
 """
@@ -26,11 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kanjiwrite.datasets.errors import LABELS
+from kanjiwrite.datasets.contract import LABELS, decide
 from kanjiwrite.datasets.kanjivg import KanjiRef
 from kanjiwrite.datasets.strokes import Canvas, Stroke, model_inputs, prefix_inputs
 
-ACCEPT = 0.5
 Predict = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
 
 
@@ -41,7 +41,6 @@ class StrokeResult:
     p_correct: float
     expected_index: int | None  # base stroke index expected here (None past the end)
     matched_index: int | None  # base stroke index it depicts best (None: no stroke)
-    probabilities: dict[str, float]
 
 
 @dataclass
@@ -53,6 +52,13 @@ class GradeResult:
     @property
     def complete(self) -> bool:
         return not self.missing
+
+    @classmethod
+    def of(cls, strokes: list[StrokeResult], order: tuple[int, ...]) -> GradeResult:
+        """The result for ``strokes`` graded against ``order``: ``missing`` is every stroke
+        of the order not drawn correctly, in writing order."""
+        done = {s.expected_index for s in strokes if s.verdict == "correct"}
+        return cls(strokes, [i for i in order if i not in done], order)
 
 
 def build_batch(
@@ -99,28 +105,19 @@ def decode(
     probs = per_order[best, item, rows]
     match = matches[best, item, rows]
     n = len(order)
-    results = []
-    for k in range(count):
-        p = probs[k]
-        if k >= n:
-            verdict = "extra"
-        elif p[0] >= ACCEPT:
-            verdict = "correct"
-        else:
-            verdict = LABELS[1 + int(np.argmax(p[1:5]))]
-        j = int(np.argmax(match[k]))
-        results.append(
-            StrokeResult(
-                index=k,
-                verdict=verdict,
-                p_correct=float(p[0]),
-                expected_index=order[k] if k < n else None,
-                matched_index=order[j] if j < n else None,
-                probabilities={label: float(v) for label, v in zip(LABELS, p, strict=True)},
-            )
+    verdicts = decide(probs, rows >= n)
+    matched = np.argmax(match, axis=-1)
+    results = [
+        StrokeResult(
+            index=k,
+            verdict=LABELS[verdicts[k]],
+            p_correct=float(probs[k, 0]),
+            expected_index=order[k] if k < n else None,
+            matched_index=order[matched[k]] if matched[k] < n else None,
         )
-    done = {r.expected_index for r in results if r.verdict == "correct"}
-    return GradeResult(results, [i for i in order if i not in done], order)
+        for k in range(count)
+    ]
+    return GradeResult.of(results, order)
 
 
 def grade(

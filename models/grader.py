@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kanjiwrite.datasets.errors import LABELS
-from kanjiwrite.datasets.strokes import FEATURES, POINTS_PER_STROKE
+from kanjiwrite.datasets.contract import LABELS, MAX_STROKES, POINTS_PER_STROKE
+from kanjiwrite.datasets.strokes import FEATURES
 
 NEG = -1e4  # additive mask value (finite, so fp16 and exporters stay happy)
 
@@ -47,7 +48,7 @@ class GraderConfig:
     layers: int = 4
     ff_mult: int = 2
     dropout: float = 0.0  # the data are endless and never repeat
-    max_strokes: int = 64
+    max_strokes: int = MAX_STROKES
     classes: int = len(LABELS)
 
     def to_dict(self) -> dict:
@@ -125,6 +126,16 @@ class Grader(nn.Module):
         self.match_key = nn.Linear(d, d)
         self.match_none = nn.Linear(d, 1)
         self.register_buffer("temperature", torch.ones(()))
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Path | dict) -> Grader:
+        """The grader of a checkpoint (a path or ``load_checkpoint``'s dict), temperature
+        included, in eval mode on the CPU."""
+        if not isinstance(checkpoint, dict):
+            checkpoint = load_checkpoint(checkpoint)
+        model = cls(GraderConfig(**checkpoint["config"]["model"]))
+        model.load_state_dict(checkpoint["model"])
+        return model.eval()
 
     def forward(
         self,
@@ -230,6 +241,12 @@ def loss_fn(
     match_loss = F.cross_entropy(match.flatten(0, 1).float(), target.flatten(), ignore_index=-100)
     total = verdict_loss + match_weight * match_loss
     return total, {"verdict_loss": verdict_loss.item(), "match_loss": match_loss.item()}
+
+
+def load_checkpoint(path: Path, map_location: str = "cpu") -> dict:
+    """A checkpoint: weights, config, data version, metrics, temperature (see
+    ``training.train.save_checkpoint``)."""
+    return torch.load(path, map_location=map_location, weights_only=False)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -32,6 +32,20 @@ GRADE_SETS = {
     6: "grade-6",
     8: "secondary",
 }
+# every set of the demo and the practice API: id -> (group, label), in display order
+SET_LABELS = {
+    "grade-1": ("Jōyō", "Grade 1"),
+    "grade-2": ("Jōyō", "Grade 2"),
+    "grade-3": ("Jōyō", "Grade 3"),
+    "grade-4": ("Jōyō", "Grade 4"),
+    "grade-5": ("Jōyō", "Grade 5"),
+    "grade-6": ("Jōyō", "Grade 6"),
+    "secondary": ("Jōyō", "Secondary school"),
+    "jlpt-n5": ("JLPT", "N5"),
+    "jlpt-n4": ("JLPT", "N4"),
+    "jlpt-n3": ("JLPT", "N3 (and N2)"),
+    "jlpt-n1": ("JLPT", "N1"),
+}
 ATTRIBUTION = (
     "Meanings and readings from KANJIDIC2 by the Electronic Dictionary Research "
     "and Development Group (EDRDG), CC BY-SA 4.0 (https://www.edrdg.org/)."
@@ -64,7 +78,15 @@ def distil(source: Path, known: set[str]) -> dict:
             sets.setdefault(GRADE_SETS[entry["grade"]], []).append(literal)
         if entry["jlpt"]:
             sets.setdefault("jlpt-" + entry["jlpt"].lower(), []).append(literal)
-    return {"attribution": ATTRIBUTION, "kanji": kanji, "sets": sets}
+    return {
+        "attribution": ATTRIBUTION,
+        "kanji": kanji,
+        "sets": sets,
+        "set_labels": [
+            {"id": name, "group": group, "label": label}
+            for name, (group, label) in SET_LABELS.items()
+        ],
+    }
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 
-from kanjiwrite.serving.practice import Practice, grade_attempt, utc_now
+from kanjiwrite.serving.deps import KnownKanji, ScorerDep, StoreDep
+from kanjiwrite.serving.practice_store import utc_now
+from kanjiwrite.serving.rating import grade_attempt, rate_attempt
 from kanjiwrite.serving.schemas import (
     AddCards,
     CardsAdded,
@@ -27,15 +29,10 @@ def clock() -> datetime:
     return utc_now()
 
 
-def practice(request: Request) -> Practice:
-    return request.app.state.practice
-
-
-Store = Annotated[Practice, Depends(practice)]
 Now = Annotated[datetime, Depends(clock)]
 
 
-def learner(learner_id: str, store: Store) -> str:
+def learner(learner_id: str, store: StoreDep) -> str:
     """The learner of the path; 404 for an unknown id (ids are random, not guessable)."""
     with store.sessions() as session:
         if len(learner_id) != 32 or not store.exists(session, learner_id):
@@ -47,16 +44,15 @@ LearnerId = Annotated[str, Depends(learner)]
 
 
 @router.post("", response_model=LearnerCreated, status_code=201)
-def create_learner(store: Store, now: Now) -> LearnerCreated:
+def create_learner(store: StoreDep, now: Now) -> LearnerCreated:
     return LearnerCreated(learner_id=store.create_learner(now))
 
 
 @router.post("/{learner_id}/cards", response_model=CardsAdded, responses={422: {"model": Problem}})
 def add_cards(
-    body: AddCards, learner_id: LearnerId, store: Store, now: Now, request: Request
+    body: AddCards, learner_id: LearnerId, store: StoreDep, scorer: ScorerDep, now: Now
 ) -> CardsAdded:
-    pack = request.app.state.scorer.pack
-    unknown = [k for k in body.kanji if k not in pack]
+    unknown = [k for k in body.kanji if k not in scorer.pack]
     if unknown:
         raise HTTPException(422, f"kanji: not known characters: {''.join(unknown[:20])}")
     chosen = [*(store.sets.get(body.set, []) if body.set else []), *body.kanji]
@@ -65,35 +61,47 @@ def add_cards(
 
 
 @router.get("/{learner_id}/queue", response_model=Queue)
-def queue(learner_id: LearnerId, store: Store, now: Now) -> Queue:
-    q = store.queue(learner_id, now)
+def queue(learner_id: LearnerId, store: StoreDep, now: Now) -> Queue:
+    today = store.queue(learner_id, now)
     return Queue(
-        due=q["due"], new=q["new"], next_due=q["next_due"].isoformat() if q["next_due"] else None
+        due=today.due,
+        new=today.new,
+        next_due=today.next_due.isoformat() if today.next_due else None,
     )
 
 
 @router.post("/{learner_id}/cards/{kanji}/reviews", response_model=ReviewResult)
 def review(
-    kanji: str, body: ReviewAttempt, request: Request, learner_id: LearnerId, store: Store, now: Now
+    ref: KnownKanji,
+    body: ReviewAttempt,
+    learner_id: LearnerId,
+    store: StoreDep,
+    scorer: ScorerDep,
+    now: Now,
 ) -> ReviewResult:
-    scorer = request.app.state.scorer
-    if len(kanji) != 1 or kanji not in scorer.pack:
-        raise HTTPException(404, f"kanji: {kanji!r} is not a known character")
-    attempt = grade_attempt(scorer.predict, scorer.pack[kanji], body.arrays(), body.canvas_size())
-    result = store.review(
-        learner_id, kanji, attempt, body.hints, body.duration_ms, scorer.model_version, now
+    attempt = grade_attempt(scorer.predict, ref, body.arrays(), body.canvas_size())
+    rating = rate_attempt(attempt.misses, body.hints, attempt.complete, body.duration_ms)
+    outcome = store.review(
+        learner_id,
+        ref.char,
+        attempt,
+        rating,
+        body.hints,
+        body.duration_ms,
+        scorer.model_version,
+        now,
     )
-    if result is None:
-        raise HTTPException(404, f"kanji: {kanji!r} is not in this learner's deck")
+    if outcome is None:
+        raise HTTPException(404, f"kanji: {ref.char!r} is not in this learner's deck")
     return ReviewResult(
-        rating=result["rating"],
-        misses=result["misses"],
-        complete=result["complete"],
-        due=result["due"].isoformat(),
-        interval_days=result["interval_days"],
+        rating=outcome.rating.name,
+        misses=attempt.misses,
+        complete=attempt.complete,
+        due=outcome.due.isoformat(),
+        interval_days=outcome.interval_days,
     )
 
 
 @router.get("/{learner_id}/stats", response_model=Stats)
-def stats(learner_id: LearnerId, store: Store, now: Now) -> Stats:
-    return Stats(**store.stats(learner_id, now))
+def stats(learner_id: LearnerId, store: StoreDep, now: Now) -> Stats:
+    return Stats(**vars(store.stats(learner_id, now)))

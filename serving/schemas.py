@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Verdict = Literal["correct", "wrong_direction", "wrong_order", "wrong_shape", "misplaced", "extra"]
-# hard limits of the schema; the service may set lower ones (settings)
-MAX_STROKES = 64
-MAX_POINTS = 4096
-MAX_CANVAS = 100_000.0
+from kanjiwrite.datasets.contract import KANJIVG_SIZE, LABELS, MAX_POINTS, MAX_STROKES
+from kanjiwrite.serving.kanjidic import SET_LABELS
+
+Verdict = Literal[LABELS]
+MAX_CANVAS = 100_000.0  # canvas units a client may declare
 
 Number = Annotated[float, Field(strict=True)]  # no strings or booleans posing as numbers
 Point = Annotated[
@@ -27,8 +27,8 @@ Point = Annotated[
 
 class Canvas(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    width: float = Field(109.0, gt=0, le=MAX_CANVAS, description="Canvas width")
-    height: float = Field(109.0, gt=0, le=MAX_CANVAS, description="Canvas height")
+    width: float = Field(KANJIVG_SIZE, gt=0, le=MAX_CANVAS, description="Canvas width")
+    height: float = Field(KANJIVG_SIZE, gt=0, le=MAX_CANVAS, description="Canvas height")
 
 
 class StrokesOnCanvas(BaseModel):
@@ -112,7 +112,9 @@ class ScoreResponse(BaseModel):
 class KanjiReference(BaseModel):
     kanji: str
     stroke_count: int
-    strokes: list[list[list[float]]] = Field(description="Reference strokes, 109 x 109 box, y down")
+    strokes: list[list[list[float]]] = Field(
+        description="Reference strokes in the KanjiVG box (``canvas``), y down"
+    )
     stroke_types: list[str] = Field(description="KanjiVG stroke type of each stroke")
     alternative_orders: list[list[int]] = Field(description="Other accepted writing orders")
     canvas: Canvas
@@ -123,21 +125,21 @@ class Problem(BaseModel):
     detail: str | list
 
 
+class Contract(BaseModel):
+    labels: list[str] = Field(description="Verdict labels, in the model's output order")
+    stroke_errors: list[str] = Field(description="Labels a rejected stroke can get")
+    accept: float = Field(description="A stroke is correct when p_correct is at least this")
+    kanjivg_size: float = Field(description="Side of the reference box")
+    points_per_stroke: int
+    max_strokes: int
+    max_points: int
+    misses_before_hint: int = Field(description="Misses on a stroke before its hint is shown")
+    model_version: str
+
+
 # --- daily practice ---------------------------------------------------------------------------
 
-SetName = Literal[
-    "grade-1",
-    "grade-2",
-    "grade-3",
-    "grade-4",
-    "grade-5",
-    "grade-6",
-    "secondary",
-    "jlpt-n5",
-    "jlpt-n4",
-    "jlpt-n3",
-    "jlpt-n1",
-]
+SetName = Literal[tuple(SET_LABELS)]
 
 
 class LearnerCreated(BaseModel):

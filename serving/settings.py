@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kanjiwrite.models import shipped
+
 
 def shipped_model() -> Path:
     """The released ONNX model, shipped inside the package (``models/grader.onnx``)."""
-    return Path(str(resources.files("kanjiwrite.models") / "grader.onnx"))
+    return shipped("grader.onnx")
 
 
 class Settings(BaseSettings):
@@ -23,9 +24,6 @@ class Settings(BaseSettings):
     workers: int = 1
     onnx_threads: int = Field(1, description="ONNX Runtime intra-op threads per worker")
     max_body_bytes: int = 1_000_000
-    max_strokes: int = 64
-    max_points_per_stroke: int = 4096
-    max_canvas: float = 100_000.0
     log_level: str = "info"
     database_url: str = Field(
         "sqlite:///practice.db",

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from kanjiwrite.datasets.augment import humanize
-from kanjiwrite.datasets.errors import LABELS, reverse
+from kanjiwrite.datasets.contract import LABELS
+from kanjiwrite.datasets.errors import reverse
 from kanjiwrite.models.baseline import grade
 
 

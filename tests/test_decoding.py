@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from kanjiwrite.datasets.errors import LABELS
+from kanjiwrite.datasets.contract import ACCEPT, LABELS
 from kanjiwrite.datasets.strokes import model_inputs
-from kanjiwrite.models.decoding import ACCEPT, build_batch, decode, grade
+from kanjiwrite.models.decoding import build_batch, decode, grade
 
 
 def outputs(orders, count, p_correct, errors=None, matches=None):
@@ -76,7 +76,7 @@ def test_grade_makes_one_call(pack):
 
 
 def test_whole_request_mode_judges_the_newest_stroke_like_its_prefix(pack):
-    from kanjiwrite.export.to_onnx import onnx_predict
+    from kanjiwrite.models.runtime import onnx_predict
     from kanjiwrite.serving.settings import shipped_model
 
     ref = pack["書"]

@@ -12,11 +12,10 @@ from kanjiwrite.datasets.strokes import model_inputs
 from kanjiwrite.export.app_assets import read_binary_pack, write_binary_pack
 from kanjiwrite.export.release import parity_report
 from kanjiwrite.export.to_coreml import export_coreml, structural_report
-from kanjiwrite.export.to_onnx import OPSET, export_onnx, model_metadata, onnx_predict
+from kanjiwrite.export.to_onnx import OPSET, export_onnx, model_metadata
 from kanjiwrite.models.decoding import decode
-from kanjiwrite.models.grader import Grader, GraderConfig
-from kanjiwrite.training.evaluate import torch_predict
-from kanjiwrite.training.train import load_grader
+from kanjiwrite.models.grader import Grader, GraderConfig, load_checkpoint
+from kanjiwrite.models.runtime import onnx_predict, torch_predict
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 SHIPPED = MODELS / "grader.pt"
@@ -86,14 +85,15 @@ def test_shipped_model_files_and_sizes():
     assert (MODELS / "grader.onnx").stat().st_size < 4_000_000
     report = structural_report(MODELS / "grader.mlpackage")
     assert report["unexpected_ops"] == [] and report["specification_version"] >= 7
-    model, info = load_grader(SHIPPED)
+    info = load_checkpoint(SHIPPED)
+    model = Grader.from_checkpoint(info)
     assert 2 * sum(p.numel() for p in model.parameters()) <= 2_000_000  # fp16 weights <= 2 MB
     assert info["optimizer"] is None and info["data"]["pack_version"]
 
 
 @pytest.mark.slow
 def test_shipped_onnx_matches_pytorch_on_1000_items():
-    model, _ = load_grader(SHIPPED)
+    model = Grader.from_checkpoint(SHIPPED)
     report = parity_report(torch_predict(model), onnx_predict(MODELS / "grader.onnx"), attempts=150)
     assert report["items"] >= 1000
     assert report["max_abs_diff"] <= 1e-4 and report["identical_verdicts"]

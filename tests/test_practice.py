@@ -11,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kanjiwrite.serving.app import create_app
-from kanjiwrite.serving.practice import GradedAttempt, Practice, rate_attempt
 from kanjiwrite.serving.practice_routes import clock
+from kanjiwrite.serving.practice_store import PracticeStore, migrate
+from kanjiwrite.serving.rating import GradedAttempt, rate_attempt
 from kanjiwrite.serving.settings import Settings, shipped_model
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -37,9 +38,9 @@ def test_rating_rule(misses, hints, complete, duration, rating):
 
 @pytest.fixture
 def app_and_time(tmp_path, pack):
-    app = create_app(
-        Settings(model_path=shipped_model(), database_url=f"sqlite:///{tmp_path}/practice.db")
-    )
+    url = f"sqlite:///{tmp_path}/practice.db"
+    migrate(url)
+    app = create_app(Settings(model_path=shipped_model(), database_url=url))
     now = {"t": START}
     app.dependency_overrides[clock] = lambda: now["t"]
     with TestClient(app) as client:
@@ -148,7 +149,8 @@ def test_concurrent_reviews_of_one_card_are_all_kept(tmp_path, backend):
     }[backend]
     if url is None:
         pytest.skip("no PostgreSQL here: set KANJIWRITE_TEST_POSTGRES_URL (.ci/run does)")
-    store = Practice(url, {})
+    migrate(url)
+    store = PracticeStore(url, {})
     learner = store.create_learner(START)
     store.add_cards(learner, ["書"], START)
     barrier = threading.Barrier(8)
@@ -161,6 +163,7 @@ def test_concurrent_reviews_of_one_card_are_all_kept(tmp_path, backend):
                 learner,
                 "書",
                 GradedAttempt([0] * 10, True, 10),
+                fsrs.Rating.Good,
                 0,
                 None,
                 "test",
@@ -177,7 +180,7 @@ def test_concurrent_reviews_of_one_card_are_all_kept(tmp_path, backend):
     assert not errors
     from sqlalchemy import func, select
 
-    from kanjiwrite.serving.practice import CardRow, ReviewLogRow
+    from kanjiwrite.serving.practice_store import CardRow, ReviewLogRow
 
     with store.sessions() as session:
         assert (
@@ -193,7 +196,9 @@ def test_concurrent_reviews_of_one_card_are_all_kept(tmp_path, backend):
 
 
 def test_learner_ids_are_random_tokens(tmp_path):
-    store = Practice(f"sqlite:///{tmp_path}/ids.db", {})
+    url = f"sqlite:///{tmp_path}/ids.db"
+    migrate(url)
+    store = PracticeStore(url, {})
     ids = {store.create_learner(START) for _ in range(50)}
     assert len(ids) == 50 and all(len(i) == 32 for i in ids)
     assert len({int(i, 16) % 1000 for i in ids}) > 40  # not a counter

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -12,13 +13,16 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from kanjiwrite.serving.app import create_app
+from kanjiwrite.serving.practice_store import migrate
 from kanjiwrite.serving.settings import Settings, shipped_model
 
-APP = create_app(Settings(model_path=shipped_model()))
+DATABASE = f"sqlite:///{tempfile.mkdtemp()}/practice.db"
+APP = create_app(Settings(model_path=shipped_model(), database_url=DATABASE))
 
 
 @pytest.fixture(scope="module")
 def client(pack):
+    migrate(DATABASE)
     with TestClient(APP) as c:  # runs the lifespan: model loaded, warm-up done
         yield c
 

@@ -7,17 +7,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from kanjiwrite.datasets.errors import (
-    DEFAULT_ERRORS,
-    LABEL_INDEX,
-    LABELS,
-    corrupt,
-    margin_report,
-)
+from kanjiwrite.datasets.contract import LABEL_INDEX, LABELS
+from kanjiwrite.datasets.errors import DEFAULT_ERRORS, corrupt, margin_report
 from kanjiwrite.datasets.geometry import shape_distance
 from kanjiwrite.datasets.splits import split_characters
-from kanjiwrite.datasets.synthesis import donor_strokes, synthesize_attempt
-from kanjiwrite.datasets.torch_data import AttemptStream, collate, fixed_attempts
+from kanjiwrite.datasets.synthesis import donor_strokes, fixed_attempts, synthesize_attempt
+from kanjiwrite.datasets.torch_data import AttemptStream, collate
 
 
 @pytest.fixture(scope="module")

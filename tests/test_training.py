@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from kanjiwrite.models.grader import Grader, GraderConfig, loss_fn
-from kanjiwrite.training.train import TrainConfig, fit_temperature, load_grader, train
+from kanjiwrite.models.grader import Grader, GraderConfig, load_checkpoint, loss_fn
+from kanjiwrite.training.train import TrainConfig, fit_temperature, train
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "training" / "configs" / "smoke.toml"
@@ -31,6 +31,18 @@ def test_configs_parse_and_profiles_exist():
         assert cfg.name == name and cfg.model.d_model % cfg.model.heads == 0
     assert TrainConfig.load(REPO / "training/configs/cpu.toml").max_minutes <= 20
     assert tomllib.loads((REPO / "training/configs/gpu.toml").read_text())["run"]["amp"] is True
+
+
+def test_profiles_hold_only_what_differs_from_the_defaults():
+    defaults = TrainConfig().to_dict()
+    for path in (REPO / "training" / "configs").glob("*.toml"):
+        raw = tomllib.loads(path.read_text())
+        for key, value in raw.items():
+            if isinstance(value, dict):
+                for name, setting in value.items():
+                    assert setting != defaults[key][name], f"{path.name}: {key}.{name} is a default"
+            elif key != "name":
+                assert value != defaults[key], f"{path.name}: {key} is a default"
 
 
 def test_model_is_causal_over_drawn_strokes():
@@ -84,7 +96,8 @@ def test_temperature_scaling_fixes_overconfidence():
 def test_train_saves_best_with_config_data_version_and_resumes(tmp_path, pack):
     cfg = TrainConfig.load(smoke_config(tmp_path))
     best = train(cfg)
-    model, checkpoint = load_grader(best)
+    checkpoint = load_checkpoint(best)
+    model = Grader.from_checkpoint(checkpoint)
     assert checkpoint["config"]["model"]["d_model"] == 32 and checkpoint["config"]["seed"] == 7
     assert checkpoint["data"]["pack_version"] == pack.version
     assert checkpoint["data"]["split_seed"] and "synthesis" in checkpoint["data"]

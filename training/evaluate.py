@@ -1,120 +1,35 @@
 """Evaluation of the grader against the geometric baseline, on held-out characters and on
-real handwriting. Writes ``metrics.json``, ``report.md`` and plots; logs them to MLflow.
+real handwriting. Writes ``metrics.json``, ``report.md`` and plots (``report``).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
 from kanjiwrite.datasets import geometry
-from kanjiwrite.datasets.errors import DEFAULT_ERRORS, LABELS, reverse
+from kanjiwrite.datasets.contract import CORRECT, KANJIVG_SIZE, LABELS
+from kanjiwrite.datasets.errors import DEFAULT_ERRORS, reverse
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack, load_pack
-from kanjiwrite.datasets.splits import split_characters
+from kanjiwrite.datasets.splits import TEST_SEED, pack_splits, test_attempts
 from kanjiwrite.datasets.synthesis import Attempt
 from kanjiwrite.datasets.tegaki import HandwrittenSample, read_tegaki_folder
-from kanjiwrite.datasets.torch_data import fixed_attempts
 from kanjiwrite.models import baseline
 from kanjiwrite.models.decoding import Predict, grade
 from kanjiwrite.models.grader import Grader
-
-TEST_SEED = 2026
-TARGETS = {  # on the synthetic test set of held-out characters
-    "false_reject": ("<=", 0.01),
-    "false_accept": ("<=", 0.02),
-    "wrong_verdict_accuracy": (">=", 0.95),
-    "ece": ("<=", 0.02),
-}
-NATIVE_FALSE_REJECT_TARGET = 0.03
-
-
-def torch_predict(model: Grader) -> Predict:
-    """``predict`` over numpy inputs with a PyTorch grader (calibrated probabilities)."""
-
-    @torch.no_grad()
-    def predict(inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        tensors = {k: torch.from_numpy(v) for k, v in inputs.items()}
-        verdict, match = model.predict(
-            tensors["drawn"], tensors["drawn_mask"], tensors["reference"], tensors["reference_mask"]
-        )
-        return verdict.numpy(), match.numpy()
-
-    return predict
-
-
-@dataclass
-class Scored:
-    """Per-stroke truth and predictions of one grader over a set."""
-
-    truth: list[int]
-    verdict: list[int]
-    p_correct: list[float]
-    stroke_count: list[int]
-
-    def add(self, truth: int, verdict: str, p_correct: float, stroke_count: int) -> None:
-        self.truth.append(int(truth))
-        self.verdict.append(LABELS.index(verdict))
-        self.p_correct.append(float(p_correct))
-        self.stroke_count.append(stroke_count)
-
-
-def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
-    """Binary ECE of ``p`` (probability of correct) against ``y`` (1 = correct)."""
-    edges = np.linspace(0, 1, bins + 1)
-    index = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        chosen = index == b
-        if chosen.any():
-            total += chosen.mean() * abs(p[chosen].mean() - y[chosen].mean())
-    return float(total)
-
-
-def metrics(scored: Scored) -> dict:
-    from sklearn.metrics import roc_auc_score
-
-    truth, verdict = np.array(scored.truth), np.array(scored.verdict)
-    p = np.array(scored.p_correct)
-    correct, accepted = truth == 0, verdict == 0
-    wrong = ~correct
-    confusion = np.zeros((len(LABELS), len(LABELS)), int)
-    np.add.at(confusion, (truth, verdict), 1)
-    per_type = {
-        LABELS[i]: float(confusion[i, i] / confusion[i].sum())
-        for i in range(len(LABELS))
-        if confusion[i].sum()
-    }
-    counts = np.array(scored.stroke_count)
-    by_count = {}
-    for low, high in [(1, 3), (4, 6), (7, 9), (10, 12), (13, 15), (16, 19), (20, 40)]:
-        chosen = (counts >= low) & (counts <= high)
-        if chosen.any():
-            by_count[f"{low}-{high}"] = float(((accepted == correct)[chosen]).mean())
-    return {
-        "strokes": len(truth),
-        "binary_accuracy": float((accepted == correct).mean()),
-        "false_reject": float((~accepted & correct).sum() / max(correct.sum(), 1)),
-        "false_accept": float((accepted & wrong).sum() / max(wrong.sum(), 1)),
-        "roc_auc": float(roc_auc_score(correct, p)) if 0 < correct.sum() < len(truth) else None,
-        "ece": expected_calibration_error(p, correct.astype(float)),
-        "verdict_accuracy": float((verdict == truth).mean()),
-        "wrong_verdict_accuracy": float((verdict[wrong] == truth[wrong]).mean()),
-        "per_type_accuracy": per_type,
-        "binary_accuracy_by_stroke_count": by_count,
-        "confusion": confusion.tolist(),
-    }
+from kanjiwrite.models.runtime import torch_predict
+from kanjiwrite.training.metrics import NATIVE_FALSE_REJECT_TARGET, Scored, check_targets, metrics
+from kanjiwrite.training.report import plot_report, summary
 
 
 def score_synthetic(predict: Predict, pack: ReferencePack, attempts: list[Attempt]):
     """Model and baseline verdicts for every stroke of ``attempts`` (and the worst misses)."""
-    model, base = Scored([], [], [], []), Scored([], [], [], [])
+    model, base = Scored(), Scored()
     misses = []
     for attempt in tqdm(attempts, desc="synthetic test", unit="attempt"):
         ref = pack[attempt.kanji]
@@ -129,7 +44,7 @@ def score_synthetic(predict: Predict, pack: ReferencePack, attempts: list[Attemp
                 reference.strokes[k].p_correct,
                 ref.stroke_count,
             )
-            if (label == 0) != (stroke.verdict == "correct"):
+            if (label == CORRECT) != (stroke.verdict == "correct"):
                 misses.append(
                     {
                         "attempt": attempt,
@@ -227,7 +142,7 @@ def inject_errors(ref: KanjiRef, strokes: list[np.ndarray], rng: np.random.Gener
     two distinct strokes swapped (cut at the first of them)."""
     lengths = [geometry.length(s) for s in ref.strokes]
     long_enough = [
-        k for k, n in enumerate(lengths) if n >= DEFAULT_ERRORS.min_direction_length * 109
+        k for k, n in enumerate(lengths) if n >= DEFAULT_ERRORS.min_direction_length * KANJIVG_SIZE
     ]
     if long_enough:
         k = int(rng.choice(long_enough))
@@ -237,94 +152,13 @@ def inject_errors(ref: KanjiRef, strokes: list[np.ndarray], rng: np.random.Gener
         (k, j)
         for k in range(len(strokes))
         for j in range(k + 1, len(strokes))
-        if np.linalg.norm(points[k] - points[j], axis=-1).mean() / 109
+        if np.linalg.norm(points[k] - points[j], axis=-1).mean() / KANJIVG_SIZE
         >= DEFAULT_ERRORS.min_order_distance
         and all(order[k] != j for order in ref.orders())
     ]
     if pairs:
         k, j = pairs[rng.integers(len(pairs))]
         yield "swapped", [*strokes[:k], strokes[j]]
-
-
-def plot_report(
-    model: dict, base: dict, scored: Scored, base_scored: Scored, out: Path
-) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
-
-    paths = []
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    for name, s in (("model", scored), ("baseline", base_scored)):
-        fpr, tpr, _ = roc_curve(np.array(s.truth) == 0, s.p_correct)
-        ax.plot(fpr, tpr, label=name)
-    ax.plot([0, 1], [0, 1], ":", color="grey")
-    ax.set_xlabel("false accept rate (wrong strokes accepted)")
-    ax.set_ylabel("true accept rate (correct strokes accepted)")
-    ax.set_title(
-        f"ROC: model AUC {model['roc_auc']:.4f}, baseline {base['roc_auc']:.4f}", fontsize=9
-    )
-    ax.legend()
-    paths.append(_save(fig, out / "roc.png"))
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
-    for ax, (name, m) in zip(axes, (("model", model), ("baseline", base)), strict=True):
-        confusion = np.array(m["confusion"], float)
-        rates = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
-        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-        for i in range(len(LABELS)):
-            for j in range(len(LABELS)):
-                ax.text(
-                    j,
-                    i,
-                    f"{int(confusion[i, j])}",
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="white" if rates[i, j] > 0.5 else "black",
-                )
-        ax.set_xticks(range(len(LABELS)), LABELS, rotation=45, ha="right", fontsize=7)
-        ax.set_yticks(range(len(LABELS)), LABELS, fontsize=7)
-        ax.set_xlabel("verdict")
-        ax.set_ylabel("truth")
-        ax.set_title(f"{name}: verdict accuracy {m['verdict_accuracy']:.3f}", fontsize=9)
-    paths.append(_save(fig, out / "confusion.png"))
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    p, y = np.array(scored.p_correct), (np.array(scored.truth) == 0).astype(float)
-    edges = np.linspace(0, 1, 16)
-    index = np.clip(np.digitize(p, edges) - 1, 0, 14)
-    centres = [
-        (p[index == b].mean(), y[index == b].mean()) for b in range(15) if (index == b).any()
-    ]
-    ax.plot(*zip(*centres, strict=True), "o-", label="model")
-    ax.plot([0, 1], [0, 1], ":", color="grey")
-    ax.set_xlabel("predicted p_correct")
-    ax.set_ylabel("observed share correct")
-    ax.set_title(f"reliability: ECE {model['ece']:.4f}", fontsize=9)
-    paths.append(_save(fig, out / "reliability.png"))
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, m in (("model", model), ("baseline", base)):
-        buckets = m["binary_accuracy_by_stroke_count"]
-        ax.plot(list(buckets), list(buckets.values()), "o-", label=name)
-    ax.set_xlabel("strokes in the character")
-    ax.set_ylabel("binary accuracy")
-    ax.legend()
-    paths.append(_save(fig, out / "accuracy_by_stroke_count.png"))
-    return paths
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def evaluate(
@@ -336,29 +170,17 @@ def evaluate(
 ) -> dict:
     """The full report for one ``predict`` (see module doc)."""
     pack = load_pack()
-    test = split_characters(pack.chars, pack.stroke_counts())["test"]
-    test_attempts = fixed_attempts(pack, test, attempts, seed)
-    scored, base_scored, misses = score_synthetic(predict, pack, test_attempts)
+    sample = test_attempts(attempts, seed, pack)
+    scored, base_scored, misses = score_synthetic(predict, pack, sample)
     model, base = metrics(scored), metrics(base_scored)
     report: dict = {
-        "test_characters": len(test),
+        "test_characters": len(pack_splits(pack)["test"]),
         "test_attempts": attempts,
         "seed": seed,
         "model": model,
         "baseline": base,
     }
-    targets = {}
-    for name, (op, bound) in TARGETS.items():
-        value = model[name]
-        met = value <= bound if op == "<=" else value >= bound
-        better = (value < base[name]) if op == "<=" else (value > base[name])
-        targets[name] = {
-            "value": value,
-            "target": f"{op} {bound}",
-            "met": bool(met),
-            "better_than_baseline": bool(better),
-            "baseline": base[name],
-        }
+    targets = check_targets(model, base)
     if tegaki is not None:
         writers, disagreeing = score_real(predict, pack, read_tegaki_folder(tegaki), seed)
         report["real"] = {"writers": writers, "disagreeing_samples": disagreeing}
@@ -383,84 +205,9 @@ def evaluate(
     return report
 
 
-def summary(report: dict) -> str:
-    model, base = report["model"], report["baseline"]
-    lines = [
-        f"Synthetic test: {report['test_attempts']} attempts at {report['test_characters']} "
-        f"held-out characters, seed {report['seed']}, {model['strokes']} strokes",
-        "",
-        "| metric | model | baseline | target |",
-        "|---|---|---|---|",
-    ]
-    for name in (
-        "binary_accuracy",
-        "false_reject",
-        "false_accept",
-        "roc_auc",
-        "ece",
-        "verdict_accuracy",
-        "wrong_verdict_accuracy",
-    ):
-        target = report["targets"].get(name, {})
-        mark = ("met" if target.get("met") else "MISSED") if target else ""
-        lines.append(
-            f"| {name} | {model[name]:.4f} | {base[name]:.4f} | {target.get('target', '')} {mark} |"
-        )
-    lines += ["", "| error type | model accuracy | baseline accuracy |", "|---|---|---|"]
-    for label in LABELS:
-        lines.append(
-            f"| {label} | {model['per_type_accuracy'].get(label, float('nan')):.4f} | "
-            f"{base['per_type_accuracy'].get(label, float('nan')):.4f} |"
-        )
-    if "real" in report:
-        lines += [
-            "",
-            "Real handwriting (samples whose count and order agree with KanjiVG):",
-            "",
-            "| writer | strokes | false reject | baseline | false accept (injected) | baseline | injected |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for writer, w in report["real"]["writers"].items():
-            lines.append(
-                f"| {writer} | {w['samples_strokes']} | {w['false_reject']:.4f} | "
-                f"{w['baseline_false_reject']:.4f} | {w['false_accept']:.4f} | "
-                f"{w['baseline_false_accept']:.4f} | {w['injected']} |"
-            )
-        lines.append(
-            f"\n{len(report['real']['disagreeing_samples'])} samples disagree with "
-            "KanjiVG's count or order (reported in metrics.json)."
-        )
-    return "\n".join(lines)
-
-
 def evaluate_checkpoint(
-    checkpoint: Path, out: Path, tegaki: Path | None = None, attempts: int = 3000, tracker=None
+    checkpoint: Path, out: Path, tegaki: Path | None = None, attempts: int = 3000
 ) -> dict:
-    """Evaluate a checkpoint; with a tracker, log the report, plots and the model."""
-    from kanjiwrite.training.train import load_grader
-
-    model, _ = load_grader(checkpoint)
-    report = evaluate(torch_predict(model), out, tegaki=tegaki, attempts=attempts)
-    if tracker is not None:
-        flat = {f"test_{k}": v for k, v in report["model"].items() if isinstance(v, float)}
-        flat |= {f"baseline_{k}": v for k, v in report["baseline"].items() if isinstance(v, float)}
-        tracker.log_metrics(flat)
-        for path in [out / "metrics.json", out / "report.md", *map(Path, report["plots"])]:
-            tracker.log_artifact(path, "evaluation")
-        example = example_inputs(load_pack())
-        outputs = torch_predict(model)(example)
-        from kanjiwrite.models.grader import PredictWrapper
-
-        tracker.log_model(
-            PredictWrapper(model), example, {"verdict_probs": outputs[0], "match_probs": outputs[1]}
-        )
-    return report
-
-
-def example_inputs(pack: ReferencePack) -> dict[str, np.ndarray]:
-    """A small real batch (書, three strokes drawn) for signatures and export checks."""
-    from kanjiwrite.models.decoding import build_batch
-
-    ref = pack["書"]
-    inputs, _ = build_batch(ref, [s * 4 + 30 for s in ref.strokes[:3]], (500, 500))
-    return inputs
+    """``evaluate`` the PyTorch grader of a checkpoint."""
+    model = Grader.from_checkpoint(checkpoint)
+    return evaluate(torch_predict(model), out, tegaki=tegaki, attempts=attempts)

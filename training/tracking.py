@@ -40,17 +40,44 @@ class Tracker:
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         self.mlflow.log_artifact(str(path), artifact_path=folder)
 
-    def log_model(self, model, example_inputs: dict, example_outputs: dict) -> None:
-        """Log the predicting model with its signature and register it."""
+    def log_evaluation(self, report: dict, folder: Path) -> None:
+        """The evaluation's headline metrics (``test_*``, ``baseline_*``) and its files."""
+        flat = {f"test_{k}": v for k, v in report["model"].items() if isinstance(v, float)}
+        flat |= {f"baseline_{k}": v for k, v in report["baseline"].items() if isinstance(v, float)}
+        self.log_metrics(flat)
+        for path in [folder / "metrics.json", folder / "report.md", *map(Path, report["plots"])]:
+            self.log_artifact(path, "evaluation")
+
+    def log_grader(self, checkpoint: Path) -> None:
+        """Log the checkpoint's predicting model with its signature and register it."""
         from mlflow.models import infer_signature
 
-        signature = infer_signature(example_inputs, example_outputs)
+        from kanjiwrite.datasets.kanjivg import load_pack
+        from kanjiwrite.models.grader import Grader, PredictWrapper
+        from kanjiwrite.models.runtime import OUTPUT_NAMES, example_inputs, torch_predict
+
+        model = Grader.from_checkpoint(checkpoint)
+        example = example_inputs(load_pack())
+        outputs = dict(zip(OUTPUT_NAMES, torch_predict(model)(example), strict=True))
         self.mlflow.pytorch.log_model(
-            model,
+            PredictWrapper(model),
             name="model",
-            signature=signature,
+            signature=infer_signature(example, outputs),
             registered_model_name=REGISTERED_MODEL,
             serialization_format="pickle",  # pt2 would need one example tensor per input
+        )
+
+    def log_export(self, out_dir: Path, report: dict) -> None:
+        """The exported files of ``export.release.export_all`` and their checks."""
+        for name in ("grader.onnx", "golden_vectors.json", "export_report.json"):
+            self.log_artifact(out_dir / name, "export")
+        self.mlflow.log_artifacts(str(out_dir / "grader.mlpackage"), "export/grader.mlpackage")
+        self.log_metrics(
+            {
+                "onnx_max_abs_diff": report["onnx"]["parity"]["max_abs_diff"],
+                "onnx_bytes": report["onnx"]["bytes"],
+                "coreml_bytes": report["coreml"]["bytes"],
+            }
         )
 
 

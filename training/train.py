@@ -20,17 +20,18 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from kanjiwrite.datasets.contract import decide
 from kanjiwrite.datasets.kanjivg import load_pack
-from kanjiwrite.datasets.splits import SPLIT_SEED, split_characters
-from kanjiwrite.datasets.synthesis import DEFAULT_SYNTHESIS
-from kanjiwrite.datasets.torch_data import AttemptStream, collate, encode_attempt, fixed_attempts
-from kanjiwrite.models.grader import Grader, GraderConfig, loss_fn, parameter_count
+from kanjiwrite.datasets.splits import SPLIT_SEED, pack_splits
+from kanjiwrite.datasets.synthesis import DEFAULT_SYNTHESIS, fixed_attempts
+from kanjiwrite.datasets.torch_data import AttemptStream, collate, encode_attempt
+from kanjiwrite.models.grader import Grader, GraderConfig, load_checkpoint, loss_fn, parameter_count
+from kanjiwrite.training.metrics import binary_rates
 
 
 @dataclass
@@ -54,7 +55,7 @@ class OptimConfig:
 @dataclass
 class RunConfig:
     threads: int = 2
-    amp: bool = True  # bf16 autocast, on GPU only
+    amp: bool = False  # bf16 autocast (takes effect on GPU only)
     out_dir: str = "runs/cpu"
 
 
@@ -125,30 +126,34 @@ def validation_batches(cfg: TrainConfig, chars: list[str], batch_size: int = 128
 
 @torch.no_grad()
 def validation_outputs(model: Grader, batches: list[dict], device: torch.device):
-    """Verdict logits and labels of all real strokes."""
+    """Verdict logits, labels and past-the-reference flags of all real strokes."""
     model.eval()
-    logits, labels = [], []
+    logits, labels, past_end = [], [], []
     for batch in batches:
         b = {k: v.to(device) for k, v in batch.items()}
         verdict, _ = model(b["drawn"], b["drawn_mask"], b["reference"], b["reference_mask"])
         keep = b["labels"] != -100
+        position = torch.arange(verdict.shape[1], device=device)[None]
+        beyond = position >= b["reference_mask"].sum(1, keepdim=True)
         logits.append(verdict[keep].float().cpu())
         labels.append(b["labels"][keep].cpu())
+        past_end.append(beyond[keep].cpu())
     model.train()
-    return torch.cat(logits), torch.cat(labels)
+    return torch.cat(logits), torch.cat(labels), torch.cat(past_end)
 
 
-def validation_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    probs = logits.softmax(-1).numpy()
+def validation_metrics(
+    logits: torch.Tensor, labels: torch.Tensor, past_end: torch.Tensor
+) -> dict[str, float]:
+    """Loss, and verdicts by the shipped rule (``contract.decide``): accuracy, FRR, FAR."""
     truth = labels.numpy()
-    accept = probs[:, 0] >= 0.5
-    correct = truth == 0
-    verdict = np.where(accept, 0, 1 + probs[:, 1:].argmax(-1))
+    verdict = decide(logits.softmax(-1).numpy(), past_end.numpy())
+    rates = binary_rates(truth, verdict)
     return {
         "val_loss": float(torch.nn.functional.cross_entropy(logits, labels)),
         "val_verdict_accuracy": float((verdict == truth).mean()),
-        "val_false_reject": float((~accept & correct).sum() / max(correct.sum(), 1)),
-        "val_false_accept": float((accept & ~correct).sum() / max((~correct).sum(), 1)),
+        "val_false_reject": rates["false_reject"],
+        "val_false_accept": rates["false_accept"],
     }
 
 
@@ -184,14 +189,6 @@ def save_checkpoint(path: Path, model: Grader, optimizer, cfg: TrainConfig, stat
     tmp.replace(path)
 
 
-def load_grader(path: Path, map_location: str = "cpu") -> tuple[Grader, dict]:
-    """The grader of a checkpoint (temperature included), in eval mode, and the checkpoint."""
-    checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-    model = Grader(GraderConfig(**checkpoint["config"]["model"]))
-    model.load_state_dict(checkpoint["model"])
-    return model.eval(), checkpoint
-
-
 def train(cfg: TrainConfig, resume: Path | None = None, tracker=None) -> Path:
     """Train; returns the best checkpoint (on rank 0; other ranks return the same path)."""
     rank, world, local_rank = distributed()
@@ -202,7 +199,7 @@ def train(cfg: TrainConfig, resume: Path | None = None, tracker=None) -> Path:
     best_path, last_path = out_dir / "best.pt", out_dir / "last.pt"
 
     pack = load_pack()
-    splits = split_characters(pack.chars, pack.stroke_counts())
+    splits = pack_splits(pack)
     model = Grader(cfg.model).to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
@@ -295,8 +292,10 @@ def train(cfg: TrainConfig, resume: Path | None = None, tracker=None) -> Path:
             break
 
     if rank == 0:
-        best, checkpoint = load_grader(best_path)
-        temperature = fit_temperature(*validation_outputs(best, val, torch.device("cpu")))
+        checkpoint = load_checkpoint(best_path)
+        best = Grader.from_checkpoint(checkpoint)
+        logits, labels, _ = validation_outputs(best, val, torch.device("cpu"))
+        temperature = fit_temperature(logits, labels)
         best.temperature.fill_(temperature)
         checkpoint["temperature"] = temperature
         checkpoint["model"] = best.state_dict()

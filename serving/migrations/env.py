@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from kanjiwrite.serving.practice import Base
+from kanjiwrite.serving.practice_store import Base
 
 config = context.config
 

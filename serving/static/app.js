@@ -1,10 +1,10 @@
 // Kanji Write writing demo: write a kanji from memory, graded stroke by stroke by /v1/score.
 "use strict";
 
-const MISSES_BEFORE_HINT = 3;
 const $ = (id) => document.getElementById(id);
 const state = {
-  info: null, // KANJIDIC2 table: {kanji, sets}
+  contract: null, // GET /v1/contract: labels, sizes, misses before a hint
+  info: null, // KANJIDIC2 table: {kanji, sets, set_labels}
   set: "grade-1",
   queue: [],
   kanji: null,
@@ -47,17 +47,25 @@ function drawGrid() {
   ctx.lineWidth = 1;
   ctx.setLineDash([6, 6]);
   for (const [x1, y1, x2, y2] of [[w / 2, 0, w / 2, h], [0, h / 2, w, h / 2], [0, 0, w, h], [w, 0, 0, h]]) {
-    ctx.beginPath(); ctx.moveTo(x1, y1); ctx.lineTo(x2, y2); ctx.stroke();
+    ctx.beginPath();
+    ctx.moveTo(x1, y1);
+    ctx.lineTo(x2, y2);
+    ctx.stroke();
   }
   ctx.setLineDash([]);
 }
 
 function strokePath(ctx, points, color, width) {
   if (!points.length) return;
-  ctx.strokeStyle = color; ctx.fillStyle = color; ctx.lineWidth = width;
-  ctx.lineCap = "round"; ctx.lineJoin = "round";
+  ctx.strokeStyle = color;
+  ctx.fillStyle = color;
+  ctx.lineWidth = width;
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
   if (points.length === 1) {
-    ctx.beginPath(); ctx.arc(points[0][0], points[0][1], width / 2, 0, 2 * Math.PI); ctx.fill();
+    ctx.beginPath();
+    ctx.arc(points[0][0], points[0][1], width / 2, 0, 2 * Math.PI);
+    ctx.fill();
     return;
   }
   ctx.beginPath();
@@ -66,7 +74,9 @@ function strokePath(ctx, points, color, width) {
   ctx.stroke();
 }
 
-function inkWidth() { return Math.max(5, size().width / 40); }
+function inkWidth() {
+  return Math.max(5, size().width / 40);
+}
 
 function redraw(extra) {
   const ctx = $("ink").getContext("2d");
@@ -77,9 +87,12 @@ function redraw(extra) {
   if (extra) strokePath(ctx, extra.points, extra.color, inkWidth());
 }
 
-// the reference (109 x 109 box) mapped onto a canvas of the given size, with a margin
+// the reference (in its box, /v1/kanji's canvas) mapped onto a canvas of the given size,
+// with a margin
 function fromReference(points, w, h) {
-  const margin = 0.06, scale = (Math.min(w, h) * (1 - 2 * margin)) / 109;
+  const margin = 0.06;
+  const box = Math.max(state.ref.canvas.width, state.ref.canvas.height);
+  const scale = (Math.min(w, h) * (1 - 2 * margin)) / box;
   return points.map(([x, y]) => [w * margin + x * scale, h * margin + y * scale]);
 }
 
@@ -88,7 +101,8 @@ function animateStrokes(indices, onDone) {
   const ctx = $("ink").getContext("2d");
   const { width: w, height: h } = size();
   const strokes = indices.map((i) => fromReference(state.ref.strokes[i], w, h));
-  let which = 0, t = 0;
+  let which = 0;
+  let t = 0;
   const step = () => {
     redraw();
     for (let j = 0; j < which; j++) strokePath(ctx, strokes[j], "rgba(37, 99, 235, 0.35)", inkWidth());
@@ -96,17 +110,34 @@ function animateStrokes(indices, onDone) {
     const shown = s.slice(0, Math.max(1, Math.ceil(t * s.length)));
     strokePath(ctx, shown, "rgba(37, 99, 235, 0.8)", inkWidth());
     const tip = shown[shown.length - 1];
-    ctx.fillStyle = "#2563eb"; ctx.beginPath(); ctx.arc(tip[0], tip[1], inkWidth() * 0.8, 0, 2 * Math.PI); ctx.fill();
+    ctx.fillStyle = "#2563eb";
+    ctx.beginPath();
+    ctx.arc(tip[0], tip[1], inkWidth() * 0.8, 0, 2 * Math.PI);
+    ctx.fill();
     t += 0.04;
-    if (t > 1) { which += 1; t = 0; }
-    if (which < strokes.length) state.animation = requestAnimationFrame(step);
-    else { state.animation = setTimeout(() => { state.animation = null; redraw(); if (onDone) onDone(); }, 700); }
+    if (t > 1) {
+      which += 1;
+      t = 0;
+    }
+    if (which < strokes.length) {
+      state.animation = requestAnimationFrame(step);
+      return;
+    }
+    state.animation = setTimeout(() => {
+      state.animation = null;
+      redraw();
+      if (onDone) onDone();
+    }, 700);
   };
   state.animation = requestAnimationFrame(step);
 }
 
 function cancelAnimation() {
-  if (state.animation !== null) { cancelAnimationFrame(state.animation); clearTimeout(state.animation); state.animation = null; redraw(); }
+  if (state.animation === null) return;
+  cancelAnimationFrame(state.animation);
+  clearTimeout(state.animation);
+  state.animation = null;
+  redraw();
 }
 
 // ---------- prompt, progress, feedback ----------
@@ -145,23 +176,37 @@ function showProgress() {
 async function loadKanji(kanji) {
   cancelAnimation();
   const response = await fetch(`/v1/kanji/${encodeURIComponent(kanji)}`);
-  if (!response.ok) { say(`Sorry, ${kanji} is not in the stroke data.`, "bad"); return false; }
+  if (!response.ok) {
+    say(`Sorry, ${kanji} is not in the stroke data.`, "bad");
+    return false;
+  }
   state.kanji = kanji;
   state.ref = await response.json();
-  state.accepted = []; state.current = null;
+  state.accepted = [];
+  state.current = null;
   state.misses = new Array(state.ref.stroke_count).fill(0);
   state.hinted = new Array(state.ref.stroke_count).fill(false);
-  state.log = []; state.hintsAsked = 0; state.startedAt = performance.now();
+  state.log = [];
+  state.hintsAsked = 0;
+  state.startedAt = performance.now();
   $("summary").hidden = true;
   $("review-line").hidden = true;
-  showPrompt(); showProgress(); redraw();
+  showPrompt();
+  showProgress();
+  redraw();
   say("Draw the first stroke.");
   return true;
 }
 
 function nextKanji() {
-  if (state.set === "typed") { $("typed").focus(); return; }
-  if (state.set === "practice") { nextPractice(); return; }
+  if (state.set === "typed") {
+    $("typed").focus();
+    return;
+  }
+  if (state.set === "practice") {
+    nextPractice();
+    return;
+  }
   if (!state.queue.length) {
     state.queue = [...(state.info.sets[state.set] || [])];
     for (let i = state.queue.length - 1; i > 0; i--) {
@@ -172,18 +217,18 @@ function nextKanji() {
   loadKanji(state.queue.pop());
 }
 
-async function grade(stroke) {
+// strokes in canvas pixels, rounded to 0.1 px, with the canvas they were drawn on
+function strokesOnCanvas(strokes) {
   const { width, height } = size();
-  const body = {
-    kanji: state.kanji,
-    strokes: [...state.accepted, stroke].map((s) => s.map(([x, y]) => [Math.round(x * 10) / 10, Math.round(y * 10) / 10])),
+  const round = (v) => Math.round(v * 10) / 10;
+  return {
+    strokes: strokes.map((s) => s.map(([x, y]) => [round(x), round(y)])),
     canvas: { width, height },
   };
-  const response = await fetch("/v1/score", {
-    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`score ${response.status}`);
-  return response.json();
+}
+
+function grade(stroke) {
+  return postJSON("/v1/score", { kanji: state.kanji, ...strokesOnCanvas([...state.accepted, stroke]) });
 }
 
 async function finishStroke(stroke) {
@@ -191,15 +236,24 @@ async function finishStroke(stroke) {
   state.log.push(stroke);
   state.busy = true;
   let result;
-  try { result = await grade(stroke); } catch (error) {
-    state.busy = false; redraw(); say("Could not reach the grader; try that stroke again.", "bad"); return;
+  try {
+    result = await grade(stroke);
+  } catch {
+    state.busy = false;
+    redraw();
+    say("Could not reach the grader; try that stroke again.", "bad");
+    return;
   }
   state.busy = false;
   const verdict = result.strokes[result.strokes.length - 1];
   if (verdict.correct) {
     state.accepted.push(stroke);
-    redraw(); showProgress();
-    if (result.complete) { showSummary(); return; }
+    redraw();
+    showProgress();
+    if (result.complete) {
+      showSummary();
+      return;
+    }
     say(`${verdict.message} ${state.ref.stroke_count - state.accepted.length} to go.`, "good");
     return;
   }
@@ -209,7 +263,7 @@ async function finishStroke(stroke) {
   showProgress();
   setTimeout(() => {
     redraw();
-    if (state.misses[position] >= MISSES_BEFORE_HINT && !state.hinted[position]) showHint();
+    if (state.misses[position] >= state.contract.misses_before_hint && !state.hinted[position]) showHint();
   }, 900);
 }
 
@@ -221,6 +275,11 @@ function showHint() {
   animateStrokes([position]);
 }
 
+function askHint() {
+  state.hintsAsked += 1;
+  showHint();
+}
+
 function showOrder() {
   say("Stroke order", "hint");
   animateStrokes([...Array(state.ref.stroke_count).keys()], () => say(
@@ -230,7 +289,8 @@ function showOrder() {
 function drawReference(canvas, strokes, fromCanvas) {
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  ctx.fillStyle = "#fffdf7"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.fillStyle = "#fffdf7";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
   for (const s of strokes) strokePath(ctx, fromCanvas ? fromCanvas(s) : fromReference(s, canvas.width, canvas.height), "#1c1917", 5);
 }
 
@@ -258,24 +318,29 @@ function showSummary() {
   if (state.set === "practice") recordReview();
 }
 
-// ---------- daily practice (FSRS on the server) ----------
+// ---------- the API ----------
 async function api(path, options = {}) {
   const response = await fetch(path, { headers: { "content-type": "application/json" }, ...options });
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
 }
 
+function postJSON(path, body) {
+  return api(path, { method: "POST", body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+// ---------- daily practice (FSRS on the server) ----------
 async function ensureLearner() {
   if (state.learner) {
     const check = await fetch(`/v1/learners/${state.learner}/stats`);
     if (check.ok) return;
   }
-  state.learner = (await api("/v1/learners", { method: "POST" })).learner_id;
+  state.learner = (await postJSON("/v1/learners")).learner_id;
   localStorage.setItem("kanjiwrite-learner", state.learner);
-  await api(`/v1/learners/${state.learner}/cards`, { method: "POST", body: JSON.stringify({ set: "grade-1" }) });
+  await postJSON(`/v1/learners/${state.learner}/cards`, { set: "grade-1" });
 }
 
-function when(iso) {
+function dueText(iso) {
   if (!iso) return "none scheduled";
   const date = new Date(iso);
   const days = (date - Date.now()) / 86400000;
@@ -290,32 +355,34 @@ async function nextPractice() {
   const stats = await api(`/v1/learners/${state.learner}/stats`);
   const count = queue.due.length + queue.new.length;
   $("practice-status").textContent = `Today: ${queue.due.length} to review · ${queue.new.length} new · ` +
-    `streak ${stats.streak_days} ${stats.streak_days === 1 ? "day" : "days"} · next due ${when(queue.next_due)}`;
+    `streak ${stats.streak_days} ${stats.streak_days === 1 ? "day" : "days"} · next due ${dueText(queue.next_due)}`;
   const kanji = queue.due[0] || queue.new[0];
   if (!kanji) {
-    cancelAnimation(); state.ref = null; state.accepted = []; redraw();
+    cancelAnimation();
+    state.ref = null;
+    state.accepted = [];
+    redraw();
     $("summary").hidden = true;
     $("meaning").textContent = "All done for today";
     for (const id of ["on", "kun", "stroke-count", "level"]) $(id).textContent = "";
     $("progress").replaceChildren();
-    say(`Nothing due now. Next review ${when(queue.next_due)}.`, "good");
+    say(`Nothing due now. Next review ${dueText(queue.next_due)}.`, "good");
     return;
   }
   if (count) await loadKanji(kanji);
 }
 
 async function recordReview() {
-  const { width, height } = size();
   const body = {
-    strokes: state.log.map((s) => s.map(([x, y]) => [Math.round(x * 10) / 10, Math.round(y * 10) / 10])),
-    canvas: { width, height }, hints: state.hintsAsked,
+    ...strokesOnCanvas(state.log),
+    hints: state.hintsAsked,
     duration_ms: Math.round(performance.now() - state.startedAt),
   };
   try {
-    const result = await api(`/v1/learners/${state.learner}/cards/${encodeURIComponent(state.kanji)}/reviews`,
-      { method: "POST", body: JSON.stringify(body) });
-    $("review-line").textContent = `Rated ${result.rating} · next review ${when(result.due)}`;
-  } catch (error) {
+    const path = `/v1/learners/${state.learner}/cards/${encodeURIComponent(state.kanji)}/reviews`;
+    const result = await postJSON(path, body);
+    $("review-line").textContent = `Rated ${result.rating} · next review ${dueText(result.due)}`;
+  } catch {
     $("review-line").textContent = "Could not record this review.";
   }
   $("review-line").hidden = false;
@@ -355,24 +422,25 @@ function setupInput() {
   ink.addEventListener("pointercancel", end);
   ink.addEventListener("touchmove", (event) => event.preventDefault(), { passive: false });
 
-  $("hint").addEventListener("click", () => { state.hintsAsked += 1; showHint(); });
+  $("hint").addEventListener("click", askHint);
   $("order").addEventListener("click", showOrder);
-  $("replay").addEventListener("click", () => { $("summary").hidden = true; showOrder(); });
+  $("replay").addEventListener("click", () => {
+    $("summary").hidden = true;
+    showOrder();
+  });
   $("restart").addEventListener("click", () => loadKanji(state.kanji));
   $("again").addEventListener("click", () => loadKanji(state.kanji));
   $("skip").addEventListener("click", nextKanji);
   $("next").addEventListener("click", nextKanji);
   $("set").addEventListener("change", (event) => {
-    state.set = event.target.value; state.queue = [];
-    $("typed-form").hidden = state.set !== "typed";
-    $("practice-bar").hidden = state.set !== "practice";
+    chooseSet(event.target.value);
+    state.queue = [];
     nextKanji();
   });
   $("deck-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     await ensureLearner();
-    const added = await api(`/v1/learners/${state.learner}/cards`,
-      { method: "POST", body: JSON.stringify({ set: $("deck").value }) });
+    const added = await postJSON(`/v1/learners/${state.learner}/cards`, { set: $("deck").value });
     say(`Added ${added.added} kanji (${added.total} in your deck).`, "good");
     nextPractice();
   });
@@ -383,24 +451,61 @@ function setupInput() {
   });
   document.addEventListener("keydown", (event) => {
     if (event.target.closest("input, select")) return;
-    const actions = { h: () => { state.hintsAsked += 1; showHint(); }, s: showOrder, r: () => loadKanji(state.kanji), n: nextKanji };
+    const actions = { h: askHint, s: showOrder, r: () => loadKanji(state.kanji), n: nextKanji };
     const action = actions[event.key.toLowerCase()];
-    if (action && state.ref) { event.preventDefault(); action(); }
+    if (action && state.ref) {
+      event.preventDefault();
+      action();
+    }
   });
-  window.addEventListener("resize", () => { setupCanvas($("ink")); drawGrid(); redraw(); });
+  window.addEventListener("resize", () => {
+    setupCanvas($("ink"));
+    drawGrid();
+    redraw();
+  });
+}
+
+// the set choosers, from the sets of kanji-info.json: grouped in the page's chooser (between
+// "Daily practice" and "A kanji I type"), flat in the deck form
+function fillSetChoosers() {
+  const typed = $("set").querySelector('option[value="typed"]');
+  const groups = {};
+  for (const { id, group, label } of state.info.set_labels) {
+    if (!groups[group]) {
+      groups[group] = document.createElement("optgroup");
+      groups[group].label = group;
+      $("set").insertBefore(groups[group], typed);
+    }
+    groups[group].appendChild(new Option(label, id));
+    $("deck").appendChild(new Option(group === "JLPT" ? `JLPT ${label}` : label, id));
+  }
+}
+
+function chooseSet(name) {
+  state.set = name;
+  $("set").value = name;
+  $("typed-form").hidden = name !== "typed";
+  $("practice-bar").hidden = name !== "practice";
 }
 
 async function start() {
   setupCanvas($("ink"));
   drawGrid();
   setupInput();
-  state.info = await (await fetch("/static/kanji-info.json")).json();
+  [state.contract, state.info] = await Promise.all([api("/v1/contract"), api("/static/kanji-info.json")]);
+  fillSetChoosers();
   const params = new URLSearchParams(location.search);
   const wanted = params.get("kanji");
   if (params.get("mode") === "practice") {
-    state.set = "practice"; $("set").value = "practice"; $("practice-bar").hidden = false; await nextPractice();
-  } else if (wanted) { state.set = "typed"; $("set").value = "typed"; $("typed-form").hidden = false; await loadKanji(wanted); }
-  else { $("set").value = state.set; nextKanji(); }
+    chooseSet("practice");
+    await nextPractice();
+  } else if (wanted) {
+    chooseSet("typed");
+    await loadKanji(wanted);
+  } else {
+    chooseSet(state.set);
+    nextKanji();
+  }
 }
 
 start();

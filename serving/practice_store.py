@@ -1,8 +1,9 @@
-"""Daily practice: FSRS review scheduling, one card per (learner, kanji).
+"""Daily practice storage: FSRS cards, one per (learner, kanji), and append-only review
+logs, in SQLAlchemy tables (SQLite file by default, PostgreSQL by URL) migrated by Alembic.
 
-Storage is SQLAlchemy (SQLite file by default, PostgreSQL by URL) with Alembic migrations;
-review logs are append-only so schedules can be recomputed and FSRS re-optimised later.
-Every function takes ``now`` so that time can be injected (tests simulate weeks).
+Logs are append-only so schedules can be recomputed and FSRS re-optimised later. Every
+method takes ``now`` so that time can be injected (tests simulate weeks). The schema is
+migrated once before the service starts (``migrate``; ``kanjiwrite serve`` does it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import fsrs
-import numpy as np
 from sqlalchemy import (
     DateTime,
     Float,
@@ -31,12 +31,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from kanjiwrite.datasets.kanjivg import KanjiRef
-from kanjiwrite.models.decoding import Predict, grade
+from kanjiwrite.serving.rating import GradedAttempt
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEDULER = fsrs.Scheduler(enable_fuzzing=False)  # deterministic intervals
-MISSES_BEFORE_HINT = 3  # the demo shows the stroke after this many misses on it
 
 
 class Base(DeclarativeBase):
@@ -82,62 +80,6 @@ class ReviewLogRow(Base):
     scheduled_days: Mapped[float] = mapped_column(Float)
 
 
-# --- the rating rule: one place -----------------------------------------------------------
-
-FAST_MS_PER_STROKE = 1500
-
-
-def rate_attempt(
-    misses: list[int], hints: int, complete: bool, duration_ms: int | None
-) -> fsrs.Rating:
-    """FSRS rating of one graded attempt.
-
-    * not finished, a hint needed (asked for, or shown after 3 misses on a stroke), or 3 or
-      more misses in all: Again;
-    * one or two corrected strokes: Hard;
-    * every stroke right first time: Good, or Easy when also fast (under 1.5 s a stroke).
-    """
-    total = sum(misses)
-    hinted = hints > 0 or any(m >= MISSES_BEFORE_HINT for m in misses)
-    if not complete or hinted or total >= 3:
-        return fsrs.Rating.Again
-    if total > 0:
-        return fsrs.Rating.Hard
-    if duration_ms is not None and duration_ms <= FAST_MS_PER_STROKE * len(misses):
-        return fsrs.Rating.Easy
-    return fsrs.Rating.Good
-
-
-@dataclass
-class GradedAttempt:
-    misses: list[int]  # per reference stroke (standard numbering of the order followed)
-    complete: bool
-    strokes_drawn: int
-
-
-def grade_attempt(
-    predict: Predict, ref: KanjiRef, strokes: list[np.ndarray], canvas: tuple[float, float]
-) -> GradedAttempt:
-    """Replay an attempt as the demo runs it: each stroke in turn is graded with the strokes
-    accepted before it; a right stroke is kept, a wrong one counts as a miss on the stroke
-    expected there and is discarded."""
-    accepted: list[np.ndarray] = []
-    misses = [0] * ref.stroke_count
-    for stroke in strokes:
-        if len(accepted) == ref.stroke_count:
-            break
-        result = grade(predict, ref, [*accepted, stroke], canvas, prefixes=False)
-        last = result.strokes[-1]
-        if last.verdict == "correct":
-            accepted.append(stroke)
-        else:
-            misses[len(accepted)] += 1
-    return GradedAttempt(misses, len(accepted) == ref.stroke_count, len(strokes))
-
-
-# --- storage --------------------------------------------------------------------------------
-
-
 def make_engine(url: str) -> Engine:
     """An engine; SQLite gets WAL and BEGIN IMMEDIATE so concurrent writers queue up."""
     if url.startswith("sqlite"):
@@ -168,11 +110,34 @@ def migrate(url: str) -> None:
     command.upgrade(config, "head")
 
 
-class Practice:
-    """The review store and scheduler behind the practice endpoints."""
+@dataclass
+class TodayQueue:
+    due: list[str]  # kanji due for review, most overdue first
+    new: list[str]  # new kanji for today, within the daily limit
+    next_due: datetime | None  # the next review after now
+
+
+@dataclass
+class ReviewOutcome:
+    rating: fsrs.Rating
+    due: datetime
+    interval_days: float
+
+
+@dataclass
+class LearnerStats:
+    cards: int
+    due_today: int
+    reviews: int
+    streak_days: int
+    retention_30d: float | None  # share of reviews (not first sightings) not rated Again
+
+
+class PracticeStore:
+    """The review store and scheduler behind the practice endpoints (on a migrated
+    database: see ``migrate``)."""
 
     def __init__(self, url: str, sets: dict[str, list[str]], daily_new: int = 10):
-        migrate(url)
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.sets, self.daily_new = sets, daily_new
@@ -205,7 +170,7 @@ class Practice:
                 )
             return len(fresh), len(have) + len(fresh)
 
-    def queue(self, learner_id: str, now: datetime) -> dict:
+    def queue(self, learner_id: str, now: datetime) -> TodayQueue:
         """Due reviews first (most overdue first), then new kanji up to today's limit."""
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         with self.sessions() as session:
@@ -234,25 +199,22 @@ class Practice:
                     CardRow.learner_id == learner_id, CardRow.reps > 0, CardRow.due > now
                 )
             )
-        return {
-            "due": [c.kanji for c in due],
-            "new": [c.kanji for c in new],
-            "next_due": _aware(upcoming),
-        }
+        return TodayQueue([c.kanji for c in due], [c.kanji for c in new], _aware(upcoming))
 
     def review(
         self,
         learner_id: str,
         kanji: str,
         attempt: GradedAttempt,
+        rating: fsrs.Rating,
         hints: int,
         duration_ms: int | None,
         model_version: str,
         now: datetime,
-    ) -> dict | None:
-        """Record one graded attempt; the card row is locked for the update, so concurrent
-        reviews of the same card are applied one after the other and none is lost."""
-        rating = rate_attempt(attempt.misses, hints, attempt.complete, duration_ms)
+    ) -> ReviewOutcome | None:
+        """Record one rated attempt (``None``: no such card); the card row is locked for the
+        update, so concurrent reviews of the same card are applied one after the other and
+        none is lost."""
         with self.sessions.begin() as session:
             row = session.scalars(
                 select(CardRow)
@@ -293,15 +255,9 @@ class Practice:
                     scheduled_days=scheduled,
                 )
             )
-        return {
-            "rating": rating.name,
-            "due": card.due,
-            "interval_days": round(scheduled, 4),
-            "misses": attempt.misses,
-            "complete": attempt.complete,
-        }
+        return ReviewOutcome(rating, card.due, round(scheduled, 4))
 
-    def stats(self, learner_id: str, now: datetime) -> dict:
+    def stats(self, learner_id: str, now: datetime) -> LearnerStats:
         with self.sessions() as session:
             cards = session.scalar(
                 select(func.count()).select_from(CardRow).where(CardRow.learner_id == learner_id)
@@ -330,13 +286,7 @@ class Practice:
         retention = (
             (sum(r != int(fsrs.Rating.Again) for r in recent) / len(recent)) if recent else None
         )
-        return {
-            "cards": cards,
-            "due_today": due,
-            "reviews": len(logs),
-            "streak_days": streak,
-            "retention_30d": retention,
-        }
+        return LearnerStats(cards, due, len(logs), streak, retention)
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -1,0 +1,67 @@
+"""The grading contract, stated once: verdict labels, the verdict rule, the fixed sizes.
+
+Every component imports these facts from here: the data synthesis and its labels, the
+model's output columns, training metrics and checkpoint selection, decoding, the
+exporters and their metadata, the REST schemas and messages, the app spec and the demo
+page (served as ``GET /v1/contract``). Numpy only.
+
+``LABELS`` is the order of the model's ``verdict_probs`` columns. ``decide`` turns those
+probabilities into verdicts; training selects checkpoints by it and every runtime decodes
+with it, so the rule a model is chosen by is the rule it ships with.
+
+Adding a verdict label means: append it to ``LABELS`` (and to ``STROKE_ERRORS`` when the
+model should choose it for a rejected stroke), synthesise it in ``datasets/errors.py``,
+give it a sentence in ``serving/messages.py`` (a test checks every label has one), and
+retrain and re-export (the exported metadata and the app spec carry the list). Nothing
+else names the labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LABELS = ("correct", "wrong_direction", "wrong_order", "wrong_shape", "misplaced", "extra")
+LABEL_INDEX = {name: i for i, name in enumerate(LABELS)}
+CORRECT = LABEL_INDEX["correct"]
+EXTRA = LABEL_INDEX["extra"]
+# the errors a stroke within the reference can have; ``extra`` is decided by position
+STROKE_ERRORS = ("wrong_direction", "wrong_order", "wrong_shape", "misplaced")
+ERROR_LABELS = tuple(label for label in LABELS if label != "correct")
+
+ACCEPT = 0.5  # a stroke is correct when its calibrated p_correct is at least this
+
+KANJIVG_SIZE = 109.0  # KanjiVG's viewBox: references live in a 109 x 109 box, y down
+KANJIVG_CANVAS = (KANJIVG_SIZE, KANJIVG_SIZE)
+POINTS_PER_STROKE = 32  # every stroke is resampled to this many points
+MAX_STROKES = 64  # strokes per request and per model input (longest kanji: 30)
+MAX_POINTS = 4096  # raw points per stroke a client may send
+
+_ERROR_COLUMNS = np.array([LABEL_INDEX[label] for label in STROKE_ERRORS])
+
+
+def decide(
+    verdict_probs: np.ndarray, past_end: np.ndarray | bool = False, accept: float = ACCEPT
+) -> np.ndarray:
+    """Verdict indices into ``LABELS`` from ``verdict_probs`` (..., len(LABELS)).
+
+    A stroke past the end of the reference (``past_end``, broadcast) is ``extra``;
+    otherwise it is ``correct`` when ``p_correct >= accept``, else the most probable of
+    ``STROKE_ERRORS``.
+    """
+    probs = np.asarray(verdict_probs)
+    error = _ERROR_COLUMNS[np.argmax(probs[..., _ERROR_COLUMNS], axis=-1)]
+    verdict = np.where(probs[..., CORRECT] >= accept, CORRECT, error)
+    return np.where(past_end, EXTRA, verdict)
+
+
+def as_dict() -> dict:
+    """The contract as JSON-ready data (for the demo page, the app and model metadata)."""
+    return {
+        "labels": list(LABELS),
+        "stroke_errors": list(STROKE_ERRORS),
+        "accept": ACCEPT,
+        "kanjivg_size": KANJIVG_SIZE,
+        "points_per_stroke": POINTS_PER_STROKE,
+        "max_strokes": MAX_STROKES,
+        "max_points": MAX_POINTS,
+    }

@@ -1,0 +1,23 @@
+"""The grader of the service: the ONNX model (``models.runtime``) and the reference pack,
+opened once per process."""
+
+from __future__ import annotations
+
+from kanjiwrite.datasets.kanjivg import load_pack
+from kanjiwrite.models.decoding import grade
+from kanjiwrite.models.runtime import onnx_predict
+from kanjiwrite.serving.settings import Settings
+
+
+class Scorer:
+    def __init__(self, settings: Settings):
+        self.predict = onnx_predict(settings.model_path, settings.onnx_threads)
+        self.model_version = self.predict.metadata.get("model_version", "unknown")
+        self.pack = load_pack()
+        self.ready = False
+
+    def warm_up(self) -> None:
+        """One grading call, so the first request does not pay for lazy initialisation."""
+        ref = self.pack["書"]
+        grade(self.predict, ref, [s * 3 for s in ref.strokes[:3]], (330, 330), prefixes=False)
+        self.ready = True

@@ -1,0 +1,80 @@
+"""Scoring endpoints: grade strokes, a kanji's reference, the grading contract."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from fastapi import APIRouter, Request
+
+from kanjiwrite.datasets import contract
+from kanjiwrite.datasets.kanjivg import ATTRIBUTION
+from kanjiwrite.models.decoding import grade
+from kanjiwrite.serving.deps import KnownKanji, ScorerDep, reference_of
+from kanjiwrite.serving.messages import stroke_message
+from kanjiwrite.serving.rating import MISSES_BEFORE_HINT
+from kanjiwrite.serving.schemas import (
+    Canvas,
+    Contract,
+    KanjiReference,
+    Problem,
+    ScoreRequest,
+    ScoreResponse,
+    StrokeVerdict,
+)
+
+router = APIRouter(prefix="/v1", tags=["scoring"])
+
+
+@router.post("/score", response_model=ScoreResponse, responses={404: {"model": Problem}})
+def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> ScoreResponse:
+    ref = reference_of(scorer, body.kanji)
+    metrics = request.app.state.metrics
+    started = time.perf_counter()
+    result = grade(scorer.predict, ref, body.arrays(), body.canvas_size(), prefixes=False)
+    metrics.inference.observe(time.perf_counter() - started)
+    strokes = []
+    for s in result.strokes:
+        metrics.verdicts.labels(s.verdict).inc()
+        strokes.append(
+            StrokeVerdict(
+                index=s.index,
+                verdict=s.verdict,
+                correct=s.verdict == "correct",
+                p_correct=round(s.p_correct, 4),
+                expected_index=s.expected_index,
+                matched_index=s.matched_index,
+                message=stroke_message(s.verdict, s.index, s.matched_index, ref.stroke_count),
+            )
+        )
+    return ScoreResponse(
+        kanji=body.kanji,
+        model_version=scorer.model_version,
+        strokes=strokes,
+        missing=result.missing,
+        complete=result.complete,
+    )
+
+
+@router.get("/kanji/{kanji}", response_model=KanjiReference, responses={404: {"model": Problem}})
+def kanji_reference(ref: KnownKanji) -> KanjiReference:
+    return KanjiReference(
+        kanji=ref.char,
+        stroke_count=ref.stroke_count,
+        strokes=[np.round(s, 2).tolist() for s in ref.strokes],
+        stroke_types=ref.types,
+        alternative_orders=[list(o) for o in ref.alternative_orders],
+        canvas=Canvas(width=contract.KANJIVG_SIZE, height=contract.KANJIVG_SIZE),
+        attribution=ATTRIBUTION,
+    )
+
+
+@router.get("/contract", response_model=Contract)
+def grading_contract(scorer: ScorerDep) -> Contract:
+    """The grading contract (labels, decision threshold, sizes) and the practice rule's
+    hint threshold, for clients that must agree with the server."""
+    return Contract(
+        **contract.as_dict(),
+        misses_before_hint=MISSES_BEFORE_HINT,
+        model_version=scorer.model_version,
+    )

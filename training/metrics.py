@@ -1,0 +1,116 @@
+"""Per-stroke metrics of a grader over a labelled set: binary accept/reject rates,
+verdict accuracy, calibration, and the targets the shipped model is held to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kanjiwrite.datasets.contract import CORRECT, LABEL_INDEX, LABELS
+
+TARGETS = {  # on the synthetic test set of held-out characters
+    "false_reject": ("<=", 0.01),
+    "false_accept": ("<=", 0.02),
+    "wrong_verdict_accuracy": (">=", 0.95),
+    "ece": ("<=", 0.02),
+}
+NATIVE_FALSE_REJECT_TARGET = 0.03
+CALIBRATION_BINS = 15
+
+
+@dataclass
+class Scored:
+    """Per-stroke truth and predictions of one grader over a set."""
+
+    truth: list[int] = field(default_factory=list)
+    verdict: list[int] = field(default_factory=list)
+    p_correct: list[float] = field(default_factory=list)
+    stroke_count: list[int] = field(default_factory=list)
+
+    def add(self, truth: int, verdict: str, p_correct: float, stroke_count: int) -> None:
+        self.truth.append(int(truth))
+        self.verdict.append(LABEL_INDEX[verdict])
+        self.p_correct.append(float(p_correct))
+        self.stroke_count.append(stroke_count)
+
+
+def calibration_bins(
+    p: np.ndarray, y: np.ndarray, bins: int = CALIBRATION_BINS
+) -> list[tuple[float, float, float]]:
+    """(share of items, mean predicted p, observed mean y) of each non-empty bin of ``p``
+    over ``bins`` equal-width bins of [0, 1]."""
+    index = np.clip(np.digitize(p, np.linspace(0, 1, bins + 1)) - 1, 0, bins - 1)
+    return [
+        (float((index == b).mean()), float(p[index == b].mean()), float(y[index == b].mean()))
+        for b in range(bins)
+        if (index == b).any()
+    ]
+
+
+def expected_calibration_error(p: np.ndarray, y: np.ndarray) -> float:
+    """Binary ECE of ``p`` (probability of correct) against ``y`` (1 = correct)."""
+    return float(
+        sum(share * abs(mean_p - mean_y) for share, mean_p, mean_y in calibration_bins(p, y))
+    )
+
+
+def binary_rates(truth: np.ndarray, verdict: np.ndarray) -> dict[str, float]:
+    """False-reject rate (correct strokes not accepted) and false-accept rate (wrong
+    strokes accepted) of verdicts against true labels (indices into ``LABELS``)."""
+    correct, accepted = truth == CORRECT, verdict == CORRECT
+    return {
+        "false_reject": float((~accepted & correct).sum() / max(correct.sum(), 1)),
+        "false_accept": float((accepted & ~correct).sum() / max((~correct).sum(), 1)),
+    }
+
+
+def metrics(scored: Scored) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    truth, verdict = np.array(scored.truth), np.array(scored.verdict)
+    p = np.array(scored.p_correct)
+    correct, accepted = truth == CORRECT, verdict == CORRECT
+    wrong = ~correct
+    confusion = np.zeros((len(LABELS), len(LABELS)), int)
+    np.add.at(confusion, (truth, verdict), 1)
+    per_type = {
+        LABELS[i]: float(confusion[i, i] / confusion[i].sum())
+        for i in range(len(LABELS))
+        if confusion[i].sum()
+    }
+    counts = np.array(scored.stroke_count)
+    by_count = {}
+    for low, high in [(1, 3), (4, 6), (7, 9), (10, 12), (13, 15), (16, 19), (20, 40)]:
+        chosen = (counts >= low) & (counts <= high)
+        if chosen.any():
+            by_count[f"{low}-{high}"] = float(((accepted == correct)[chosen]).mean())
+    return {
+        "strokes": len(truth),
+        "binary_accuracy": float((accepted == correct).mean()),
+        **binary_rates(truth, verdict),
+        "roc_auc": float(roc_auc_score(correct, p)) if 0 < correct.sum() < len(truth) else None,
+        "ece": expected_calibration_error(p, correct.astype(float)),
+        "verdict_accuracy": float((verdict == truth).mean()),
+        "wrong_verdict_accuracy": float((verdict[wrong] == truth[wrong]).mean()),
+        "per_type_accuracy": per_type,
+        "binary_accuracy_by_stroke_count": by_count,
+        "confusion": confusion.tolist(),
+    }
+
+
+def check_targets(model: dict, base: dict) -> dict:
+    """Each target of ``TARGETS``: the model's value, met or not, and the baseline's."""
+    targets = {}
+    for name, (op, bound) in TARGETS.items():
+        value = model[name]
+        met = value <= bound if op == "<=" else value >= bound
+        better = (value < base[name]) if op == "<=" else (value > base[name])
+        targets[name] = {
+            "value": value,
+            "target": f"{op} {bound}",
+            "met": bool(met),
+            "better_than_baseline": bool(better),
+            "baseline": base[name],
+        }
+    return targets

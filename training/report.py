@@ -1,0 +1,129 @@
+"""The evaluation report: plots (ROC, confusion, reliability, accuracy by stroke count)
+and the markdown summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kanjiwrite.datasets.contract import CORRECT, LABELS
+from kanjiwrite.datasets.render import save_figure
+from kanjiwrite.training.metrics import Scored, calibration_bins
+
+
+def plot_report(
+    model: dict, base: dict, scored: Scored, base_scored: Scored, out: Path
+) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    paths = []
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for name, s in (("model", scored), ("baseline", base_scored)):
+        fpr, tpr, _ = roc_curve(np.array(s.truth) == CORRECT, s.p_correct)
+        ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set_xlabel("false accept rate (wrong strokes accepted)")
+    ax.set_ylabel("true accept rate (correct strokes accepted)")
+    ax.set_title(
+        f"ROC: model AUC {model['roc_auc']:.4f}, baseline {base['roc_auc']:.4f}", fontsize=9
+    )
+    ax.legend()
+    paths.append(save_figure(fig, out / "roc.png"))
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    for ax, (name, m) in zip(axes, (("model", model), ("baseline", base)), strict=True):
+        confusion = np.array(m["confusion"], float)
+        rates = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
+        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        for i in range(len(LABELS)):
+            for j in range(len(LABELS)):
+                ax.text(
+                    j,
+                    i,
+                    f"{int(confusion[i, j])}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if rates[i, j] > 0.5 else "black",
+                )
+        ax.set_xticks(range(len(LABELS)), LABELS, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(LABELS)), LABELS, fontsize=7)
+        ax.set_xlabel("verdict")
+        ax.set_ylabel("truth")
+        ax.set_title(f"{name}: verdict accuracy {m['verdict_accuracy']:.3f}", fontsize=9)
+    paths.append(save_figure(fig, out / "confusion.png"))
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    p, y = np.array(scored.p_correct), (np.array(scored.truth) == CORRECT).astype(float)
+    centres = [(mean_p, mean_y) for _, mean_p, mean_y in calibration_bins(p, y)]
+    ax.plot(*zip(*centres, strict=True), "o-", label="model")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set_xlabel("predicted p_correct")
+    ax.set_ylabel("observed share correct")
+    ax.set_title(f"reliability: ECE {model['ece']:.4f}", fontsize=9)
+    paths.append(save_figure(fig, out / "reliability.png"))
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, m in (("model", model), ("baseline", base)):
+        buckets = m["binary_accuracy_by_stroke_count"]
+        ax.plot(list(buckets), list(buckets.values()), "o-", label=name)
+    ax.set_xlabel("strokes in the character")
+    ax.set_ylabel("binary accuracy")
+    ax.legend()
+    paths.append(save_figure(fig, out / "accuracy_by_stroke_count.png"))
+    return paths
+
+
+def summary(report: dict) -> str:
+    model, base = report["model"], report["baseline"]
+    lines = [
+        f"Synthetic test: {report['test_attempts']} attempts at {report['test_characters']} "
+        f"held-out characters, seed {report['seed']}, {model['strokes']} strokes",
+        "",
+        "| metric | model | baseline | target |",
+        "|---|---|---|---|",
+    ]
+    for name in (
+        "binary_accuracy",
+        "false_reject",
+        "false_accept",
+        "roc_auc",
+        "ece",
+        "verdict_accuracy",
+        "wrong_verdict_accuracy",
+    ):
+        target = report["targets"].get(name, {})
+        mark = ("met" if target.get("met") else "MISSED") if target else ""
+        lines.append(
+            f"| {name} | {model[name]:.4f} | {base[name]:.4f} | {target.get('target', '')} {mark} |"
+        )
+    lines += ["", "| error type | model accuracy | baseline accuracy |", "|---|---|---|"]
+    for label in LABELS:
+        lines.append(
+            f"| {label} | {model['per_type_accuracy'].get(label, float('nan')):.4f} | "
+            f"{base['per_type_accuracy'].get(label, float('nan')):.4f} |"
+        )
+    if "real" in report:
+        lines += [
+            "",
+            "Real handwriting (samples whose count and order agree with KanjiVG):",
+            "",
+            "| writer | strokes | false reject | baseline | false accept (injected) | baseline | injected |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for writer, w in report["real"]["writers"].items():
+            lines.append(
+                f"| {writer} | {w['samples_strokes']} | {w['false_reject']:.4f} | "
+                f"{w['baseline_false_reject']:.4f} | {w['false_accept']:.4f} | "
+                f"{w['baseline_false_accept']:.4f} | {w['injected']} |"
+            )
+        lines.append(
+            f"\n{len(report['real']['disagreeing_samples'])} samples disagree with "
+            "KanjiVG's count or order (reported in metrics.json)."
+        )
+    return "\n".join(lines)

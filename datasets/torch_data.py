@@ -58,12 +58,14 @@ def collate(batch: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
 
 
 class AttemptStream(IterableDataset):
-    """Encoded attempts at the characters of one split, ``samples_per_epoch`` per epoch
-    (over all workers of this rank).
+    """Endless pools of collated batches of encoded attempts at the characters of one split.
 
-    With ``batch_size`` it yields collated batches instead (use ``batch_size=None`` in the
-    DataLoader): each worker generates ``bucket`` batches' worth of attempts, sorts them by
-    stroke count so that little padding is needed, and yields the batches in random order.
+    Pool ``i`` (from ``start`` on) is ``bucket`` batches of ``batch_size`` attempts, made by
+    its own generator seeded by (seed, rank, i), sorted by stroke count so that little
+    padding is needed, and yielded as one item in random order. Worker ``w`` of ``W`` makes
+    pools ``w, w + W, ...`` and the DataLoader (``batch_size=None``) takes one item from each
+    worker in turn, so the stream is the same for any worker count, and ``start`` resumes
+    it where a run stopped.
     """
 
     def __init__(
@@ -73,40 +75,35 @@ class AttemptStream(IterableDataset):
         seed: int,
         cfg: SynthesisConfig = DEFAULT_SYNTHESIS,
         rank: int = 0,
-        samples_per_epoch: int = 10_000,
-        batch_size: int | None = None,
+        batch_size: int = 64,
         bucket: int = 8,
+        start: int = 0,
     ):
         self.refs: list[KanjiRef] = [pack[c] for c in chars]
         self.donors = donor_strokes(self.refs)
         self.seed, self.cfg, self.rank = seed, cfg, rank
-        self.samples_per_epoch = samples_per_epoch
-        self.batch_size, self.bucket = batch_size, bucket
-        self.epoch = 0
+        self.batch_size, self.bucket, self.start = batch_size, bucket, start
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator:
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        rng = np.random.default_rng([self.seed, self.epoch, self.rank, worker])
-        samples = (
+    def pool(self, index: int) -> list[dict[str, torch.Tensor]]:
+        """Pool ``index``: its batches, collated, in random order."""
+        rng = np.random.default_rng([self.seed, self.rank, index])
+        items = [
             encode_attempt(
                 synthesize_attempt(
                     self.refs[rng.integers(len(self.refs))], rng, self.donors, self.cfg
                 )
             )
-            for _ in range(worker, self.samples_per_epoch, workers)
-        )
-        if self.batch_size is None:
-            yield from samples
-            return
-        while pool := list(itertools.islice(samples, self.batch_size * self.bucket)):
-            pool.sort(key=lambda item: (len(item["drawn"]), len(item["reference"])))
-            batches = [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
-            for i in rng.permutation(len(batches)):
-                yield collate(batches[i])
+            for _ in range(self.batch_size * self.bucket)
+        ]
+        items.sort(key=lambda item: (len(item["drawn"]), len(item["reference"])))
+        batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+        return [collate(batches[i]) for i in rng.permutation(len(batches))]
+
+    def __iter__(self) -> Iterator[list[dict[str, torch.Tensor]]]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        for index in itertools.count(self.start + worker, workers):
+            yield self.pool(index)
 
 
 def stream_throughput(
@@ -114,17 +111,17 @@ def stream_throughput(
 ) -> dict[str, float]:
     """Attempts and labelled strokes generated and encoded per second by one stream in this
     process (after a warm-up of the per-character caches, as in a long training run)."""
-    stream = AttemptStream(pack, chars, seed=seed, samples_per_epoch=10**9)
+    stream = AttemptStream(pack, chars, seed=seed, batch_size=16, bucket=4)
     for ref in stream.refs:
         ref.resampled()
-    samples = iter(stream)
-    for _ in range(200):
-        next(samples)
+    pools = iter(stream)
+    next(pools)
     attempts = strokes = 0
     started = time.perf_counter()
     while (elapsed := time.perf_counter() - started) < seconds:
-        strokes += len(next(samples)["labels"])
-        attempts += 1
+        for batch in next(pools):
+            attempts += len(batch["labels"])
+            strokes += int((batch["labels"] != -100).sum())
     return {
         "attempts_per_s": attempts / elapsed,
         "samples_per_s": strokes / elapsed,

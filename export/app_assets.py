@@ -6,7 +6,7 @@ Binary reference pack (``reference-pack.kwrp``), all integers little-endian:
     bytes 0-3   magic "KWRP"
     bytes 4-7   uint32 format version (1)
     bytes 8-11  uint32 N, the length of the JSON header that follows
-    N bytes     UTF-8 JSON: {"pack_version", "model_version", "point_scale", "attribution",
+    N bytes     UTF-8 JSON: {"pack_version", "model_id", "point_scale", "attribution",
                 "type_names", "arrays": {name: {"dtype", "count", "offset"}}}
     then the arrays, each starting at its "offset" (bytes from the start of the file,
     4-byte aligned): the arrays of the .npz pack (see ``datasets/kanjivg.py``):
@@ -44,14 +44,15 @@ ARRAYS = (
 GOLDEN_KANJI = "一二口日木水永右左必書漢"  # a dozen, incl. an alternative order (右, 左, 必)
 
 
-def write_binary_pack(pack: ReferencePack, path: Path, model_version: str) -> Path:
-    """The reference pack in the binary layout above."""
+def write_binary_pack(pack: ReferencePack, path: Path, model_id: str) -> Path:
+    """The reference pack in the binary layout above, for the model ``model_id`` (the app
+    refuses a pack whose ``model_id`` is not its model's)."""
     with np.load(pack.path, allow_pickle=False) as data:
         arrays = {name: np.ascontiguousarray(data[name]) for name in ARRAYS}
         type_names = [str(t) for t in data["type_names"]]
     header = {
         "pack_version": pack.version,
-        "model_version": model_version,
+        "model_id": model_id,
         "point_scale": pack.meta["point_scale"],
         "attribution": pack.meta["attribution"],
         "type_names": type_names,

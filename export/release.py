@@ -8,16 +8,14 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from kanjiwrite import __version__
 from kanjiwrite.datasets.kanjivg import load_pack
 from kanjiwrite.datasets.splits import test_attempts
 from kanjiwrite.export.app_assets import golden_vectors, write_binary_pack
 from kanjiwrite.export.to_coreml import export_coreml, structural_report
 from kanjiwrite.export.to_onnx import export_onnx, model_metadata
 from kanjiwrite.models.decoding import build_batch, decode
-from kanjiwrite.models.grader import Grader, load_checkpoint
+from kanjiwrite.models.grader import Grader, load_checkpoint, model_id
 from kanjiwrite.models.runtime import onnx_predict, torch_predict
 
 PARITY_TOLERANCE = 1e-4
@@ -51,16 +49,15 @@ def parity_report(predict_a, predict_b, attempts: int = 150) -> dict:
     }
 
 
-def export_all(
-    checkpoint: Path, out_dir: Path, run_id: str | None = None, model_version: str = __version__
-) -> dict:
+def export_all(checkpoint: Path, out_dir: Path, run_id: str | None = None) -> dict:
     """Write grader.onnx, grader.mlpackage, reference-pack.kwrp, golden vectors and
     export_report.json to ``out_dir`` and check them; returns the report."""
     out_dir.mkdir(parents=True, exist_ok=True)
     info = load_checkpoint(checkpoint)
     model = Grader.from_checkpoint(info)
     run_id = run_id or info.get("mlflow_run_id")
-    metadata = model_metadata(info, model_version, run_id)
+    identity = model_id(model)
+    metadata = model_metadata(info, identity, run_id)
     onnx_path = export_onnx(model, out_dir / "grader.onnx", metadata)
     coreml_path = out_dir / "grader.mlpackage"
     if coreml_path.exists():
@@ -71,9 +68,10 @@ def export_all(
     structure = structural_report(coreml_path)
     golden = golden_vectors(torch_predict(model), pack)
     (out_dir / "golden_vectors.json").write_text(json.dumps(golden, ensure_ascii=False))
-    write_binary_pack(pack, out_dir / "reference-pack.kwrp", model_version)
+    write_binary_pack(pack, out_dir / "reference-pack.kwrp", identity)
     report = {
-        "model_version": model_version,
+        "model_id": identity,
+        "pack_version": pack.version,
         "training_run_id": run_id,
         "onnx": {"path": str(onnx_path), "bytes": onnx_path.stat().st_size, "parity": parity},
         "coreml": {
@@ -83,14 +81,3 @@ def export_all(
     }
     (out_dir / "export_report.json").write_text(json.dumps(report, indent=1))
     return report
-
-
-def strip_checkpoint(checkpoint: Path, out: Path, run_id: str | None = None) -> Path:
-    """The shippable checkpoint: weights, config, data version, metrics; no optimizer."""
-    data = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    data["optimizer"] = None
-    if run_id:
-        data["mlflow_run_id"] = run_id
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(data, out)
-    return out

@@ -129,7 +129,7 @@ def export_coreml(model: Grader, path: Path, metadata: dict[str, str]) -> Path:
     mlmodel.author = AUTHOR
     mlmodel.license = metadata["license"] + " " + metadata["attribution"]
     mlmodel.short_description = SHORT_DESCRIPTION
-    mlmodel.version = metadata["model_version"]
+    mlmodel.version = metadata["model_id"]
     for name, doc in INPUTS.items():
         mlmodel.input_description[name] = doc
     for name, doc in OUTPUTS.items():

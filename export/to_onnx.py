@@ -47,10 +47,14 @@ OUTPUTS = dict(
 )
 
 
-def model_metadata(checkpoint: dict, model_version: str, run_id: str | None) -> dict[str, str]:
-    """Metadata written into every exported model."""
+def model_metadata(checkpoint: dict, model_id: str, run_id: str | None) -> dict[str, str]:
+    """Metadata written into every exported model. ``model_id`` (``models.grader.model_id``:
+    semantic version + weights hash) identifies the weights; ``pack_version`` the reference
+    pack the model must be used with."""
     return {
-        "model_version": model_version,
+        "model_id": model_id,
+        "model_version": model_id.split("+")[0],
+        "pack_version": checkpoint["data"]["pack_version"],
         "training_run_id": run_id or "",
         "data_version": json.dumps(
             {k: checkpoint["data"][k] for k in ("pack_version", "kanjivg_version", "split_seed")}

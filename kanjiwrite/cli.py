@@ -180,16 +180,70 @@ def train(
     resume: Annotated[Path | None, typer.Option(help="Checkpoint to resume from")] = None,
     tegaki: Annotated[Path | None, typer.Option(help="Real handwriting for the evaluation")] = None,
     track: Annotated[bool, typer.Option(help="Track the run in MLflow")] = True,
+    register: Annotated[
+        bool, typer.Option(help="Release the best checkpoint into the run folder as @candidate")
+    ] = False,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Folder for run folders (default: the profile's)")
+    ] = None,
 ) -> None:
-    """Train the grader (DDP under torchrun), then evaluate it on rank 0 (tracked or not)."""
+    """Train the grader (DDP under torchrun), then evaluate it on rank 0, tracked in MLflow
+    unless --no-track (the evaluation runs either way)."""
     from kanjiwrite.training.run import train_and_evaluate
     from kanjiwrite.training.train import TrainConfig
 
-    result = train_and_evaluate(TrainConfig.load(config), resume, tegaki, track)
-    if result.report is not None:
-        typer.echo(result.report["summary"])
+    if register and not track:
+        raise typer.BadParameter("--register needs tracking", param_hint="--register")
+    cfg = TrainConfig.load(config)
+    if out_dir is not None:
+        cfg.run.out_dir = str(out_dir)
+    result = train_and_evaluate(cfg, resume, tegaki, track)
+    if result.checkpoint is None:
+        typer.echo("nothing trained, nothing evaluated")
+        return
+    if result.report is None:  # a torchrun rank other than 0
+        return
+    typer.echo(result.report["summary"])
+    typer.echo(f"best checkpoint {result.checkpoint}")
     if result.run_id is not None:
         typer.echo(f"MLflow run {result.run_id}")
+    if register:
+        _release(result.checkpoint, result.checkpoint.parent / "release", True)
+
+
+def _release(checkpoint: Path, out: Path | None, register: bool) -> None:
+    from kanjiwrite.release import ReleaseError, release
+
+    try:
+        report = release(checkpoint, out, register)
+    except ReleaseError as error:
+        raise typer.BadParameter(str(error), param_hint="--out") from error
+    parity = report["onnx"]["parity"]
+    typer.echo(f"released {report['model_id']} into {report['out']}")
+    typer.echo(
+        f"ONNX {report['onnx']['bytes'] / 1e6:.2f} MB; parity over {parity['items']} "
+        f"items: max abs diff {parity['max_abs_diff']:.2e}, identical verdicts "
+        f"{parity['identical_verdicts']}; CoreML {report['coreml']['bytes'] / 1e6:.2f} MB, "
+        f"unexpected ops {report['coreml']['unexpected_ops'] or 'none'}"
+    )
+    if "registered" in report:
+        r = report["registered"]
+        typer.echo(
+            f"registered models:/{r['name']}/{r['version']} as @{r['alias']} (run {r['run_id']})"
+        )
+
+
+@app.command("release")
+def release_command(
+    checkpoint: Annotated[Path, typer.Option(help="Training checkpoint (runs/.../best.pt)")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder (default: a new releases/<model id>/; 'models' ships it)"),
+    ] = None,
+    register: Annotated[bool, typer.Option(help="Log to the run and register in MLflow")] = True,
+) -> None:
+    """Strip, export (ONNX, CoreML, reference pack, golden vectors), check, log, register."""
+    _release(checkpoint, out, register)
 
 
 @app.command()
@@ -199,11 +253,12 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Report folder")] = Path("out/evaluation"),
     attempts: Annotated[int, typer.Option(help="Synthetic test attempts")] = 3000,
     run_id: Annotated[str | None, typer.Option(help="Log into this MLflow run")] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads for PyTorch")] = 1,
 ) -> None:
     """Evaluate a checkpoint against the geometric baseline (report, plots, JSON)."""
     from kanjiwrite.training.evaluate import evaluate_checkpoint
 
-    report = evaluate_checkpoint(checkpoint, out, tegaki=tegaki, attempts=attempts)
+    report = evaluate_checkpoint(checkpoint, out, tegaki=tegaki, attempts=attempts, threads=threads)
     if run_id is not None:
         from kanjiwrite.training.tracking import tracked_run
 
@@ -263,20 +318,24 @@ app.add_typer(export_app, name="export")
 @export_app.command("all")
 def export_everything(
     checkpoint: Annotated[Path, typer.Option(help="Model checkpoint")] = CHECKPOINT,
-    out: Annotated[Path, typer.Option(help="Folder for the exported files")] = Path("models"),
+    out: Annotated[Path, typer.Option(help="Folder for the exported files")] = Path("out/export"),
     run_id: Annotated[
         str | None, typer.Option(help="MLflow run to log into (default: the checkpoint's)")
     ] = None,
 ) -> None:
-    """ONNX + CoreML + parity and structural checks + reference pack + golden vectors."""
+    """ONNX + CoreML + parity and structural checks + reference pack + golden vectors, no
+    registration (``kanjiwrite release`` does all of it and registers)."""
     from kanjiwrite.export.release import export_all
 
     report = export_all(checkpoint, out, run_id)
     if report["training_run_id"]:
-        from kanjiwrite.training.tracking import tracked_run
+        from kanjiwrite.training import tracking
 
-        with tracked_run(None, {}, run_id=report["training_run_id"]) as tracker:
-            tracker.log_export(out, report)
+        if tracking.run_exists(report["training_run_id"]):
+            with tracking.tracked_run(None, {}, run_id=report["training_run_id"]) as tracker:
+                tracker.log_export(out, report)
+        else:
+            typer.echo(f"run {report['training_run_id']} is not in this tracking store: not logged")
     parity = report["onnx"]["parity"]
     typer.echo(
         f"ONNX {report['onnx']['bytes'] / 1e6:.2f} MB; parity over {parity['items']} "
@@ -292,15 +351,14 @@ def export_everything(
 
 def _export_checkpoint(kind: str, checkpoint: Path, out: Path) -> None:
     """Export one format from a checkpoint, with the model metadata."""
-    from kanjiwrite import __version__
     from kanjiwrite.export.to_coreml import export_coreml
     from kanjiwrite.export.to_onnx import export_onnx, model_metadata
-    from kanjiwrite.models.grader import Grader, load_checkpoint
+    from kanjiwrite.models.grader import Grader, load_checkpoint, model_id
 
     info = load_checkpoint(checkpoint)
     model = Grader.from_checkpoint(info)
     exporter = {"onnx": export_onnx, "coreml": export_coreml}[kind]
-    exporter(model, out, model_metadata(info, __version__, info.get("mlflow_run_id")))
+    exporter(model, out, model_metadata(info, model_id(model), info.get("mlflow_run_id")))
     typer.echo(f"wrote {out}")
 
 

@@ -24,6 +24,7 @@ which is what the exported models output.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kanjiwrite import __version__
 from kanjiwrite.datasets.contract import LABELS, MAX_STROKES, POINTS_PER_STROKE
 from kanjiwrite.datasets.strokes import FEATURES
 
@@ -247,6 +249,30 @@ def load_checkpoint(path: Path, map_location: str = "cpu") -> dict:
     """A checkpoint: weights, config, data version, metrics, temperature (see
     ``training.train.save_checkpoint``)."""
     return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def strip_checkpoint(checkpoint: Path, out: Path, run_id: str | None = None) -> Path:
+    """The shippable checkpoint: weights, config, data version, metrics, the training run
+    and the model id; no optimizer state."""
+    data = load_checkpoint(checkpoint)
+    data["optimizer"] = None
+    data["mlflow_run_id"] = run_id or data.get("mlflow_run_id")
+    data["model_id"] = model_id(Grader.from_checkpoint(data))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(data, out)
+    return out
+
+
+def model_id(model: nn.Module, version: str = __version__) -> str:
+    """The identity of a model's weights: ``version+<8 hex digits>``, a semantic version
+    with the SHA-256 of every tensor of the state dict (temperature included: a
+    recalibrated model is another model) as build metadata."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
+        digest.update(value.numpy().tobytes())
+    return f"{version}+{digest.hexdigest()[:8]}"
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 {
                     "event": "ready",
                     "model": str(settings.model_path),
-                    "model_version": scorer.model_version,
+                    "model_id": scorer.model_id,
                 }
             )
         )

@@ -21,7 +21,12 @@ def readyz(request: Request):
     scorer = getattr(request.app.state, "scorer", None)
     if scorer is None or not scorer.ready:
         return JSONResponse({"detail": "model not loaded"}, status_code=503)
-    return {"status": "ready", "model_version": scorer.model_version}
+    return {
+        "status": "ready",
+        "model_id": scorer.model_id,
+        "model_version": scorer.model_version,
+        "pack_version": scorer.pack.version,
+    }
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

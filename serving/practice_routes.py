@@ -88,7 +88,7 @@ def review(
         rating,
         body.hints,
         body.duration_ms,
-        scorer.model_version,
+        scorer.model_id,
         now,
     )
     if outcome is None:

@@ -76,7 +76,7 @@ class ReviewLogRow(Base):
     duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     misses: Mapped[str] = mapped_column(Text)  # JSON list: misses per reference stroke
     hints: Mapped[int] = mapped_column(Integer, default=0)
-    model_version: Mapped[str] = mapped_column(String(64), default="")
+    model_version: Mapped[str] = mapped_column(String(64), default="")  # the model id
     scheduled_days: Mapped[float] = mapped_column(Float)
 
 
@@ -209,7 +209,7 @@ class PracticeStore:
         rating: fsrs.Rating,
         hints: int,
         duration_ms: int | None,
-        model_version: str,
+        model_id: str,
         now: datetime,
     ) -> ReviewOutcome | None:
         """Record one rated attempt (``None``: no such card); the card row is locked for the
@@ -251,7 +251,7 @@ class PracticeStore:
                     duration_ms=duration_ms,
                     misses=json.dumps(attempt.misses),
                     hints=hints,
-                    model_version=model_version,
+                    model_version=model_id,
                     scheduled_days=scheduled,
                 )
             )

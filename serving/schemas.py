@@ -103,6 +103,7 @@ class StrokeVerdict(BaseModel):
 
 class ScoreResponse(BaseModel):
     kanji: str
+    model_id: str = Field(description="The model's identity: semantic version + weights hash")
     model_version: str
     strokes: list[StrokeVerdict]
     missing: list[int] = Field(description="Reference strokes not (yet) drawn correctly")
@@ -134,7 +135,7 @@ class Contract(BaseModel):
     max_strokes: int
     max_points: int
     misses_before_hint: int = Field(description="Misses on a stroke before its hint is shown")
-    model_version: str
+    model_id: str
 
 
 # --- daily practice ---------------------------------------------------------------------------

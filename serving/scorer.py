@@ -12,8 +12,16 @@ from kanjiwrite.serving.settings import Settings
 class Scorer:
     def __init__(self, settings: Settings):
         self.predict = onnx_predict(settings.model_path, settings.onnx_threads)
-        self.model_version = self.predict.metadata.get("model_version", "unknown")
+        meta = self.predict.metadata
+        self.model_id = meta.get("model_id", "unknown")
+        self.model_version = meta.get("model_version", "unknown")
         self.pack = load_pack()
+        wanted = meta.get("pack_version")
+        if wanted and wanted != self.pack.version:
+            raise RuntimeError(
+                f"model {self.model_id} was made for reference pack {wanted}, "
+                f"but the pack here is {self.pack.version}"
+            )
         self.ready = False
 
     def warm_up(self) -> None:

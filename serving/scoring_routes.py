@@ -49,6 +49,7 @@ def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> ScoreRespo
         )
     return ScoreResponse(
         kanji=body.kanji,
+        model_id=scorer.model_id,
         model_version=scorer.model_version,
         strokes=strokes,
         missing=result.missing,
@@ -76,5 +77,5 @@ def grading_contract(scorer: ScorerDep) -> Contract:
     return Contract(
         **contract.as_dict(),
         misses_before_hint=MISSES_BEFORE_HINT,
-        model_version=scorer.model_version,
+        model_id=scorer.model_id,
     )

@@ -11,3 +11,28 @@ def pack():
     from kanjiwrite.datasets.kanjivg import load_pack
 
     return load_pack()
+
+
+@pytest.fixture(scope="session")
+def tegaki_fixture(pack):
+    """A function writing a small Tegaki folder (see ``write_tegaki_fixture``)."""
+    return lambda folder: write_tegaki_fixture(folder, pack)
+
+
+def write_tegaki_fixture(folder, pack, chars="十口日", writer="japanese-fixture1"):
+    """Tegaki XML files of ``chars`` written from their KanjiVG strokes on Tegaki's
+    1000 x 1000 canvas (a stand-in for real writing: the shared GPL set is never copied)."""
+    from pathlib import Path
+
+    target = Path(folder) / writer
+    target.mkdir(parents=True, exist_ok=True)
+    for char in chars:
+        strokes = "".join(
+            "<stroke>"
+            + "".join(f'<point x="{x * 8 + 60:.0f}" y="{y * 8 + 60:.0f}"/>' for x, y in stroke)
+            + "</stroke>"
+            for stroke in pack[char].strokes
+        )
+        xml = f"<character><utf8>{char}</utf8><strokes>{strokes}</strokes></character>"
+        (target / f"{ord(char):05x}.xml").write_text(xml, encoding="utf-8")
+    return Path(folder)

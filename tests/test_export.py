@@ -31,7 +31,7 @@ def small_model():
         "data": {"pack_version": "p", "kanjivg_version": "k", "split_seed": 1},
         "temperature": 1.3,
     }
-    return model, model_metadata(info, "9.9.9", "run123")
+    return model, model_metadata(info, "9.9.9+0badcafe", "run123")
 
 
 def test_onnx_export_is_self_contained_checked_and_dynamic(small_model, tmp_path):
@@ -42,7 +42,8 @@ def test_onnx_export_is_self_contained_checked_and_dynamic(small_model, tmp_path
     onnx.checker.check_model(proto, full_check=True)
     assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == OPSET >= 17
     props = {p.key: p.value for p in proto.metadata_props}
-    assert props["model_version"] == "9.9.9" and props["training_run_id"] == "run123"
+    assert props["model_id"] == "9.9.9+0badcafe" and props["model_version"] == "9.9.9"
+    assert props["training_run_id"] == "run123" and props["pack_version"] == "p"
     assert "CC BY-SA 3.0" in props["attribution"] and "pack_version" in props["data_version"]
     inputs = {i.name: i for i in proto.graph.input}
     assert list(inputs) == ["drawn", "drawn_mask", "reference", "reference_mask"]
@@ -74,7 +75,11 @@ def test_coreml_structure(small_model, tmp_path):
     assert report["inputs"]["drawn"]["ranges"][1] == (1, 64)  # flexible stroke count
     assert report["inputs"]["drawn"]["ranges"][2] == (32, 32)
     assert all(o["dtype"] == "FLOAT32" and o["description"] for o in report["outputs"].values())
-    assert report["author"] and "CC BY-SA 3.0" in report["license"] and report["version"] == "9.9.9"
+    assert (
+        report["author"]
+        and "CC BY-SA 3.0" in report["license"]
+        and report["version"] == "9.9.9+0badcafe"
+    )
     assert report["metadata"]["training_run_id"] == "run123"
     assert report["unexpected_ops"] == [] and report["bytes"] < 2_000_000
 
@@ -123,8 +128,8 @@ def test_golden_vectors_pin_preprocessing_model_and_decoding(pack):
 
 
 def test_binary_reference_pack_round_trip(pack, tmp_path):
-    header, arrays = read_binary_pack(write_binary_pack(pack, tmp_path / "p.kwrp", "1.2.3"))
-    assert header["pack_version"] == pack.version and header["model_version"] == "1.2.3"
+    header, arrays = read_binary_pack(write_binary_pack(pack, tmp_path / "p.kwrp", "1.2.3+abc"))
+    assert header["pack_version"] == pack.version and header["model_id"] == "1.2.3+abc"
     with np.load(pack.path) as data:
         for name, array in arrays.items():
             np.testing.assert_array_equal(array, data[name].ravel())

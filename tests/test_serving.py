@@ -144,7 +144,7 @@ def test_kanji_reference_endpoint(client, pack):
 def test_health_readiness_and_metrics(client, pack):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["model_version"]
+    assert ready["status"] == "ready" and ready["model_id"].startswith(ready["model_version"] + "+")
     client.post("/v1/score", json={"kanji": "十", "strokes": scaled(pack, "十", 1)})
     text = client.get("/metrics").text
     assert 'kanjiwrite_requests_total{route="/v1/score",status="200"}' in text

@@ -12,7 +12,7 @@ from kanjiwrite.datasets.errors import DEFAULT_ERRORS, corrupt, margin_report
 from kanjiwrite.datasets.geometry import shape_distance
 from kanjiwrite.datasets.splits import split_characters
 from kanjiwrite.datasets.synthesis import donor_strokes, fixed_attempts, synthesize_attempt
-from kanjiwrite.datasets.torch_data import AttemptStream, collate
+from kanjiwrite.datasets.torch_data import AttemptStream, collate, encode_attempt
 
 
 @pytest.fixture(scope="module")
@@ -99,29 +99,31 @@ def test_splits_are_disjoint_stratified_and_seeded(pack):
     assert split_characters(pack.chars, counts, seed=1) != splits
 
 
-def first_batches(stream, workers, count=3):
-    loader = DataLoader(stream, batch_size=8, num_workers=workers, collate_fn=collate)
-    return [b for b, _ in zip(loader, range(count), strict=False)]
+def first_batches(stream, workers, pools=4):
+    loader = DataLoader(stream, batch_size=None, num_workers=workers)
+    return [batch for pool, _ in zip(loader, range(pools), strict=False) for batch in pool]
 
 
-def test_stream_is_deterministic_per_seed_and_worker(pack):
+def test_stream_is_deterministic_and_the_same_for_any_worker_count(pack):
     chars = pack.chars[:200]
-    a = first_batches(AttemptStream(pack, chars, seed=11, samples_per_epoch=48), workers=2)
-    b = first_batches(AttemptStream(pack, chars, seed=11, samples_per_epoch=48), workers=2)
-    c = first_batches(AttemptStream(pack, chars, seed=12, samples_per_epoch=48), workers=2)
-    for x, y in zip(a, b, strict=True):
-        assert torch.equal(x["drawn"], y["drawn"]) and torch.equal(x["labels"], y["labels"])
-    assert not torch.equal(a[0]["drawn"], c[0]["drawn"])
-    # the two workers produce different samples (batch 0 from worker 0, batch 1 from worker 1)
-    assert not torch.equal(a[0]["labels"][:, :1], a[1]["labels"][:, :1]) or not torch.equal(
-        a[0]["drawn"][:, :1], a[1]["drawn"][:, :1]
-    )
+
+    def stream(seed=11, rank=0):
+        return AttemptStream(pack, chars, seed=seed, rank=rank, batch_size=4, bucket=3)
+
+    reference = first_batches(stream(), workers=0)
+    assert len(reference) == 12 and all(len(b["labels"]) == 4 for b in reference)
+    for workers in (1, 2, 3):
+        for x, y in zip(reference, first_batches(stream(), workers), strict=True):
+            assert torch.equal(x["drawn"], y["drawn"]) and torch.equal(x["labels"], y["labels"])
+    for other in (stream(seed=12), stream(rank=1)):
+        assert not torch.equal(reference[0]["drawn"], first_batches(other, 0)[0]["drawn"])
+    # a stream started at pool 2 goes on where one stopped after two pools
+    resumed = AttemptStream(pack, chars, seed=11, batch_size=4, bucket=3, start=2)
+    assert torch.equal(first_batches(resumed, 0, pools=1)[0]["drawn"], reference[6]["drawn"])
 
 
 def test_collate_pads_and_masks(pack):
-    batch = first_batches(AttemptStream(pack, pack.chars[:50], seed=0, samples_per_epoch=8), 0, 1)[
-        0
-    ]
+    batch = collate([encode_attempt(a) for a in fixed_attempts(pack, pack.chars[:50], 8, seed=0)])
     assert batch["drawn"].shape[0] == 8 and batch["drawn"].shape[2:] == (32, 6)
     lengths = batch["drawn_mask"].sum(1)
     assert torch.all((batch["labels"] != -100).sum(1) == lengths)

@@ -1,7 +1,7 @@
 """Training (single process and torchrun DDP), checkpoints, resume, MLflow tracking."""
 
+import json
 import os
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from kanjiwrite.models.grader import Grader, GraderConfig, load_checkpoint, loss_fn
-from kanjiwrite.training.train import TrainConfig, fit_temperature, train
+from kanjiwrite.training.train import TEMPERATURE_BOUNDS, TrainConfig, fit_temperature, train
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "training" / "configs" / "smoke.toml"
@@ -111,61 +111,116 @@ def test_train_saves_best_with_config_data_version_and_resumes(tmp_path, pack):
     assert resumed["epoch"] == 3 and resumed["step"] > steps
 
 
+def test_resuming_a_finished_run_does_nothing_and_says_so(tmp_path, pack, capsys):
+    cfg = TrainConfig.load(smoke_config(tmp_path))
+    train(cfg)
+    last = Path(cfg.run.out_dir) / "last.pt"
+    before = last.stat().st_mtime_ns
+    assert train(cfg, resume=last) is None
+    assert "nothing left to do" in capsys.readouterr().out
+    assert last.stat().st_mtime_ns == before
+
+
+def test_temperature_fit_is_bounded():
+    torch.manual_seed(0)
+    labels = torch.randint(0, 6, (2000,))
+    tiny = torch.randn(2000, 6) * 0.001  # an untrained model's logits
+    right, wrong = tiny.clone(), tiny.clone()
+    right[torch.arange(2000), labels] += 0.01  # always right: T would go to 0
+    wrong[torch.arange(2000), (labels + 1) % 6] += 0.01  # always wrong: T would go to infinity
+    assert (fit_temperature(right, labels), fit_temperature(wrong, labels)) == TEMPERATURE_BOUNDS
+
+
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes(tmp_path, pack):
-    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
-    assert torchrun, "torchrun is installed with torch"
-    config = smoke_config(tmp_path)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+def test_gpu_script_cpu_path_two_gloo_processes(tmp_path, pack, tegaki_fixture):
+    """training/gpu_run.sh, the prepared device run, on its CPU path: torchrun, 2 processes
+    (gloo), evaluation on rank 0, the MLflow store in the output folder."""
+    env = dict(
+        os.environ,
+        CONFIG=str(smoke_config(tmp_path)),
+        NPROC="2",
+        TIMEOUT="300",
+        PYTHON=sys.executable,
+        TEGAKI=str(tegaki_fixture(tmp_path / "tegaki")),
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+    )
+    out = tmp_path / "out"
     result = subprocess.run(
-        [
-            torchrun,
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "kanjiwrite.cli",
-            "train",
-            "--config",
-            str(config),
-            "--no-track",
-        ],
-        cwd=tmp_path,
+        ["bash", str(REPO / "training" / "gpu_run.sh"), str(out)],
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=360,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (tmp_path / "run" / "best.pt").exists()
-    assert "epoch 2:" in result.stdout  # rank 0 validated both epochs
+    (run,) = [p for p in out.iterdir() if p.is_dir() and p.name.startswith("smoke-")]
+    assert (run / "best.pt").exists() and (run / "evaluation" / "metrics.json").exists()
+    assert (out / "mlflow.db").exists() and (out / "train.log").exists()
+    assert "2 process(es)" in result.stdout and "epoch 2.00:" in result.stdout
+    report = json.loads((run / "evaluation" / "metrics.json").read_text())
+    assert "japanese-fixture1" in report["real"]["writers"]
 
 
-def test_train_command_tracks_in_mlflow(tmp_path, monkeypatch, pack):
+def test_train_command_tracks_in_mlflow_and_resume_reattaches(
+    tmp_path, monkeypatch, pack, tegaki_fixture
+):
     from typer.testing import CliRunner
 
     from kanjiwrite.cli import app
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    result = CliRunner().invoke(app, ["train", "--config", str(smoke_config(tmp_path))])
+    tegaki = tegaki_fixture(tmp_path / "tegaki")
+    config = smoke_config(tmp_path)
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--tegaki", str(tegaki)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "mlflow.db").exists()
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     client = mlflow.MlflowClient()
-    (run,) = client.search_runs([client.get_experiment_by_name("kanjiwrite-grader").experiment_id])
+    experiment = client.get_experiment_by_name("kanjiwrite-grader").experiment_id
+    (run,) = client.search_runs([experiment])
+    name = run.info.run_name
+    assert name.startswith("smoke-") and len(name) == len("smoke-20261127-101010-abcd")
+    tags = run.data.tags
+    assert len(tags["git_commit"]) == 40 and tags["git_dirty"] in ("True", "False")
+    assert tags["pack_version"] == pack.version and tags["kanjivg_version"]
+    assert tags["tegaki"] == str(tegaki.resolve()) and tags["stopped_by"] == "epochs"
     assert run.data.params["model.d_model"] == "32"
-    assert "val_verdict_accuracy" in run.data.metrics and "test_false_reject" in run.data.metrics
+    metrics = run.data.metrics
+    for key in (
+        "val_verdict_accuracy",
+        "test_false_reject",
+        "test_ece",
+        "temperature",
+        "real_japanese_fixture1_false_reject",
+        "real_japanese_fixture1_false_accept",
+        "target_false_accept_met",
+    ):
+        assert key in metrics, key
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2  # per epoch
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
-    assert {
-        "evaluation/metrics.json",
-        "evaluation/roc.png",
-        "evaluation/confusion.png",
-        "evaluation/reliability.png",
-        "evaluation/accuracy_by_stroke_count.png",
-    } <= artifacts
-    versions = client.search_model_versions("name='kanjiwrite-grader'")
-    assert versions and versions[0].run_id == run.info.run_id
+    assert {"evaluation/metrics.json", "evaluation/roc.png", "evaluation/reliability.png"} <= (
+        artifacts
+    )
+    assert client.search_model_versions("name='kanjiwrite-grader'") == []  # only on request
+    folder = tmp_path / "run" / name
+    assert load_checkpoint(folder / "best.pt")["mlflow_run_id"] == run.info.run_id
+
+    # resuming the finished run: nothing to do, said clearly, no new run
+    again = CliRunner().invoke(
+        app, ["train", "--config", str(config), "--resume", str(folder / "last.pt")]
+    )
+    assert again.exit_code == 0 and "nothing left to do" in again.output
+    assert len(client.search_runs([experiment])) == 1
+    # resuming with more epochs continues in the same folder and the same MLflow run
+    longer = tmp_path / "longer.toml"
+    longer.write_text(config.read_text().replace("epochs = 2", "epochs = 3"))
+    more = CliRunner().invoke(
+        app, ["train", "--config", str(longer), "--resume", str(folder / "last.pt")]
+    )
+    assert more.exit_code == 0, more.output
+    assert len(client.search_runs([experiment])) == 1
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3
+    assert load_checkpoint(folder / "last.pt")["epoch"] == 3

@@ -5,9 +5,14 @@ Several processes or machines: ``torchrun --nproc-per-node N -m kanjiwrite.cli t
 DDP switches on from torchrun's environment (gloo on CPU, NCCL on GPU), each rank draws
 its own data (seeded by rank), rank 0 validates, saves and tracks.
 
-The learning rate follows a warm-up then a cosine to zero over the run's *progress*: the
-larger of steps done / planned steps and minutes spent / ``max_minutes``, so a run cut by
-its time budget still ends annealed.
+Budget and schedule: with ``max_steps`` (the shipped profiles) the run is that many
+optimizer steps and the learning rate (warm-up, then a cosine to zero) follows steps done /
+``max_steps``, so the result does not depend on the machine's speed; ``max_minutes`` is then
+only a safety stop. Without it, the schedule follows the larger of steps done / planned
+steps (``epochs``) and minutes spent / ``max_minutes``, so a run cut by time still ends
+annealed. The data stream is the same for any DataLoader worker count (``AttemptStream``).
+A run writes into its own folder; ``resume`` continues a checkpoint in its folder and
+returns ``None`` when it has nothing left to do.
 """
 
 from __future__ import annotations
@@ -37,8 +42,8 @@ from kanjiwrite.training.metrics import binary_rates
 @dataclass
 class DataConfig:
     batch_size: int = 64
-    workers: int = 1
-    samples_per_epoch: int = 50_000
+    workers: int = 1  # DataLoader processes (the stream does not depend on their count)
+    samples_per_epoch: int = 50_000  # attempts per epoch (all ranks together); validation
     val_attempts: int = 1500
     val_seed: int = 99
 
@@ -56,14 +61,16 @@ class OptimConfig:
 class RunConfig:
     threads: int = 2
     amp: bool = False  # bf16 autocast (takes effect on GPU only)
-    out_dir: str = "runs/cpu"
+    compile: bool = False  # torch.compile (GPU; falls back to eager where it fails)
+    out_dir: str = "runs/cpu"  # each run writes to a folder of its own in here
 
 
 @dataclass
 class TrainConfig:
     name: str = "cpu"
     seed: int = 1234
-    max_minutes: float = 18.0
+    max_steps: int = 3860  # the step budget that fixes the schedule (0: none)
+    max_minutes: float = 19.0  # a safety stop with max_steps; the budget without it
     eval_attempts: int = 3000  # synthetic test attempts for the evaluation after training
     model: GraderConfig = field(default_factory=GraderConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -103,12 +110,15 @@ def data_version() -> dict:
 
 
 def distributed() -> tuple[int, int, int]:
-    """(rank, world size, local rank); initialises the process group under torchrun."""
+    """(rank, world size, local rank); initialises the process group under torchrun (each
+    rank on its own GPU, chosen before NCCL starts)."""
     if "WORLD_SIZE" not in os.environ:
         return 0, 1, 0
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend)
-    return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size(), local_rank
 
 
 def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
@@ -157,19 +167,25 @@ def validation_metrics(
     }
 
 
+TEMPERATURE_BOUNDS = (0.25, 4.0)
+
+
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Temperature scaling: the T minimising validation NLL of ``softmax(logits / T)``."""
-    log_t = torch.zeros((), requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+    """Temperature scaling: the T minimising validation NLL of ``softmax(logits / T)``
+    within ``TEMPERATURE_BOUNDS`` (a bounded 1-D search over log T; a T at a bound means a
+    model too untrained to calibrate)."""
+    from scipy.optimize import minimize_scalar
 
-    def closure():
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
-        loss.backward()
-        return loss
+    logits = logits.detach().double()
 
-    optimizer.step(closure)
-    return float(log_t.detach().exp())
+    def nll(log_t: float) -> float:
+        return float(torch.nn.functional.cross_entropy(logits / math.exp(log_t), labels))
+
+    low, high = (math.log(b) for b in TEMPERATURE_BOUNDS)
+    best = minimize_scalar(nll, bounds=(low, high), method="bounded", options={"xatol": 1e-5})
+    # the bounds themselves are candidates too (the search stays strictly inside)
+    log_t = min((best.x, low, high), key=nll)
+    return float(math.exp(log_t))
 
 
 def save_checkpoint(path: Path, model: Grader, optimizer, cfg: TrainConfig, state: dict) -> None:
@@ -189,14 +205,55 @@ def save_checkpoint(path: Path, model: Grader, optimizer, cfg: TrainConfig, stat
     tmp.replace(path)
 
 
-def train(cfg: TrainConfig, resume: Path | None = None, tracker=None) -> Path:
-    """Train; returns the best checkpoint (on rank 0; other ranks return the same path)."""
+def planned_steps(cfg: TrainConfig, world: int, bucket: int) -> tuple[int, int]:
+    """(steps the run plans, data pools per epoch on each rank)."""
+    pool = cfg.data.batch_size * bucket
+    pools_per_epoch = max(1, math.ceil(cfg.data.samples_per_epoch / world / pool))
+    return cfg.max_steps or cfg.optim.epochs * pools_per_epoch * bucket, pools_per_epoch
+
+
+def nothing_left(cfg: TrainConfig, state: dict, planned: int) -> str | None:
+    """Why a resumed run has nothing left to do (``None``: it has)."""
+    if state["step"] >= planned:
+        return f"it has done its {planned} steps"
+    if state["minutes"] >= cfg.max_minutes:
+        return f"it has used its {cfg.max_minutes:g} minutes"
+    return None
+
+
+def compiled(model: torch.nn.Module, cfg: TrainConfig, device: torch.device, batch: dict):
+    """``torch.compile(model)`` when asked for on a GPU and it runs a first batch; else the
+    model as it is (compilation fails on some set-ups: say so and go on eager)."""
+    if not cfg.run.compile or device.type != "cuda":
+        return model
+    try:
+        candidate = torch.compile(model)
+        with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=cfg.run.amp):
+            candidate(
+                batch["drawn"], batch["drawn_mask"], batch["reference"], batch["reference_mask"]
+            )
+        return candidate
+    except Exception as error:  # any backend failure: eager is always right
+        print(f"torch.compile failed ({type(error).__name__}: {error}); training eager", flush=True)
+        return model
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: Path | None = None,
+    resume: Path | None = None,
+    tracker=None,
+) -> Path | None:
+    """Train into ``out_dir`` (rank 0 writes ``best.pt``, ``last.pt``; a resumed run stays in
+    its checkpoint's folder). Returns the best checkpoint, or ``None`` when ``resume`` has
+    nothing left to do."""
     rank, world, local_rank = distributed()
     device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     torch.set_num_threads(cfg.run.threads)
     torch.manual_seed(cfg.seed + rank)
-    out_dir = Path(cfg.run.out_dir)
-    best_path, last_path = out_dir / "best.pt", out_dir / "last.pt"
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
 
     pack = load_pack()
     splits = pack_splits(pack)
@@ -204,57 +261,89 @@ def train(cfg: TrainConfig, resume: Path | None = None, tracker=None) -> Path:
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
     )
-    state = {"epoch": 0, "step": 0, "best_score": float("inf"), "metrics": {}, "minutes": 0.0}
+    state = {
+        "epoch": 0,
+        "step": 0,
+        "pools": 0,
+        "best_score": float("inf"),
+        "metrics": {},
+        "minutes": 0.0,
+        "stopped_by": None,
+        "mlflow_run_id": tracker.run_id if tracker is not None else None,
+    }
     if resume is not None:
-        checkpoint = torch.load(resume, map_location=device, weights_only=False)
+        checkpoint = load_checkpoint(resume, map_location=str(device))
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
-        state.update({k: checkpoint[k] for k in state})
-    ddp = DistributedDataParallel(model) if world > 1 else model
+        state.update({k: checkpoint[k] for k in state if k in checkpoint})
+        state["mlflow_run_id"] = tracker.run_id if tracker is not None else state["mlflow_run_id"]
+        out_dir = Path(resume).parent
+    out_dir = Path(out_dir or cfg.run.out_dir)
+    best_path, last_path = out_dir / "best.pt", out_dir / "last.pt"
 
     stream = AttemptStream(
         pack,
         splits["train"],
         seed=cfg.seed,
         rank=rank,
-        samples_per_epoch=cfg.data.samples_per_epoch // world,
         batch_size=cfg.data.batch_size,
+        start=state["pools"],
+    )
+    planned, pools_per_epoch = planned_steps(cfg, world, stream.bucket)
+    reason = nothing_left(cfg, state, planned) if resume is not None else None
+    if reason is not None:
+        if rank == 0:
+            print(f"nothing left to do: {resume} is finished ({reason})", flush=True)
+        if world > 1:
+            dist.destroy_process_group()
+        return None
+    loader = DataLoader(
+        stream,
+        batch_size=None,
+        num_workers=cfg.data.workers,
+        prefetch_factor=2 if cfg.data.workers else None,
+        pin_memory=device.type == "cuda",
     )
     val = validation_batches(cfg, splits["val"]) if rank == 0 else []
-    steps_per_epoch = math.ceil(cfg.data.samples_per_epoch / world / cfg.data.batch_size)
-    planned_steps = cfg.optim.epochs * steps_per_epoch
     autocast = cfg.run.amp and device.type == "cuda"
     if rank == 0 and tracker is not None:
-        tracker.log_params(
-            {"parameters": parameter_count(model), "world_size": world, "device": str(device)}
-        )
+        facts = {
+            "parameters": parameter_count(model),
+            "world_size": world,
+            "device": str(device),
+            "planned_steps": planned,
+        }
+        if resume is None:
+            tracker.log_params(facts)
+        else:  # parameters are written once; a resume says what it ran with in tags
+            tracker.set_tags({f"resumed_{k}": str(v) for k, v in facts.items()})
 
+    ddp = DistributedDataParallel(model) if world > 1 else model
+    forward = None  # compiled or not, decided on the first batch
     started = time.perf_counter() - state["minutes"] * 60
-    out_of_time = False
-    for epoch in range(state["epoch"], cfg.optim.epochs):
-        stream.set_epoch(epoch)
-        loader = DataLoader(
-            stream,
-            batch_size=None,
-            num_workers=cfg.data.workers,
-            prefetch_factor=4 if cfg.data.workers else None,
-        )
-        running, count = 0.0, 0
-        for batch in loader:
+    running, count = 0.0, 0
+    for pool in loader:
+        for cpu_batch in pool:
             minutes = (time.perf_counter() - started) / 60
-            out_of_time = minutes >= cfg.max_minutes
+            stop = "max_minutes" if minutes >= cfg.max_minutes else None
             if world > 1:  # every rank stops at the same step
-                flag = torch.tensor([float(out_of_time)], device=device)
+                flag = torch.tensor([float(stop is not None)], device=device)
                 dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                out_of_time = bool(flag.item())
-            if out_of_time:
+                stop = stop or ("max_minutes" if flag.item() else None)
+            if stop:
+                state["stopped_by"] = stop
                 break
-            progress = max(state["step"] / planned_steps, minutes / cfg.max_minutes)
+            progress = (
+                state["step"] / planned
+                if cfg.max_steps
+                else max(state["step"] / planned, minutes / cfg.max_minutes)
+            )
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, state["step"], progress)
-            b = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            b = {k: v.to(device, non_blocking=True) for k, v in cpu_batch.items()}
+            forward = forward or compiled(ddp, cfg, device, b)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                verdict, match = ddp(
+                verdict, match = forward(
                     b["drawn"], b["drawn_mask"], b["reference"], b["reference_mask"]
                 )
             loss, _ = loss_fn(verdict, match, b["labels"], b["matched"])
@@ -264,31 +353,40 @@ def train(cfg: TrainConfig, resume: Path | None = None, tracker=None) -> Path:
             optimizer.step()
             state["step"] += 1
             running, count = running + loss.item(), count + 1
-        state["epoch"] = epoch + 1
+        else:
+            state["pools"] += 1
+        if not state["stopped_by"] and state["step"] >= planned:
+            state["stopped_by"] = "max_steps"
+        epoch_done = state["pools"] % pools_per_epoch == 0 and not state["stopped_by"]
+        if not (epoch_done or state["stopped_by"]):
+            continue
+        state["epoch"] = state["pools"] / pools_per_epoch
+        if state["epoch"] >= cfg.optim.epochs:
+            state["stopped_by"] = "epochs"
         state["minutes"] = (time.perf_counter() - started) / 60
         if rank == 0:
             metrics = {
                 "train_loss": running / max(count, 1),
-                "epoch": epoch + 1,
+                "epoch": state["epoch"],
                 "minutes": state["minutes"],
                 "step": state["step"],
                 **validation_metrics(*validation_outputs(model, val, device)),
             }
             state["metrics"] = metrics
-            score = 1.0 - metrics["val_verdict_accuracy"]
+            running, count = 0.0, 0
             print(
-                f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
+                f"epoch {state['epoch']:.2f}: "
+                + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
                 flush=True,
             )
             if tracker is not None:
-                tracker.log_metrics(
-                    {k: v for k, v in metrics.items() if k != "epoch"}, step=epoch + 1
-                )
+                tracker.log_metrics(metrics, step=state["step"])
+            score = 1.0 - metrics["val_verdict_accuracy"]
             if score < state["best_score"]:
                 state["best_score"] = score
                 save_checkpoint(best_path, model, optimizer, cfg, state)
             save_checkpoint(last_path, model, optimizer, cfg, state)
-        if out_of_time:
+        if state["stopped_by"]:
             break
 
     if rank == 0:
@@ -300,7 +398,11 @@ def train(cfg: TrainConfig, resume: Path | None = None, tracker=None) -> Path:
         checkpoint["temperature"] = temperature
         checkpoint["model"] = best.state_dict()
         torch.save(checkpoint, best_path)
-        print(f"best checkpoint {best_path} (temperature {temperature:.3f})", flush=True)
+        print(
+            f"stopped by {state['stopped_by']} at step {state['step']}; best checkpoint "
+            f"{best_path} (temperature {temperature:.3f})",
+            flush=True,
+        )
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

@@ -1,0 +1,60 @@
+"""``kanjiwrite release``: from a training checkpoint to the files that ship.
+
+Strips the checkpoint, exports ONNX, CoreML, the app's reference pack and golden vectors,
+checks parity and structure (``export.release.export_all``), logs it all to the checkpoint's
+training run and registers the ONNX model in MLflow: ``@candidate`` for a new release,
+``@champion`` for the one written into the package's ``models/`` (only with an explicit
+``--out models``). Without ``--out`` it writes a new folder ``releases/<model id>/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kanjiwrite.export.release import export_all
+from kanjiwrite.models import shipped
+from kanjiwrite.models.grader import Grader, load_checkpoint, model_id, strip_checkpoint
+
+
+class ReleaseError(Exception):
+    pass
+
+
+def shipped_folder() -> Path:
+    """The package's ``models/`` folder (what ``kanjiwrite serve`` serves by default)."""
+    return shipped("grader.onnx").parent
+
+
+def release(checkpoint: Path, out: Path | None = None, register: bool = True) -> dict:
+    """Release ``checkpoint`` into ``out`` (see module doc); returns the export report with
+    the model id, the run it was logged to and the registered version."""
+    info = load_checkpoint(checkpoint)
+    identity = model_id(Grader.from_checkpoint(info))
+    out = Path(out) if out is not None else Path("releases") / identity
+    champion = out.resolve() == shipped_folder().resolve()
+    if not champion and out.exists() and any(out.iterdir()):
+        raise ReleaseError(f"{out} is not empty: a release goes into a new folder")
+    run_id = info.get("mlflow_run_id")
+    stripped = strip_checkpoint(checkpoint, out / "grader.pt", run_id)
+    report = export_all(stripped, out, run_id)
+    if register:
+        from kanjiwrite.training import tracking
+
+        known = bool(run_id) and tracking.run_exists(run_id)
+        with tracking.tracked_run(
+            None if known else f"release-{identity}",
+            {},
+            run_id=run_id if known else None,
+            tags=None if known else {"training_run_id": run_id or "", **tracking.git_tags()},
+        ) as tracker:
+            tracker.log_export(out, report)
+            alias = tracking.CHAMPION if champion else tracking.CANDIDATE
+            version = tracker.register(out / "grader.onnx", identity, alias)
+            report["registered"] = {
+                "name": tracking.REGISTERED_MODEL,
+                "version": version,
+                "alias": alias,
+                "run_id": tracker.run_id,
+            }
+    report["out"] = str(out)
+    return report

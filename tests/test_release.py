@@ -1,0 +1,150 @@
+"""The ML engineer's workflow on the smoke model: a tracked run, ``kanjiwrite release``
+into a new folder, the registered model through MLflow's standard pyfunc interface, and
+the service serving the release with its model id."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from kanjiwrite.cli import app
+from kanjiwrite.export.app_assets import read_binary_pack
+from kanjiwrite.models.decoding import build_batch
+from kanjiwrite.models.grader import load_checkpoint
+from kanjiwrite.models.runtime import onnx_predict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory, pack, tegaki_fixture):
+    """A tracked smoke run released with ``kanjiwrite release`` (working directory: a
+    temporary folder holding mlflow.db)."""
+    root = tmp_path_factory.mktemp("workflow")
+    config = root / "smoke.toml"
+    config.write_text(
+        (REPO / "training/configs/smoke.toml")
+        .read_text()
+        .replace('out_dir = "runs/smoke"', f'out_dir = "{root / "runs"}"')
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        tegaki = tegaki_fixture(root / "tegaki")
+        trained = CliRunner().invoke(
+            app, ["train", "--config", str(config), "--tegaki", str(tegaki)]
+        )
+        assert trained.exit_code == 0, trained.output
+        (best,) = (root / "runs").glob("smoke-*/best.pt")
+        out = root / "release"
+        result = CliRunner().invoke(app, ["release", "--checkpoint", str(best), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    yield {"root": root, "best": best, "out": out, "output": result.output}
+
+
+@pytest.fixture
+def tracking(released, monkeypatch):
+    """MLflow pointed at the workflow's store (for this test only)."""
+    import mlflow
+
+    uri = f"sqlite:///{released['root'] / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    return mlflow
+
+
+def test_release_writes_checked_files_with_one_model_id(released, pack):
+    out = released["out"]
+    for name in ("grader.pt", "grader.onnx", "reference-pack.kwrp", "golden_vectors.json"):
+        assert (out / name).exists(), name
+    assert (out / "grader.mlpackage" / "Manifest.json").exists()
+    report = json.loads((out / "export_report.json").read_text())
+    model_id = report["model_id"]
+    version, digest = model_id.split("+")
+    assert version and len(digest) == 8 and f"released {model_id}" in released["output"]
+    assert report["onnx"]["parity"]["identical_verdicts"]
+    stripped = load_checkpoint(out / "grader.pt")
+    assert stripped["optimizer"] is None and stripped["model_id"] == model_id
+    assert stripped["mlflow_run_id"] == load_checkpoint(released["best"])["mlflow_run_id"]
+    props = {p.key: p.value for p in onnx.load(str(out / "grader.onnx")).metadata_props}
+    assert props["model_id"] == model_id and props["pack_version"] == pack.version
+    header, _ = read_binary_pack(out / "reference-pack.kwrp")
+    assert header["model_id"] == model_id and header["pack_version"] == pack.version
+
+
+def test_release_is_logged_to_the_training_run_and_registered_as_candidate(released, tracking):
+    client = tracking.MlflowClient()
+    version = client.get_model_version_by_alias("kanjiwrite-grader", "candidate")
+    run = client.get_run(version.run_id)
+    model_id = json.loads((released["out"] / "export_report.json").read_text())["model_id"]
+    assert version.run_id == load_checkpoint(released["best"])["mlflow_run_id"]
+    assert run.data.tags["model_id"] == model_id and len(run.data.tags["git_commit"]) == 40
+    assert "real_japanese_fixture1_false_reject" in run.data.metrics
+    assert version.tags["model_id"] == model_id and "test_false_accept" in version.tags
+    assert model_id in version.description and "KanjiVG" in version.description
+    exported = {a.path for a in client.list_artifacts(run.info.run_id, "export")}
+    assert {"export/grader.onnx", "export/export_report.json", "export/grader.mlpackage"} <= (
+        exported
+    )
+
+
+def test_registered_model_predicts_through_pyfunc_for_any_stroke_count(released, pack, tracking):
+    model = tracking.pyfunc.load_model("models:/kanjiwrite-grader@candidate")
+    inputs = model.metadata.get_input_schema().input_names()
+    assert inputs == ["drawn", "drawn_mask", "reference", "reference_mask"]
+    runtime = onnx_predict(released["out"] / "grader.onnx")
+    ref = pack["書"]
+    for drawn in (2, 7):  # two stroke counts, two accepted orders or one: open axes
+        batch, _ = build_batch(ref, [s * 3 + 20 for s in ref.strokes[:drawn]], (400, 400))
+        feed = {k: v.astype(np.float32) for k, v in batch.items()}
+        outputs = model.predict(feed)
+        verdict, match = runtime(feed)
+        assert outputs["verdict_probs"].shape == (len(ref.orders()) * drawn, drawn, 6)
+        np.testing.assert_allclose(outputs["verdict_probs"], verdict, atol=1e-6)
+        np.testing.assert_allclose(outputs["match_probs"], match, atol=1e-6)
+
+
+def test_release_refuses_a_used_folder_and_defaults_to_a_new_one(released, tracking, monkeypatch):
+    again = CliRunner().invoke(
+        app, ["release", "--checkpoint", str(released["best"]), "--out", str(released["out"])]
+    )
+    assert again.exit_code != 0 and "not empty" in again.output
+    monkeypatch.chdir(released["root"])
+    fresh = CliRunner().invoke(
+        app, ["release", "--checkpoint", str(released["best"]), "--no-register"]
+    )
+    assert fresh.exit_code == 0, fresh.output
+    model_id = json.loads((released["out"] / "export_report.json").read_text())["model_id"]
+    assert (released["root"] / "releases" / model_id / "grader.onnx").exists()
+
+
+def test_the_service_serves_the_release_and_says_its_model_id(released, tmp_path):
+    from kanjiwrite.serving.app import create_app
+    from kanjiwrite.serving.practice_store import migrate
+    from kanjiwrite.serving.settings import Settings
+
+    url = f"sqlite:///{tmp_path}/practice.db"
+    migrate(url)
+    settings = Settings(model_path=released["out"] / "grader.onnx", database_url=url)
+    model_id = json.loads((released["out"] / "export_report.json").read_text())["model_id"]
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").json()["model_id"] == model_id
+        body = {"kanji": "十", "strokes": [[[20, 55], [90, 54]]]}
+        assert client.post("/v1/score", json=body).json()["model_id"] == model_id
+
+
+def test_the_service_refuses_a_model_made_for_another_pack(released, tmp_path):
+    from kanjiwrite.serving.scorer import Scorer
+    from kanjiwrite.serving.settings import Settings
+
+    proto = onnx.load(str(released["out"] / "grader.onnx"))
+    for prop in proto.metadata_props:
+        if prop.key == "pack_version":
+            prop.value = "kvg19990101-p0"
+    onnx.save(proto, str(tmp_path / "other.onnx"))
+    with pytest.raises(RuntimeError, match="made for reference pack kvg19990101-p0"):
+        Scorer(Settings(model_path=tmp_path / "other.onnx"))

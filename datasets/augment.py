@@ -1,10 +1,15 @@
 """Human-like augmentation: turn reference strokes into what a finger on a phone produces.
 
-Small pure functions over ``(N, 2)`` arrays, composed by ``humanize``. Per stroke, in the
-reference box: a small offset, scale and rotation; a smooth low-frequency wobble; hooks at
-the start and tails at the end. Per character: a random affine (rotation, shear, aspect)
-placing the character at a random size and place on a canvas of 100 to 1000 px; then
-uneven speed (8 to 200 points per stroke) and quantisation to whole pixels.
+Small pure functions over ``(N, 2)`` arrays, composed by ``humanize``. Variation is
+structured as writers vary, in the reference box: components (KanjiVG element groups) move
+and scale together; one end of a stroke stops short or runs on (an inner stroke that stops
+before the wall); dots turn and change length; then each stroke gets a small offset, scale
+and rotation, a smooth low-frequency wobble, hooks at the start and tails at the end. The
+relations that tell characters apart (``geometry.relations``: the longer of two parallel
+strokes, clear crossings, strokes clearly apart) are kept: a variation that breaks one is
+drawn again, smaller. Per character: a random affine (rotation, shear, aspect) placing the
+character at a random size and place on a canvas of 100 to 1000 px; then uneven speed (8 to
+200 points per stroke) and quantisation to whole pixels.
 
 The per-character affine is one 3x3 matrix applied to all points in numpy; the same
 transform through torchvision's ``KeyPoints`` costs a tensor dispatch per character, which
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kanjiwrite.datasets import geometry
 from kanjiwrite.datasets.contract import KANJIVG_SIZE
 from kanjiwrite.datasets.strokes import arc_axis, arc_length, interpolate_axis
 
@@ -35,9 +41,17 @@ class AugmentConfig:
     canvas_aspect: tuple[float, float] = (0.75, 1.33)  # non-square canvases, half the time
     # per stroke, character units: the bounds of variation still labelled correct,
     # calibrated on real writing (Tegaki train part, see `kanjiwrite data realism`)
-    stroke_offset: float = 0.07
-    stroke_scale: float = 0.3  # per-axis size factor within exp(+-stroke_scale)
+    stroke_offset: float = 0.065
+    stroke_scale: float = 0.26  # per-axis size factor within exp(+-stroke_scale)
     stroke_rotation_deg: float = 10.0
+    component_offset: float = 0.05  # a component (element group) moves as one
+    component_scale: float = 0.18  # and scales as one, within exp(+-component_scale)
+    endpoint_probability: float = 0.5  # one end of a stroke stops short or runs on
+    endpoint_change: float = 0.28  # by up to this share of the stroke's length
+    dot_length: float = 0.14  # strokes shorter than this (char units) are dots
+    dot_rotation_deg: float = 25.0
+    dot_scale: float = 0.3  # dots' length factor within exp(+-dot_scale)
+    relation_tries: int = 3  # variations drawn before falling back to wobble and hooks only
     wobble: float = 0.03
     hook_probability: float = 0.35
     hook_length: float = 0.04
@@ -134,18 +148,92 @@ def add_hooks(
     return out
 
 
+def move_components(
+    strokes: list[np.ndarray],
+    components: list[list[int]],
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+    char_size: float,
+) -> list[np.ndarray]:
+    """Shift and scale the strokes of each component (lists of stroke positions) together,
+    about the component's centre."""
+    out = list(strokes)
+    for members in components:
+        points = np.concatenate([out[i] for i in members])
+        middle = (points.min(axis=0) + points.max(axis=0)) / 2
+        scale = np.exp(rng.uniform(-cfg.component_scale, cfg.component_scale, 2))
+        theta = rng.uniform(0, 2 * np.pi)
+        shift = (
+            rng.uniform(0, cfg.component_offset)
+            * char_size
+            * np.array([np.cos(theta), np.sin(theta)])
+        )
+        for i in members:
+            out[i] = (out[i] - middle) * scale + middle + shift
+    return out
+
+
+def change_endpoints(
+    strokes: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig, char_size: float
+) -> list[np.ndarray]:
+    """Let one end of some strokes stop short or run on (straight, along the stroke's
+    direction at that end) by up to ``endpoint_change`` of the stroke's length; dots turn
+    and change length about their centre instead."""
+    out = []
+    for stroke in strokes:
+        total = float(arc_length(stroke)[-1]) if len(stroke) > 1 else 0.0
+        if total < 1e-9:
+            out.append(stroke)
+        elif total < cfg.dot_length * char_size:
+            middle = stroke.mean(axis=0)
+            angle = np.deg2rad(rng.uniform(-cfg.dot_rotation_deg, cfg.dot_rotation_deg))
+            factor = np.exp(rng.uniform(-cfg.dot_scale, cfg.dot_scale))
+            out.append((stroke - middle) @ rotation(angle).T * factor + middle)
+        elif rng.random() < cfg.endpoint_probability:
+            change = rng.uniform(-cfg.endpoint_change, cfg.endpoint_change) * total
+            flipped = rng.random() < 0.5
+            line = stroke[::-1] if flipped else stroke
+            if change < 0:  # stop short: keep the first total + change of the arc
+                s = arc_length(line)
+                keep = s <= s[-1] + change
+                tip = interpolate_axis(line, s, np.array([s[-1] + change]))
+                line = np.concatenate([line[keep], tip])
+            else:  # run on along the last direction
+                direction = line[-1] - line[max(len(line) - 3, 0)]
+                norm = float(np.hypot(*direction))
+                if norm > 1e-9:
+                    line = np.concatenate([line, line[-1:] + direction / norm * change])
+            out.append(line[::-1] if flipped else line)
+        else:
+            out.append(stroke)
+    return out
+
+
 def vary_strokes(
     strokes: list[np.ndarray],
     rng: np.random.Generator,
     cfg: AugmentConfig = DEFAULT_AUGMENT,
     char_size: float = KANJIVG_SIZE,
+    components: list[list[int]] | None = None,
 ) -> list[np.ndarray]:
-    """The per-stroke human variation (jitter, wobble, hooks), in the reference box."""
-    sizes = [len(s) for s in strokes]
-    ids = np.repeat(np.arange(len(strokes)), sizes)
-    points, axis, first, total = arc_axis(strokes)
+    """The human variation (components, endpoints and dots, per-stroke jitter; then wobble
+    and hooks), in the reference box, keeping the strokes' distinguishing relations."""
+    before = geometry.relations(strokes, char_size)
+    varied = strokes
+    for _ in range(cfg.relation_tries):
+        candidate = move_components(strokes, components or [], rng, cfg, char_size)
+        candidate = change_endpoints(candidate, rng, cfg, char_size)
+        sizes = [len(s) for s in candidate]
+        ids = np.repeat(np.arange(len(candidate)), sizes)
+        points = jitter(np.concatenate(candidate), ids, rng, cfg, char_size)
+        candidate = np.split(points, np.cumsum(sizes)[:-1])
+        if geometry.keeps_relations(before, candidate, char_size):
+            varied = candidate
+            break
+    sizes = [len(s) for s in varied]
+    ids = np.repeat(np.arange(len(varied)), sizes)
+    points, axis, first, total = arc_axis(varied)
     u = (axis - first[ids]) / np.where(total > 0, total, 1.0)[ids]
-    points = jitter(points, ids, rng, cfg, char_size)
     points = wobble(points, ids, u, rng, cfg, char_size)
     return add_hooks(np.split(points, np.cumsum(sizes)[:-1]), rng, cfg, char_size)
 
@@ -214,10 +302,12 @@ def humanize(
     rng: np.random.Generator,
     cfg: AugmentConfig = DEFAULT_AUGMENT,
     char_size: float = KANJIVG_SIZE,
+    components: list[list[int]] | None = None,
 ) -> tuple[list[np.ndarray], tuple[float, float]]:
     """Make reference-box strokes look hand-drawn on a random canvas: strokes in canvas
-    pixels, and the canvas ``(width, height)``."""
-    varied = vary_strokes(strokes, rng, cfg, char_size)
+    pixels, and the canvas ``(width, height)``. ``components`` are lists of stroke
+    positions that move together (``synthesis.components``)."""
+    varied = vary_strokes(strokes, rng, cfg, char_size, components)
     points = np.concatenate(varied)
     matrix, canvas = character_affine(points.min(axis=0), points.max(axis=0), rng, cfg)
     drawn = sample_unevenly([apply_affine(s, matrix) for s in varied], rng, cfg)

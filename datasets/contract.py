@@ -29,6 +29,7 @@ STROKE_ERRORS = ("wrong_direction", "wrong_order", "wrong_shape", "misplaced")
 ERROR_LABELS = tuple(label for label in LABELS if label != "correct")
 
 ACCEPT = 0.5  # a stroke is correct when its calibrated p_correct is at least this
+MATCH_SURE = 0.5  # the match head "depicts stroke j" when j's probability is at least this
 
 KANJIVG_SIZE = 109.0  # KanjiVG's viewBox: references live in a 109 x 109 box, y down
 KANJIVG_CANVAS = (KANJIVG_SIZE, KANJIVG_SIZE)
@@ -39,17 +40,40 @@ MAX_POINTS = 4096  # raw points per stroke a client may send
 _ERROR_COLUMNS = np.array([LABEL_INDEX[label] for label in STROKE_ERRORS])
 
 
+def depicts_other(match_probs: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Whether the match head says a stroke depicts another reference stroke than the one
+    expected at its ``position``: its most probable column is a reference stroke (not the
+    last, "none", column), not ``position``, with probability at least ``MATCH_SURE``."""
+    probs = np.asarray(match_probs)
+    best = np.argmax(probs, axis=-1)
+    sure = np.take_along_axis(probs, best[..., None], axis=-1)[..., 0] >= MATCH_SURE
+    return (best != position) & (best < probs.shape[-1] - 1) & sure
+
+
 def decide(
-    verdict_probs: np.ndarray, past_end: np.ndarray | bool = False, accept: float = ACCEPT
+    verdict_probs: np.ndarray,
+    past_end: np.ndarray | bool = False,
+    other: np.ndarray | bool | None = None,
+    accept: float = ACCEPT,
 ) -> np.ndarray:
     """Verdict indices into ``LABELS`` from ``verdict_probs`` (..., len(LABELS)).
 
     A stroke past the end of the reference (``past_end``, broadcast) is ``extra``;
     otherwise it is ``correct`` when ``p_correct >= accept``, else the most probable of
-    ``STROKE_ERRORS``.
+    ``STROKE_ERRORS``. With ``other`` (``depicts_other`` of the match head), a rejected
+    stroke that depicts another stroke of the character is ``wrong_order`` rather than
+    ``wrong_shape``, and one that depicts no other stroke (a scribble, a tap, the expected
+    stroke itself) is never ``wrong_order``: the next most probable error instead.
     """
     probs = np.asarray(verdict_probs)
-    error = _ERROR_COLUMNS[np.argmax(probs[..., _ERROR_COLUMNS], axis=-1)]
+    errors = probs[..., _ERROR_COLUMNS]
+    if other is not None:
+        other = np.broadcast_to(other, errors.shape[:-1])
+        order = STROKE_ERRORS.index("wrong_order")
+        shape = STROKE_ERRORS.index("wrong_shape")
+        errors = errors.copy()
+        errors[..., order] = np.where(other, np.maximum(errors[..., order], errors[..., shape]), -1)
+    error = _ERROR_COLUMNS[np.argmax(errors, axis=-1)]
     verdict = np.where(probs[..., CORRECT] >= accept, CORRECT, error)
     return np.where(past_end, EXTRA, verdict)
 

@@ -8,7 +8,9 @@ Labels (``contract.LABELS``; ``extra`` and missing strokes are attempt-level):
 * ``wrong_shape``: a different shape of similar extent: a stroke of another type fitted
   to stroke k's box, a straight line where a hook or turn belongs, a truncated stroke, or
   strokes k and k+1 merged into one.
-* ``misplaced``: stroke k's shape, moved and/or resized relative to the rest.
+* ``misplaced``: stroke k's shape, moved and/or resized relative to the rest, or drawn so
+  that a relation with an earlier stroke breaks (``proportion``: of two parallel strokes,
+  the longer drawn shorter than the other or the shorter longer).
 * ``extra``: a stroke after the character is complete.
 
 Every error is corrupted in the reference box *before* the human augmentation, and is
@@ -48,6 +50,8 @@ class ErrorConfig:
     min_curvedness: float = 0.15  # only hooked/turned/curved strokes are straightened/cut
     truncate_keep: tuple[float, float] = (0.35, 0.6)
     shape_attempts: int = 6
+    proportion_probability: float = 0.4  # share of misplaced strokes made by ``proportion``
+    proportion_flip: tuple[float, float] = (0.55, 0.8)  # the longer becomes this x the other
 
 
 DEFAULT_ERRORS = ErrorConfig()
@@ -95,6 +99,32 @@ def misplace(
     theta = rng.uniform(0, 2 * np.pi)
     distance = rng.uniform(*cfg.misplace_offset) * char_size
     return stroke + distance * np.array([np.cos(theta), np.sin(theta)])
+
+
+def proportion(
+    strokes: list[np.ndarray], k: int, rng: np.random.Generator, cfg: ErrorConfig, char_size: float
+) -> np.ndarray | None:
+    """Stroke k drawn so that its length relation with an earlier parallel stroke j breaks
+    (``geometry.relations``): if it is the longer, cut from its end to ``proportion_flip``
+    times j's length; if the shorter, run on to ``1 / proportion_flip`` times. ``None``
+    when stroke k has no such partner."""
+    related = geometry.relations(strokes[: k + 1], char_size)["longer"]
+    partners = [(a, b) for a, b in related if k in (a, b)]
+    if not partners:
+        return None
+    longer, shorter = partners[rng.integers(len(partners))]
+    other = geometry.length(strokes[shorter if longer == k else longer])
+    factor = rng.uniform(*cfg.proportion_flip)
+    target = factor * other if longer == k else other / factor
+    stroke = strokes[k]
+    s = arc_length(stroke)
+    if target <= s[-1]:
+        return interpolate_axis(stroke, s, np.linspace(0.0, target, max(2, len(stroke))))
+    direction = stroke[-1] - stroke[-2] if len(stroke) > 1 else np.zeros(2)
+    norm = float(np.hypot(*direction))
+    if norm < 1e-9:
+        return None
+    return np.concatenate([stroke, stroke[-1:] + direction / norm * (target - s[-1])])
 
 
 def wrong_shape_candidates(
@@ -165,6 +195,10 @@ def corrupt(
     if label == "misplaced":
         if k == 0:  # placement is judged relative to strokes already drawn
             return None
+        if rng.random() < cfg.proportion_probability:
+            made = proportion(strokes, k, rng, cfg, char_size)
+            if made is not None:
+                return made, k
         return misplace(stroke, rng, cfg, char_size), k
     raise ValueError(f"unknown stroke label {label!r}")
 

@@ -91,3 +91,83 @@ def fit_alignment(
 def resampled(strokes: list[np.ndarray]) -> np.ndarray:
     """All strokes resampled to ``POINTS_PER_STROKE`` points, stacked ``(S * P, 2)``."""
     return np.concatenate([resample(s, POINTS_PER_STROKE) for s in strokes])
+
+
+# --- relations that tell characters apart ---------------------------------------------------
+
+RELATION_POINTS = 9  # each stroke as a polyline of this many points for crossing tests
+PARALLEL_DEG = 15.0  # two straight strokes this close in direction are parallel
+LONGER = 1.25  # of two parallel strokes, one is "the longer" from this length ratio on
+CLEAR = 0.1  # a crossing this far (char units) from both strokes' ends is clear
+APART = 0.06  # strokes at least this far apart (char units) clearly do not touch
+
+
+def _crossings(polylines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For S polylines ``(S, P, 2)``: whether strokes i and j intersect ``(S, S)``, and the
+    shortest arc distance from an intersection to an end of stroke i ``(S, S)`` (inf if none)."""
+    a, b = polylines[:, :-1], polylines[:, 1:]  # (S, P-1, 2) segments
+    d = b - a
+    count, segments = a.shape[0], a.shape[1]
+    pa, pd = a.reshape(-1, 2), d.reshape(-1, 2)
+    cross = pd[:, None, 0] * pd[None, :, 1] - pd[:, None, 1] * pd[None, :, 0]
+    delta = pa[None, :, :] - pa[:, None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (delta[..., 0] * pd[None, :, 1] - delta[..., 1] * pd[None, :, 0]) / cross
+        u = (delta[..., 0] * pd[:, None, 1] - delta[..., 1] * pd[:, None, 0]) / cross
+    hit = (np.abs(cross) > 1e-12) & (t >= 0) & (t <= 1) & (u >= 0) & (u <= 1)
+    seg_len = np.linalg.norm(pd, axis=1).reshape(count, segments)
+    along = np.concatenate([np.zeros((count, 1)), np.cumsum(seg_len, axis=1)], axis=1)
+    total = along[:, -1]
+    position = (
+        along[:, :-1].reshape(-1)[:, None] + np.where(hit, t, 0.0) * seg_len.reshape(-1)[:, None]
+    )
+    to_end = np.minimum(position, np.repeat(total, segments)[:, None] - position)
+    to_end = np.where(hit, to_end, np.inf)
+    hit_s = hit.reshape(count, segments, count, segments).any(axis=(1, 3))
+    end_s = to_end.reshape(count, segments, count, segments).min(axis=(1, 3))
+    return hit_s, end_s
+
+
+def relations(strokes: list[np.ndarray], char_size: float) -> dict[str, set]:
+    """The relations between strokes that tell look-alike characters apart:
+
+    * ``longer``: (i, j) for parallel straight strokes where i is clearly the longer;
+    * ``crossing``: {i, j} pairs that cross clearly away from both strokes' ends;
+    * ``apart``: {i, j} pairs that are clearly apart (do not touch or cross).
+    """
+    count = len(strokes)
+    lines = np.stack([resample(s, RELATION_POINTS) for s in strokes])
+    lengths = np.array([length(s) for s in strokes])
+    chords = lines[:, -1] - lines[:, 0]
+    straight = np.array([curvedness(s) < 0.08 for s in strokes])
+    angle = np.degrees(np.arctan2(chords[:, 1], chords[:, 0])) % 180
+    hit, to_end = _crossings(lines)
+    gaps = np.linalg.norm(lines[:, None, :, None] - lines[None, :, None, :], axis=-1).min((-1, -2))
+    out: dict[str, set] = {"longer": set(), "crossing": set(), "apart": set()}
+    for i in range(count):
+        for j in range(i + 1, count):
+            turn = abs(angle[i] - angle[j])
+            if straight[i] and straight[j] and min(turn, 180 - turn) <= PARALLEL_DEG:
+                if lengths[i] >= LONGER * lengths[j]:
+                    out["longer"].add((i, j))
+                elif lengths[j] >= LONGER * lengths[i]:
+                    out["longer"].add((j, i))
+            if hit[i, j] and min(to_end[i, j], to_end[j, i]) >= CLEAR * char_size:
+                out["crossing"].add((i, j))
+            elif not hit[i, j] and gaps[i, j] >= APART * char_size:
+                out["apart"].add((i, j))
+    return out
+
+
+def keeps_relations(before: dict[str, set], strokes: list[np.ndarray], char_size: float) -> bool:
+    """Whether ``strokes`` keep the relations ``before`` (of the strokes they vary): the
+    longer of two parallel strokes stays longer, clear crossings still cross, strokes
+    clearly apart still do not touch or cross."""
+    lines = np.stack([resample(s, RELATION_POINTS) for s in strokes])
+    lengths = np.array([length(s) for s in strokes])
+    if any(lengths[i] <= lengths[j] for i, j in before["longer"]):
+        return False
+    hit, _ = _crossings(lines)
+    if any(not hit[i, j] for i, j in before["crossing"]):
+        return False
+    return not any(hit[i, j] for i, j in before["apart"])

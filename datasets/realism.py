@@ -16,6 +16,7 @@ from kanjiwrite.datasets import geometry
 from kanjiwrite.datasets.augment import DEFAULT_AUGMENT, AugmentConfig, humanize
 from kanjiwrite.datasets.contract import KANJIVG_SIZE
 from kanjiwrite.datasets.kanjivg import KanjiRef
+from kanjiwrite.datasets.synthesis import components
 
 MEASURES = {
     "offset": geometry.offset,
@@ -56,4 +57,12 @@ def synthetic_samples(
 ) -> list[tuple[KanjiRef, list[np.ndarray]]]:
     """Correct synthetic attempts at ``refs``, ``repeats`` each."""
     rng = np.random.default_rng(seed)
-    return [(ref, humanize(ref.strokes, rng, cfg)[0]) for ref in refs for _ in range(repeats)]
+    order = tuple(range(max(r.stroke_count for r in refs)))
+    return [
+        (
+            ref,
+            humanize(ref.strokes, rng, cfg, components=components(ref, order, ref.stroke_count))[0],
+        )
+        for ref in refs
+        for _ in range(repeats)
+    ]

@@ -5,10 +5,17 @@ reference strokes (KanjiVG box, in the accepted order the learner followed) and,
 stroke k, a label against expected stroke k and the reference index it depicts.
 Attempt-level facts: strokes beyond the reference are ``extra``; ``missing`` lists the
 expected strokes (positions in the order followed) not (yet) drawn correctly.
+
+The correct strokes come from KanjiVG's glyph or, for ``style_probability`` of attempts,
+from another hand (``styles``: Kaisho, tomoe) when the character has one; errors are made
+on the strokes of that hand. For ``lookalike_probability`` of attempts at a character with
+look-alikes (``lookalikes``), the learner writes the look-alike instead, labelled stroke by
+stroke.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +24,7 @@ from kanjiwrite.datasets.augment import DEFAULT_AUGMENT, AugmentConfig, humanize
 from kanjiwrite.datasets.contract import LABEL_INDEX, LABELS, STROKE_ERRORS
 from kanjiwrite.datasets.errors import DEFAULT_ERRORS, ErrorConfig, corrupt, fit_to_box
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack
+from kanjiwrite.datasets.strokes import resample_many
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,8 @@ class SynthesisConfig:
     complete_probability: float = 0.5  # otherwise the attempt stops after a random stroke
     extra_probability: float = 0.15  # complete attempts get one stroke too many
     alternative_order_probability: float = 0.3
+    style_probability: float = 0.4  # attempts written in another hand, when there is one
+    lookalike_probability: float = 0.08  # attempts writing a look-alike, when there is one
     augment: AugmentConfig = DEFAULT_AUGMENT
     errors: ErrorConfig = DEFAULT_ERRORS
 
@@ -45,25 +55,72 @@ class Attempt:
     missing: list[int] = field(default_factory=list)
 
 
+Hand = list[np.ndarray]  # a rendering's strokes in the reference's numbering, KanjiVG box
+LookAlikeWriting = tuple[tuple[int, ...], list[np.ndarray]]  # labels, the look-alike's strokes
+
+
+def components(ref: KanjiRef, order: tuple[int, ...], count: int) -> list[list[int]]:
+    """The largest KanjiVG element groups that do not overlap (2 strokes or more, not the
+    whole character), as positions among the first ``count`` strokes written in ``order``."""
+    position = {base: k for k, base in enumerate(order) if k < count}
+    chosen: list[set[int]] = []
+    for group in sorted(ref.groups, key=lambda g: -len(g.strokes)):
+        members = set(group.strokes)
+        if 2 <= len(members) < ref.stroke_count and not any(members & c for c in chosen):
+            chosen.append(members)
+    drawn = [sorted(position[i] for i in c if i in position) for c in chosen]
+    return [members for members in drawn if members]
+
+
+def write_lookalike(
+    ref: KanjiRef, rng: np.random.Generator, writing: LookAlikeWriting, cfg: SynthesisConfig
+) -> Attempt:
+    """An attempt at ``ref`` that writes a look-alike instead (its standard order)."""
+    labels, strokes = writing
+    n = ref.stroke_count
+    count = n if rng.random() < cfg.complete_probability else int(rng.integers(1, n + 1))
+    order = tuple(range(n))
+    drawn, canvas = humanize(strokes[:count], rng, cfg.augment)
+    correct = LABEL_INDEX["correct"]
+    return Attempt(
+        kanji=ref.char,
+        reference=list(ref.strokes),
+        drawn=drawn,
+        canvas=canvas,
+        labels=np.array(labels[:count], np.int8),
+        matched=np.arange(count, dtype=np.int16),
+        order=order,
+        missing=[i for i in range(n) if i >= count or labels[i] != correct],
+    )
+
+
 def synthesize_attempt(
     ref: KanjiRef,
     rng: np.random.Generator,
     donors: list[np.ndarray],
     cfg: SynthesisConfig = DEFAULT_SYNTHESIS,
+    hands: Sequence[Hand] = (),
+    lookalikes: Sequence[LookAlikeWriting] = (),
 ) -> Attempt:
     """One random labelled attempt at ``ref``; ``donors`` are strokes of other characters
-    used for wrong shapes and extra strokes."""
+    used for wrong shapes and extra strokes; ``hands`` other correct renderings of ``ref``;
+    ``lookalikes`` look-alikes to write instead (see module doc)."""
+    if lookalikes and rng.random() < cfg.lookalike_probability:
+        return write_lookalike(ref, rng, lookalikes[rng.integers(len(lookalikes))], cfg)
     orders = ref.orders()
     use_alt = len(orders) > 1 and rng.random() < cfg.alternative_order_probability
     order = orders[1 + rng.integers(len(orders) - 1)] if use_alt else orders[0]
     expected = [ref.strokes[i] for i in order]
+    styled = bool(hands) and rng.random() < cfg.style_probability
+    hand = hands[rng.integers(len(hands))] if styled else ref.strokes
+    written = [hand[i] for i in order]  # the correct strokes, as this hand writes them
     n = len(expected)
     drawn_count = n if rng.random() < cfg.complete_probability else int(rng.integers(1, n + 1))
     # strokes another accepted order allows at each position (never labelled wrong_order)
     allowed = [{o[k] for o in orders} for k in range(n)]
     position_of = {base: k for k, base in enumerate(order)}
 
-    resampled = ref.resampled()[list(order)]
+    resampled = resample_many(written) if styled else ref.resampled()[list(order)]
     strokes, labels, matched = [], [], []
     weights = np.asarray(cfg.error_weights)
     for k in range(drawn_count):
@@ -75,7 +132,7 @@ def synthesize_attempt(
                 label = STROKE_ERRORS[i]
                 forbidden = {position_of[b] for b in allowed[k]}
                 made = corrupt(
-                    expected,
+                    written,
                     k,
                     label,
                     rng,
@@ -87,7 +144,7 @@ def synthesize_attempt(
                 if made is not None:
                     break
         if made is None:
-            label, made = "correct", (expected[k], k)
+            label, made = "correct", (written[k], k)
         strokes.append(made[0])
         labels.append(LABEL_INDEX[str(label)])
         matched.append(made[1])
@@ -100,7 +157,9 @@ def synthesize_attempt(
         labels.append(LABEL_INDEX["extra"])
         matched.append(-1)
 
-    drawn, canvas = humanize(strokes, rng, cfg.augment)
+    drawn, canvas = humanize(
+        strokes, rng, cfg.augment, components=components(ref, order, drawn_count)
+    )
     return Attempt(
         kanji=ref.char,
         reference=expected,
@@ -118,18 +177,53 @@ def donor_strokes(refs: list[KanjiRef]) -> list[np.ndarray]:
     return [s for r in refs for s in r.strokes]
 
 
+@dataclass
+class Extras:
+    """Per character of a split: other correct hands and look-alikes to write instead
+    (both from the same split only)."""
+
+    hands: dict[str, list[Hand]] = field(default_factory=dict)
+    lookalikes: dict[str, list[LookAlikeWriting]] = field(default_factory=dict)
+
+    def of(self, char: str) -> tuple[list[Hand], list[LookAlikeWriting]]:
+        return self.hands.get(char, []), self.lookalikes.get(char, [])
+
+
+def split_extras(pack: ReferencePack, chars: list[str]) -> Extras:
+    """The renderings (``styles``) and look-alikes (``lookalikes``) of ``chars``."""
+    from kanjiwrite.datasets.lookalikes import lookalikes_of
+    from kanjiwrite.datasets.styles import load_styles
+
+    styles = load_styles(pack)
+    extras = Extras()
+    for char in chars:
+        if styles[char]:
+            extras.hands[char] = [r.strokes for r in styles[char]]
+    for char, pairs in lookalikes_of(pack, tuple(sorted(chars))).items():
+        extras.lookalikes[char] = [(p.labels, pack[p.written].strokes) for p in pairs]
+    return extras
+
+
 def fixed_attempts(
     pack: ReferencePack,
     chars: list[str],
     count: int,
     seed: int,
     cfg: SynthesisConfig = DEFAULT_SYNTHESIS,
+    extras: Extras | None = None,
 ) -> list[Attempt]:
-    """A fixed evaluation set: ``count`` attempts, the same for the same seed."""
+    """A fixed evaluation set: ``count`` attempts, the same for the same seed (with
+    ``extras``, written in other hands and with look-alikes as in training)."""
     refs = [pack[c] for c in chars]
     donors = donor_strokes(refs)
     rng = np.random.default_rng(seed)
-    return [synthesize_attempt(refs[i % len(refs)], rng, donors, cfg) for i in range(count)]
+    extras = extras or Extras()
+    return [
+        synthesize_attempt(
+            refs[i % len(refs)], rng, donors, cfg, *extras.of(refs[i % len(refs)].char)
+        )
+        for i in range(count)
+    ]
 
 
 def examples_by_label(

@@ -52,6 +52,37 @@ def read_tegaki_file(path: Path, writer: str = "") -> HandwrittenSample:
     return HandwrittenSample(char, strokes, (width, height), path, writer)
 
 
+def correct_attempts(pack, samples: list[HandwrittenSample]) -> list:
+    """Real samples as attempts labelled correct stroke by stroke: those of known
+    characters whose strokes correspond to the reference (``styles.correspondence``: the
+    count, an accepted order, every stroke's direction), in the order they follow."""
+    from kanjiwrite.datasets.contract import LABEL_INDEX
+    from kanjiwrite.datasets.styles import correspondence
+    from kanjiwrite.datasets.synthesis import Attempt
+
+    attempts = []
+    for sample in samples:
+        if sample.char not in pack:
+            continue
+        ref = pack[sample.char]
+        strokes = [s[:, :2] for s in sample.strokes]
+        order = correspondence(ref, strokes)
+        if order is None:
+            continue
+        attempts.append(
+            Attempt(
+                kanji=ref.char,
+                reference=[ref.strokes[i] for i in order],
+                drawn=strokes,
+                canvas=sample.canvas,
+                labels=np.full(len(strokes), LABEL_INDEX["correct"], np.int8),
+                matched=np.arange(len(strokes), dtype=np.int16),
+                order=order,
+            )
+        )
+    return attempts
+
+
 def read_tegaki_folder(folder: Path) -> list[HandwrittenSample]:
     """Every ``*.xml`` below ``folder``, sorted by path; the writer is taken from a
     ``japanese-*`` folder name on the way, when there is one."""

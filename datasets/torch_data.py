@@ -20,6 +20,7 @@ from kanjiwrite.datasets.strokes import model_inputs
 from kanjiwrite.datasets.synthesis import (
     DEFAULT_SYNTHESIS,
     Attempt,
+    Extras,
     SynthesisConfig,
     donor_strokes,
     synthesize_attempt,
@@ -78,23 +79,22 @@ class AttemptStream(IterableDataset):
         batch_size: int = 64,
         bucket: int = 8,
         start: int = 0,
+        extras: Extras | None = None,
     ):
         self.refs: list[KanjiRef] = [pack[c] for c in chars]
         self.donors = donor_strokes(self.refs)
+        self.extras = extras or Extras()
         self.seed, self.cfg, self.rank = seed, cfg, rank
         self.batch_size, self.bucket, self.start = batch_size, bucket, start
 
     def pool(self, index: int) -> list[dict[str, torch.Tensor]]:
         """Pool ``index``: its batches, collated, in random order."""
         rng = np.random.default_rng([self.seed, self.rank, index])
-        items = [
-            encode_attempt(
-                synthesize_attempt(
-                    self.refs[rng.integers(len(self.refs))], rng, self.donors, self.cfg
-                )
-            )
-            for _ in range(self.batch_size * self.bucket)
-        ]
+        items = []
+        for _ in range(self.batch_size * self.bucket):
+            ref = self.refs[rng.integers(len(self.refs))]
+            attempt = synthesize_attempt(ref, rng, self.donors, self.cfg, *self.extras.of(ref.char))
+            items.append(encode_attempt(attempt))
         items.sort(key=lambda item: (len(item["drawn"]), len(item["reference"])))
         batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
         return [collate(batches[i]) for i in rng.permutation(len(batches))]

@@ -11,11 +11,15 @@
 
 Decoding:
 
-* the order graded against is the one with the highest mean log ``p_correct`` over the
-  strokes of the full request (ties: the standard order);
+* the order graded against is the one under which the most strokes *before the newest*
+  are correct, then the highest mean log ``p_correct`` over all strokes (ties: the
+  standard order): the client sends the strokes it has accepted plus the new one, so the
+  order stays consistent with every stroke already accepted, even when another accepted
+  order would score the newest stroke higher;
 * each stroke's verdict is ``contract.decide`` (the one rule training selects by):
   ``extra`` beyond the reference, else ``correct`` when ``p_correct >= ACCEPT``, else
-  the most probable stroke error;
+  the most probable stroke error, ``wrong_order`` only for a stroke the match head says
+  depicts another stroke of the character (and preferred to ``wrong_shape`` then);
 * ``matched_index``: the most probable reference stroke (``None`` for "none");
 * ``missing``: reference strokes not (yet) drawn correctly, in writing order.
 """
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kanjiwrite.datasets.contract import LABELS, decide
+from kanjiwrite.datasets.contract import ACCEPT, LABELS, decide, depicts_other
 from kanjiwrite.datasets.kanjivg import KanjiRef
 from kanjiwrite.datasets.strokes import Canvas, Stroke, model_inputs, prefix_inputs
 
@@ -99,13 +103,15 @@ def decode(
     per_order = verdict_probs.reshape(len(orders), items, *verdict_probs.shape[1:])
     matches = match_probs.reshape(len(orders), items, *match_probs.shape[1:])
     last = per_order[:, -1, :, 0]  # p_correct of every stroke, full request, per order
-    best = int(np.argmax(np.log(np.clip(last, 1e-9, 1.0)).mean(axis=1)))
+    consistent = (last[:, : count - 1] >= ACCEPT).sum(axis=1)
+    mean_log = np.log(np.clip(last, 1e-9, 1.0)).mean(axis=1)
+    best = max(range(len(orders)), key=lambda o: (consistent[o], mean_log[o], -o))
     order = orders[best]
     item = rows if items == count else np.full(count, items - 1)  # prefix 0..k, or the request
     probs = per_order[best, item, rows]
     match = matches[best, item, rows]
     n = len(order)
-    verdicts = decide(probs, rows >= n)
+    verdicts = decide(probs, rows >= n, depicts_other(match, rows))
     matched = np.argmax(match, axis=-1)
     results = [
         StrokeResult(

@@ -16,26 +16,34 @@ def random_outputs(rng, strokes, reference):
     labels = rng.integers(0, len(contract.LABELS), strokes)
     past_end = np.arange(strokes) >= reference
     labels[past_end] = contract.EXTRA
-    return logits, labels, past_end
+    match = rng.dirichlet(np.full(reference + 1, 0.002), strokes)  # mostly sure of one column
+    return logits, labels, past_end, match
 
 
 def test_training_selects_by_the_rule_decoding_ships():
     rng = np.random.default_rng(0)
     strokes, reference = 300, 240
-    logits, labels, past_end = random_outputs(rng, strokes, reference)
+    logits, labels, past_end, match = random_outputs(rng, strokes, reference)
     probs = torch.from_numpy(logits).softmax(-1).numpy()
     order = tuple(range(reference))
-    result = decode(probs[None], np.full((1, strokes, reference + 1), 0.5), [order], strokes)
+    result = decode(probs[None], match[None], [order], strokes)
     shipped = np.array([contract.LABEL_INDEX[s.verdict] for s in result.strokes])
+    other = contract.depicts_other(match, np.arange(strokes))
     chosen = validation_metrics(
-        torch.from_numpy(logits), torch.from_numpy(labels), torch.from_numpy(past_end)
+        torch.from_numpy(logits),
+        torch.from_numpy(labels),
+        torch.from_numpy(past_end),
+        torch.from_numpy(other),
     )
     assert chosen["val_verdict_accuracy"] == (shipped == labels).mean()
     accepted, correct = shipped == contract.CORRECT, labels == contract.CORRECT
     assert chosen["val_false_reject"] == (~accepted & correct).sum() / correct.sum()
     assert chosen["val_false_accept"] == (accepted & ~correct).sum() / (~correct).sum()
-    # and the rule itself: extra only past the reference, never as a stroke error
+    # and the rule itself: extra only past the reference, never as a stroke error;
+    # wrong_order only for strokes that depict another stroke
     assert (shipped[:reference] != contract.EXTRA).all() and (shipped[reference:] == 5).all()
+    assert not ((shipped == contract.LABEL_INDEX["wrong_order"]) & ~other).any()
+    assert (shipped == contract.LABEL_INDEX["wrong_order"]).sum() > 10
 
 
 def test_decide_is_the_stated_rule():
@@ -49,6 +57,11 @@ def test_decide_is_the_stated_rule():
     assert contract.decide(probs).tolist() == [0, 3, 3]
     assert contract.decide(probs, np.array([False, False, True])).tolist() == [0, 3, 5]
     assert contract.decide(probs, accept=0.55).tolist() == [1, 3, 3]  # a tie: the first error
+    # with the match head: a stroke that depicts another stroke is wrong_order rather than
+    # wrong_shape; one that depicts none is never wrong_order
+    order_first = np.array([[0.1, 0.1, 0.5, 0.2, 0.05, 0.05]] * 2)
+    assert contract.decide(order_first, other=np.array([True, False])).tolist() == [2, 3]
+    assert contract.decide(probs[:2], other=np.array([True, True])).tolist() == [0, 2]
 
 
 def test_every_label_has_a_message_and_the_api_schema_lists_them():

@@ -89,3 +89,63 @@ def test_whole_request_mode_judges_the_newest_stroke_like_its_prefix(pack):
     each = grade(predict, ref, drawn, (400, 400), prefixes=True)
     assert whole.strokes[-1].p_correct == pytest.approx(each.strokes[-1].p_correct, abs=1e-5)
     assert whole.strokes[-1].verdict == each.strokes[-1].verdict
+
+
+def test_decode_keeps_the_order_consistent_with_the_strokes_already_accepted():
+    # order A accepts the first two strokes; order B rejects the first but scores the
+    # newest higher and has the higher mean: the client accepted the first two strokes,
+    # so the newest is judged under A
+    orders = [(0, 1, 2), (1, 0, 2)]
+    verdict, match = outputs(orders, 3, [[0.9, 0.9, 0.3], [0.45, 0.99, 0.99]])
+    result = decode(verdict, match, orders, 3)
+    assert result.order == (0, 1, 2)
+    assert [s.verdict for s in result.strokes][:2] == ["correct", "correct"]
+
+
+def test_a_stroke_that_depicts_no_other_stroke_is_never_wrong_order():
+    orders = [(0, 1, 2)]
+    # the model's favourite error is wrong_order, but the match head says "stroke 0 itself"
+    verdict, match = outputs(orders, 1, [[0.1]], errors={0: 2}, matches={0: 0})
+    (stroke,) = decode(verdict, match, orders, 1).strokes
+    assert stroke.verdict != "wrong_order" and stroke.matched_index == 0
+    # and a stroke that depicts another one is wrong_order, not wrong_shape
+    verdict, match = outputs(orders, 1, [[0.1]], errors={0: 3}, matches={0: 1})
+    (stroke,) = decode(verdict, match, orders, 1).strokes
+    assert stroke.verdict == "wrong_order" and stroke.matched_index == 1
+
+
+def exact_predict(inputs):
+    """A stand-in model that accepts a stroke exactly when its features equal those of the
+    reference stroke at its position (both through the one normalisation)."""
+    drawn, reference = inputs["drawn"], inputs["reference"]
+    count = drawn.shape[1]
+    same = np.zeros(drawn.shape[:2], bool)
+    width = min(count, reference.shape[1])
+    same[:, :width] = np.isclose(drawn[:, :width], reference[:, :width], atol=1e-4).all((-1, -2))
+    verdict = np.zeros((*drawn.shape[:2], len(LABELS)))
+    verdict[..., 0] = np.where(same, 0.99, 0.01)
+    verdict[..., 3] = 1 - verdict[..., 0]
+    match = np.zeros((*drawn.shape[:2], reference.shape[1] + 1))
+    match[..., -1] = 1.0
+    return verdict, match
+
+
+def test_every_accepted_order_of_every_character_completes_stroke_by_stroke(pack):
+    """As the demo and the app run it: after each pen lift the accepted strokes plus the
+    new one are sent; every stroke of every accepted order is accepted, each under the
+    order followed, and the last answer is complete."""
+    checked = 0
+    for char in pack.chars:
+        ref = pack[char]
+        if not ref.alternative_orders:
+            continue
+        for order in ref.orders():
+            accepted = []
+            for k, base in enumerate(order):
+                accepted.append(ref.strokes[base])
+                result = grade(exact_predict, ref, accepted, (109, 109), prefixes=False)
+                assert result.strokes[-1].verdict == "correct", (char, order, k)
+                assert [s.expected_index for s in result.strokes] == list(order[: k + 1])
+            assert result.complete and result.order == order, (char, order)
+            checked += 1
+    assert checked >= 1900  # 886 characters with 1,048 alternative orders

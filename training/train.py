@@ -30,10 +30,12 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from kanjiwrite.datasets.contract import decide
+from kanjiwrite.datasets.contract import decide, depicts_other
 from kanjiwrite.datasets.kanjivg import load_pack
 from kanjiwrite.datasets.splits import SPLIT_SEED, pack_splits
-from kanjiwrite.datasets.synthesis import DEFAULT_SYNTHESIS, fixed_attempts
+from kanjiwrite.datasets.styles import load_styles
+from kanjiwrite.datasets.synthesis import DEFAULT_SYNTHESIS, fixed_attempts, split_extras
+from kanjiwrite.datasets.tegaki import correct_attempts, read_tegaki_folder
 from kanjiwrite.datasets.torch_data import AttemptStream, collate, encode_attempt
 from kanjiwrite.models.grader import Grader, GraderConfig, load_checkpoint, loss_fn, parameter_count
 from kanjiwrite.training.metrics import binary_rates
@@ -46,6 +48,9 @@ class DataConfig:
     samples_per_epoch: int = 50_000  # attempts per epoch (all ranks together); validation
     val_attempts: int = 1500
     val_seed: int = 99
+    # real writing added to validation (selection, temperature) as correct strokes: a
+    # Tegaki folder (the train part; never the eval part), "" for none
+    calibration: str = ""
 
 
 @dataclass
@@ -99,11 +104,15 @@ class TrainConfig:
 
 
 def data_version() -> dict:
-    """What the training data are made of: pack version, split seed, synthesis settings."""
+    """What the training data are made of: pack and style-set versions (with what the
+    style set kept of each source), split seed, synthesis settings."""
     pack = load_pack()
+    styles = load_styles(pack)
     return {
         "pack_version": pack.version,
         "kanjivg_version": pack.meta["kanjivg_version"],
+        "style_version": styles.meta["version"],
+        "styles": styles.meta["counts"],
         "split_seed": SPLIT_SEED,
         "synthesis": dataclasses.asdict(DEFAULT_SYNTHESIS),
     }
@@ -128,36 +137,50 @@ def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
 
 
 def validation_batches(cfg: TrainConfig, chars: list[str], batch_size: int = 128) -> list[dict]:
-    """The fixed validation set, encoded once and batched by stroke count."""
-    attempts = fixed_attempts(load_pack(), chars, cfg.data.val_attempts, cfg.data.val_seed)
+    """The fixed validation set, encoded once and batched by stroke count: synthetic
+    attempts at the validation characters (other hands and look-alikes included) and, with
+    ``data.calibration``, real writing labelled correct."""
+    pack = load_pack()
+    attempts = fixed_attempts(
+        pack, chars, cfg.data.val_attempts, cfg.data.val_seed, extras=split_extras(pack, chars)
+    )
+    if cfg.data.calibration:
+        folder = Path(cfg.data.calibration)
+        if folder.is_dir():
+            attempts += correct_attempts(pack, read_tegaki_folder(folder))
+        else:
+            print(f"no calibration writing at {folder}: validating on synthetic data only")
     items = sorted((encode_attempt(a) for a in attempts), key=lambda i: len(i["drawn"]))
     return [collate(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
 
 
 @torch.no_grad()
 def validation_outputs(model: Grader, batches: list[dict], device: torch.device):
-    """Verdict logits, labels and past-the-reference flags of all real strokes."""
+    """Verdict logits, labels, past-the-reference flags and ``contract.depicts_other`` of
+    all real strokes."""
     model.eval()
-    logits, labels, past_end = [], [], []
+    logits, labels, past_end, other = [], [], [], []
     for batch in batches:
         b = {k: v.to(device) for k, v in batch.items()}
-        verdict, _ = model(b["drawn"], b["drawn_mask"], b["reference"], b["reference_mask"])
-        keep = b["labels"] != -100
-        position = torch.arange(verdict.shape[1], device=device)[None]
-        beyond = position >= b["reference_mask"].sum(1, keepdim=True)
-        logits.append(verdict[keep].float().cpu())
-        labels.append(b["labels"][keep].cpu())
-        past_end.append(beyond[keep].cpu())
+        verdict, match = model(b["drawn"], b["drawn_mask"], b["reference"], b["reference_mask"])
+        keep = (b["labels"] != -100).cpu()
+        position = torch.arange(verdict.shape[1])[None]
+        beyond = position >= b["reference_mask"].sum(1, keepdim=True).cpu()
+        elsewhere = depicts_other(match.float().softmax(-1).cpu().numpy(), position.numpy())
+        logits.append(verdict.float().cpu()[keep])
+        labels.append(b["labels"].cpu()[keep])
+        past_end.append(beyond[keep])
+        other.append(torch.from_numpy(elsewhere)[keep])
     model.train()
-    return torch.cat(logits), torch.cat(labels), torch.cat(past_end)
+    return torch.cat(logits), torch.cat(labels), torch.cat(past_end), torch.cat(other)
 
 
 def validation_metrics(
-    logits: torch.Tensor, labels: torch.Tensor, past_end: torch.Tensor
+    logits: torch.Tensor, labels: torch.Tensor, past_end: torch.Tensor, other: torch.Tensor
 ) -> dict[str, float]:
     """Loss, and verdicts by the shipped rule (``contract.decide``): accuracy, FRR, FAR."""
     truth = labels.numpy()
-    verdict = decide(logits.softmax(-1).numpy(), past_end.numpy())
+    verdict = decide(logits.softmax(-1).numpy(), past_end.numpy(), other.numpy())
     rates = binary_rates(truth, verdict)
     return {
         "val_loss": float(torch.nn.functional.cross_entropy(logits, labels)),
@@ -288,6 +311,7 @@ def train(
         rank=rank,
         batch_size=cfg.data.batch_size,
         start=state["pools"],
+        extras=split_extras(pack, splits["train"]),
     )
     planned, pools_per_epoch = planned_steps(cfg, world, stream.bucket)
     reason = nothing_left(cfg, state, planned) if resume is not None else None
@@ -392,7 +416,7 @@ def train(
     if rank == 0:
         checkpoint = load_checkpoint(best_path)
         best = Grader.from_checkpoint(checkpoint)
-        logits, labels, _ = validation_outputs(best, val, torch.device("cpu"))
+        logits, labels, _, _ = validation_outputs(best, val, torch.device("cpu"))
         temperature = fit_temperature(logits, labels)
         best.temperature.fill_(temperature)
         checkpoint["temperature"] = temperature

@@ -1,0 +1,103 @@
+"""Look-alike kanji: pairs that correspond stroke by stroke but differ where it matters
+(土/士, 末/未, 甲/申, 提/堤 ...), mined from KanjiVG, with the per-stroke labels of writing one
+when the other was asked for.
+
+A pair (A, B) qualifies when both have the same stroke count, B's strokes are close to A's
+of the same number on average and none is far (so B reads as A written with a few strokes
+changed), and either a relation that tells characters apart differs
+(``geometry.relations``: which of two parallel strokes is the longer, a clear crossing) or
+some strokes are clearly different. Writing B for A labels each stroke against A: wrong
+where it is clearly different, and where a relation breaks, the later stroke of the pair
+(the stroke with which the learner's writing stops being A: a stroke-by-stroke grader
+cannot know the first one is off before the second is drawn); ``misplaced`` when the
+shape is A's (too long, too short, moved), ``wrong_shape`` otherwise; the rest
+``correct``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from kanjiwrite.datasets import geometry
+from kanjiwrite.datasets.contract import KANJIVG_SIZE, LABEL_INDEX
+from kanjiwrite.datasets.kanjivg import ReferencePack
+
+DIFFERENT = 0.1  # mean point distance (char units) of a stroke that is clearly another
+FAR = 0.2  # no stroke of a look-alike is this far from its partner
+MEAN = 0.1  # mean over all strokes
+SAME_SHAPE = 0.2  # shape distance under which a wrong stroke counts as misplaced
+RELATIONS = ("longer", "crossing")  # what tells kanji apart ("apart" also varies by style)
+
+
+@dataclass(frozen=True)
+class LookAlike:
+    asked: str  # the character asked for
+    written: str  # the look-alike written instead
+    labels: tuple[int, ...]  # per stroke of ``written``, against ``asked`` (LABELS indices)
+
+    @property
+    def different(self) -> int:
+        return sum(label != LABEL_INDEX["correct"] for label in self.labels)
+
+
+def stroke_distances(pack: ReferencePack, chars: list[str]) -> np.ndarray:
+    """Mean point distance between stroke i of every two of ``chars`` (all with the same
+    stroke count S): ``(C, C, S)`` in character units."""
+    points = np.stack([pack[c].resampled() for c in chars])  # (C, S, P, 2)
+    distances = np.empty((len(chars), len(chars), points.shape[1]))
+    for i in range(len(chars)):
+        distances[i] = np.linalg.norm(points[i][None] - points, axis=-1).mean(-1)
+    return distances / KANJIVG_SIZE
+
+
+def wrong_strokes(pack: ReferencePack, asked: str, written: str, distances: np.ndarray) -> set:
+    """Strokes of ``written`` that are wrong for ``asked`` (see module doc)."""
+    wrong = {int(i) for i in np.flatnonzero(distances > DIFFERENT)}
+    a = geometry.relations(pack[asked].strokes, KANJIVG_SIZE)
+    b = geometry.relations(pack[written].strokes, KANJIVG_SIZE)
+    for name in RELATIONS:
+        wrong |= {max(pair) for pair in a[name] ^ b[name]}
+    return wrong
+
+
+def label_pair(pack: ReferencePack, asked: str, written: str, wrong: set) -> LookAlike:
+    labels = []
+    for i, (a, b) in enumerate(zip(pack[asked].strokes, pack[written].strokes, strict=True)):
+        if i not in wrong:
+            labels.append(LABEL_INDEX["correct"])
+        elif geometry.shape_distance(b, a, KANJIVG_SIZE) <= SAME_SHAPE:
+            labels.append(LABEL_INDEX["misplaced"])
+        else:
+            labels.append(LABEL_INDEX["wrong_shape"])
+    return LookAlike(asked, written, tuple(labels))
+
+
+def mine_lookalikes(pack: ReferencePack, chars: list[str]) -> dict[str, list[LookAlike]]:
+    """Every look-alike among ``chars`` (see module doc), by the character asked for."""
+    by_count: dict[int, list[str]] = {}
+    for c in chars:
+        if pack[c].stroke_count >= 2:
+            by_count.setdefault(pack[c].stroke_count, []).append(c)
+    found: dict[str, list[LookAlike]] = {}
+    for count, group in by_count.items():
+        if len(group) < 2:
+            continue
+        d = stroke_distances(pack, group)
+        near = (d.max(-1) < FAR) & (d.mean(-1) <= MEAN)
+        for i, j in zip(*np.nonzero(near), strict=True):
+            if i == j:
+                continue
+            wrong = wrong_strokes(pack, group[i], group[j], d[i, j])
+            if wrong and 3 * len(wrong) <= 2 * count:
+                pair = label_pair(pack, group[i], group[j], wrong)
+                found.setdefault(pair.asked, []).append(pair)
+    return found
+
+
+@cache
+def lookalikes_of(pack: ReferencePack, split_chars: tuple[str, ...]) -> dict[str, list[LookAlike]]:
+    """``mine_lookalikes`` for a split, computed once per process."""
+    return mine_lookalikes(pack, list(split_chars))

@@ -42,12 +42,12 @@ class AugmentConfig:
     # per stroke, character units: the bounds of variation still labelled correct,
     # calibrated on real writing (Tegaki train part, see `kanjiwrite data realism`)
     stroke_offset: float = 0.065
-    stroke_scale: float = 0.26  # per-axis size factor within exp(+-stroke_scale)
+    stroke_scale: float = 0.22  # per-axis size factor within exp(+-stroke_scale)
     stroke_rotation_deg: float = 10.0
     component_offset: float = 0.05  # a component (element group) moves as one
     component_scale: float = 0.18  # and scales as one, within exp(+-component_scale)
     endpoint_probability: float = 0.5  # one end of a stroke stops short or runs on
-    endpoint_change: float = 0.28  # by up to this share of the stroke's length
+    endpoint_change: float = 0.24  # by up to this share of the stroke's length
     dot_length: float = 0.14  # strokes shorter than this (char units) are dots
     dot_rotation_deg: float = 25.0
     dot_scale: float = 0.3  # dots' length factor within exp(+-dot_scale)
@@ -219,23 +219,33 @@ def vary_strokes(
     """The human variation (components, endpoints and dots, per-stroke jitter; then wobble
     and hooks), in the reference box, keeping the strokes' distinguishing relations."""
     before = geometry.relations(strokes, char_size)
-    varied = strokes
     for _ in range(cfg.relation_tries):
         candidate = move_components(strokes, components or [], rng, cfg, char_size)
         candidate = change_endpoints(candidate, rng, cfg, char_size)
-        sizes = [len(s) for s in candidate]
-        ids = np.repeat(np.arange(len(candidate)), sizes)
-        points = jitter(np.concatenate(candidate), ids, rng, cfg, char_size)
-        candidate = np.split(points, np.cumsum(sizes)[:-1])
+        candidate = add_hooks(
+            smooth_noise(candidate, rng, cfg, char_size, True), rng, cfg, char_size
+        )
         if geometry.keeps_relations(before, candidate, char_size):
-            varied = candidate
-            break
-    sizes = [len(s) for s in varied]
-    ids = np.repeat(np.arange(len(varied)), sizes)
-    points, axis, first, total = arc_axis(varied)
+            return candidate
+    return smooth_noise(strokes, rng, cfg, char_size, False)  # wobble only
+
+
+def smooth_noise(
+    strokes: list[np.ndarray],
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+    char_size: float,
+    with_jitter: bool,
+) -> list[np.ndarray]:
+    """Per-stroke jitter (offset, scale, rotation; optional) and wobble."""
+    sizes = [len(s) for s in strokes]
+    ids = np.repeat(np.arange(len(strokes)), sizes)
+    points, axis, first, total = arc_axis(strokes)
+    if with_jitter:
+        points = jitter(points, ids, rng, cfg, char_size)
     u = (axis - first[ids]) / np.where(total > 0, total, 1.0)[ids]
     points = wobble(points, ids, u, rng, cfg, char_size)
-    return add_hooks(np.split(points, np.cumsum(sizes)[:-1]), rng, cfg, char_size)
+    return np.split(points, np.cumsum(sizes)[:-1])
 
 
 def character_affine(

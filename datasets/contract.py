@@ -29,6 +29,12 @@ STROKE_ERRORS = ("wrong_direction", "wrong_order", "wrong_shape", "misplaced")
 ERROR_LABELS = tuple(label for label in LABELS if label != "correct")
 
 ACCEPT = 0.5  # a stroke is correct when its calibrated p_correct is at least this
+# how strict the grader is: the accept threshold per level; a trained model carries its own,
+# chosen on validation data (``training.train.strictness_thresholds``), these are for one
+# that does not
+STRICTNESS = ("lenient", "standard", "strict")
+DEFAULT_STRICTNESS = "standard"
+DEFAULT_THRESHOLDS = {"lenient": 0.3, "standard": ACCEPT, "strict": 0.7}
 MATCH_SURE = 0.5  # the match head "depicts stroke j" when j's probability is at least this
 
 KANJIVG_SIZE = 109.0  # KanjiVG's viewBox: references live in a 109 x 109 box, y down
@@ -41,13 +47,15 @@ _ERROR_COLUMNS = np.array([LABEL_INDEX[label] for label in STROKE_ERRORS])
 
 
 def depicts_other(match_probs: np.ndarray, position: np.ndarray) -> np.ndarray:
-    """Whether the match head says a stroke depicts another reference stroke than the one
-    expected at its ``position``: its most probable column is a reference stroke (not the
-    last, "none", column), not ``position``, with probability at least ``MATCH_SURE``."""
+    """What the match head says a stroke depicts, as int8: 1 when it is sure (probability at
+    least ``MATCH_SURE``) of another reference stroke than the one expected at
+    ``position``; -1 when it is sure of that stroke itself or of none (the last column);
+    0 when it is not sure."""
     probs = np.asarray(match_probs)
     best = np.argmax(probs, axis=-1)
     sure = np.take_along_axis(probs, best[..., None], axis=-1)[..., 0] >= MATCH_SURE
-    return (best != position) & (best < probs.shape[-1] - 1) & sure
+    other = (best != position) & (best < probs.shape[-1] - 1)
+    return np.where(sure, np.where(other, 1, -1), 0).astype(np.int8)
 
 
 def decide(
@@ -61,9 +69,9 @@ def decide(
     A stroke past the end of the reference (``past_end``, broadcast) is ``extra``;
     otherwise it is ``correct`` when ``p_correct >= accept``, else the most probable of
     ``STROKE_ERRORS``. With ``other`` (``depicts_other`` of the match head), a rejected
-    stroke that depicts another stroke of the character is ``wrong_order`` rather than
-    ``wrong_shape``, and one that depicts no other stroke (a scribble, a tap, the expected
-    stroke itself) is never ``wrong_order``: the next most probable error instead.
+    stroke surely depicting another stroke of the character is ``wrong_order`` rather than
+    ``wrong_shape``, and one surely depicting no other stroke (a scribble, a tap, the
+    expected stroke itself) is never ``wrong_order``: the next most probable error instead.
     """
     probs = np.asarray(verdict_probs)
     errors = probs[..., _ERROR_COLUMNS]
@@ -72,7 +80,10 @@ def decide(
         order = STROKE_ERRORS.index("wrong_order")
         shape = STROKE_ERRORS.index("wrong_shape")
         errors = errors.copy()
-        errors[..., order] = np.where(other, np.maximum(errors[..., order], errors[..., shape]), -1)
+        boosted = np.maximum(errors[..., order], errors[..., shape])
+        errors[..., order] = np.where(
+            other > 0, boosted, np.where(other < 0, -1, errors[..., order])
+        )
     error = _ERROR_COLUMNS[np.argmax(errors, axis=-1)]
     verdict = np.where(probs[..., CORRECT] >= accept, CORRECT, error)
     return np.where(past_end, EXTRA, verdict)
@@ -84,6 +95,7 @@ def as_dict() -> dict:
         "labels": list(LABELS),
         "stroke_errors": list(STROKE_ERRORS),
         "accept": ACCEPT,
+        "strictness": list(STRICTNESS),
         "kanjivg_size": KANJIVG_SIZE,
         "points_per_stroke": POINTS_PER_STROKE,
         "max_strokes": MAX_STROKES,

@@ -98,6 +98,7 @@ def resampled(strokes: list[np.ndarray]) -> np.ndarray:
 RELATION_POINTS = 9  # each stroke as a polyline of this many points for crossing tests
 PARALLEL_DEG = 15.0  # two straight strokes this close in direction are parallel
 LONGER = 1.25  # of two parallel strokes, one is "the longer" from this length ratio on
+KEEP_LONGER = 1.1  # and a correct variation keeps it at least this much longer
 CLEAR = 0.1  # a crossing this far (char units) from both strokes' ends is clear
 APART = 0.06  # strokes at least this far apart (char units) clearly do not touch
 
@@ -165,7 +166,7 @@ def keeps_relations(before: dict[str, set], strokes: list[np.ndarray], char_size
     clearly apart still do not touch or cross."""
     lines = np.stack([resample(s, RELATION_POINTS) for s in strokes])
     lengths = np.array([length(s) for s in strokes])
-    if any(lengths[i] <= lengths[j] for i, j in before["longer"]):
+    if any(lengths[i] < KEEP_LONGER * lengths[j] for i, j in before["longer"]):
         return False
     hit, _ = _crossings(lines)
     if any(not hit[i, j] for i, j in before["crossing"]):

@@ -1,4 +1,5 @@
-"""Reader for Tegaki character XML (real human pen data) into the stroke format.
+"""Reader for Tegaki character XML (real human pen data) into the stroke format: single
+files (``read_tegaki_file``, folders of them) and gzip'd character collections.
 
 A file is ``<character><utf8>X</utf8><strokes><stroke><point x=".." y=".." [timestamp=".."]/>
 ...</stroke>...</strokes></character>``, optionally with ``<width>``/``<height>``; without
@@ -32,6 +33,11 @@ def read_tegaki_file(path: Path, writer: str = "") -> HandwrittenSample:
         root = ET.parse(path).getroot()
     except ET.ParseError as error:
         raise ValueError(f"{path}: not XML ({error})") from error
+    return parse_character(root, path, writer)
+
+
+def parse_character(root: ET.Element, path: Path, writer: str) -> HandwrittenSample:
+    """One ``<character>`` element; raises ``ValueError`` when it holds no sample."""
     char = (root.findtext("utf8") or "").strip()
     if len(char) != 1:
         raise ValueError(f"{path}: <utf8> must hold one character, got {char!r}")
@@ -81,6 +87,24 @@ def correct_attempts(pack, samples: list[HandwrittenSample]) -> list:
             )
         )
     return attempts
+
+
+def read_tegaki_collection(path: Path) -> list[HandwrittenSample]:
+    """Every sample of a gzip'd Tegaki character collection (``*.charcol.gz``: sets of
+    ``<character>`` elements as in the single-character files); the writer is the file
+    name without its suffixes."""
+    import gzip
+
+    writer = Path(path).name.split(".")[0]
+    with gzip.open(path) as handle:
+        root = ET.parse(handle).getroot()
+    samples = []
+    for number, character in enumerate(root.iter("character")):
+        try:
+            samples.append(parse_character(character, Path(f"{path}#{number}"), writer))
+        except ValueError:
+            continue  # an empty sample
+    return samples
 
 
 def read_tegaki_folder(folder: Path) -> list[HandwrittenSample]:

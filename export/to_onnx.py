@@ -61,6 +61,9 @@ def model_metadata(checkpoint: dict, model_id: str, run_id: str | None) -> dict[
         ),
         "labels": json.dumps(list(contract.LABELS)),
         "accept_threshold": f"{contract.ACCEPT}",
+        "thresholds": json.dumps(
+            checkpoint.get("strictness", {}).get("thresholds", contract.DEFAULT_THRESHOLDS)
+        ),
         "temperature": f"{checkpoint.get('temperature', 1.0):.6f}",
         "license": "Model: MIT. Trained on data derived from KanjiVG, CC BY-SA 3.0.",
         "attribution": ATTRIBUTION,

@@ -247,6 +247,24 @@ def release_command(
 
 
 @app.command()
+def calibrate(
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint to calibrate in place")],
+    config: Annotated[Path, typer.Option(help="Profile whose validation set to use")] = CPU_CONFIG,
+) -> None:
+    """Refit a checkpoint's temperature and strictness thresholds on its profile's
+    validation set (synthetic, other hands, look-alikes, real calibration writing)."""
+    from kanjiwrite.datasets.splits import pack_splits
+    from kanjiwrite.models.grader import load_checkpoint
+    from kanjiwrite.training.train import TrainConfig, calibrate, validation_batches
+
+    cfg = TrainConfig.load(config)
+    temperature = calibrate(checkpoint, validation_batches(cfg, pack_splits()["val"]))
+    strictness = load_checkpoint(checkpoint)["strictness"]
+    typer.echo(f"temperature {temperature:.3f}; thresholds {strictness['thresholds']}")
+    typer.echo(f"validation rates {strictness['validation_rates']}")
+
+
+@app.command()
 def evaluate(
     checkpoint: Annotated[Path, typer.Option(help="Model checkpoint")] = CHECKPOINT,
     tegaki: Annotated[Path | None, typer.Option(help="Folder of Tegaki XML")] = None,
@@ -254,11 +272,17 @@ def evaluate(
     attempts: Annotated[int, typer.Option(help="Synthetic test attempts")] = 3000,
     run_id: Annotated[str | None, typer.Option(help="Log into this MLflow run")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads for PyTorch")] = 1,
+    kana: Annotated[
+        Path | None, typer.Option(help="Folder of Tegaki kana collections (*.charcol.gz)")
+    ] = None,
 ) -> None:
-    """Evaluate a checkpoint against the geometric baseline (report, plots, JSON)."""
+    """Evaluate a checkpoint against the geometric baseline: the synthetic test, real
+    writing (Tegaki, kana), the held-out style shift and look-alikes (report, plots, JSON)."""
     from kanjiwrite.training.evaluate import evaluate_checkpoint
 
-    report = evaluate_checkpoint(checkpoint, out, tegaki=tegaki, attempts=attempts, threads=threads)
+    report = evaluate_checkpoint(
+        checkpoint, out, tegaki=tegaki, attempts=attempts, threads=threads, kana=kana
+    )
     if run_id is not None:
         from kanjiwrite.training.tracking import tracked_run
 

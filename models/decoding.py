@@ -95,15 +95,20 @@ def build_batch(
 
 
 def decode(
-    verdict_probs: np.ndarray, match_probs: np.ndarray, orders: list[tuple[int, ...]], count: int
+    verdict_probs: np.ndarray,
+    match_probs: np.ndarray,
+    orders: list[tuple[int, ...]],
+    count: int,
+    accept: float = ACCEPT,
 ) -> GradeResult:
-    """Verdicts from the outputs of a ``build_batch`` batch (see module doc)."""
+    """Verdicts from the outputs of a ``build_batch`` batch (see module doc), a stroke being
+    correct from ``p_correct >= accept`` (the strictness level's threshold)."""
     rows = np.arange(count)
     items = len(verdict_probs) // len(orders)  # count (prefixes) or 1 (whole request)
     per_order = verdict_probs.reshape(len(orders), items, *verdict_probs.shape[1:])
     matches = match_probs.reshape(len(orders), items, *match_probs.shape[1:])
     last = per_order[:, -1, :, 0]  # p_correct of every stroke, full request, per order
-    consistent = (last[:, : count - 1] >= ACCEPT).sum(axis=1)
+    consistent = (last[:, : count - 1] >= accept).sum(axis=1)
     mean_log = np.log(np.clip(last, 1e-9, 1.0)).mean(axis=1)
     best = max(range(len(orders)), key=lambda o: (consistent[o], mean_log[o], -o))
     order = orders[best]
@@ -111,7 +116,7 @@ def decode(
     probs = per_order[best, item, rows]
     match = matches[best, item, rows]
     n = len(order)
-    verdicts = decide(probs, rows >= n, depicts_other(match, rows))
+    verdicts = decide(probs, rows >= n, depicts_other(match, rows), accept)
     matched = np.argmax(match, axis=-1)
     results = [
         StrokeResult(
@@ -127,9 +132,14 @@ def decode(
 
 
 def grade(
-    predict: Predict, ref: KanjiRef, drawn: Sequence[Stroke], canvas: Canvas, prefixes: bool = True
+    predict: Predict,
+    ref: KanjiRef,
+    drawn: Sequence[Stroke],
+    canvas: Canvas,
+    prefixes: bool = True,
+    accept: float = ACCEPT,
 ) -> GradeResult:
     """Grade every drawn stroke of one request with one call of ``predict``."""
     inputs, orders = build_batch(ref, drawn, canvas, prefixes)
     verdict_probs, match_probs = predict(inputs)
-    return decode(verdict_probs, match_probs, orders, len(drawn))
+    return decode(verdict_probs, match_probs, orders, len(drawn), accept)

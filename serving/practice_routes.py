@@ -79,7 +79,8 @@ def review(
     scorer: ScorerDep,
     now: Now,
 ) -> ReviewResult:
-    attempt = grade_attempt(scorer.predict, ref, body.arrays(), body.canvas_size())
+    accept = scorer.thresholds[body.strictness]
+    attempt = grade_attempt(scorer.predict, ref, body.arrays(), body.canvas_size(), accept)
     rating = rate_attempt(attempt.misses, body.hints, attempt.complete, body.duration_ms)
     outcome = store.review(
         learner_id,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import fsrs
 import numpy as np
 
+from kanjiwrite.datasets.contract import ACCEPT
 from kanjiwrite.datasets.kanjivg import KanjiRef
 from kanjiwrite.models.decoding import Predict, grade
 
@@ -24,7 +25,11 @@ class GradedAttempt:
 
 
 def grade_attempt(
-    predict: Predict, ref: KanjiRef, strokes: list[np.ndarray], canvas: tuple[float, float]
+    predict: Predict,
+    ref: KanjiRef,
+    strokes: list[np.ndarray],
+    canvas: tuple[float, float],
+    accept: float = ACCEPT,
 ) -> GradedAttempt:
     """Replay an attempt as the demo runs it: each stroke in turn is graded with the strokes
     accepted before it; a right stroke is kept, a wrong one counts as a miss on the stroke
@@ -34,7 +39,7 @@ def grade_attempt(
     for stroke in strokes:
         if len(accepted) == ref.stroke_count:
             break
-        result = grade(predict, ref, [*accepted, stroke], canvas, prefixes=False)
+        result = grade(predict, ref, [*accepted, stroke], canvas, prefixes=False, accept=accept)
         if result.strokes[-1].verdict == "correct":
             accepted.append(stroke)
         else:

@@ -8,10 +8,20 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kanjiwrite.datasets.contract import KANJIVG_SIZE, LABELS, MAX_POINTS, MAX_STROKES
+from kanjiwrite.datasets.contract import (
+    DEFAULT_STRICTNESS,
+    KANJIVG_SIZE,
+    LABELS,
+    MAX_POINTS,
+    MAX_STROKES,
+    STRICTNESS,
+)
+from kanjiwrite.models.order_rules import RULES
 from kanjiwrite.serving.kanjidic import SET_LABELS
 
 Verdict = Literal[LABELS]
+Strictness = Literal[STRICTNESS]
+OrderRule = Literal[tuple(RULES)]
 MAX_CANVAS = 100_000.0  # canvas units a client may declare
 
 Number = Annotated[float, Field(strict=True)]  # no strings or booleans posing as numbers
@@ -89,6 +99,9 @@ class ScoreRequest(StrokesOnCanvas):
     strokes: list[Annotated[list[Point], Field(min_length=1, max_length=MAX_POINTS)]] = Field(
         min_length=1, max_length=MAX_STROKES, description="Strokes drawn so far"
     )
+    strictness: Strictness = Field(
+        DEFAULT_STRICTNESS, description="lenient (beginners), standard, strict (test-takers)"
+    )
 
 
 class StrokeVerdict(BaseModel):
@@ -98,6 +111,9 @@ class StrokeVerdict(BaseModel):
     p_correct: float = Field(ge=0, le=1, description="Calibrated probability the stroke is right")
     expected_index: int | None = Field(description="Reference stroke expected at this position")
     matched_index: int | None = Field(description="Reference stroke this stroke looks like")
+    rule: OrderRule | None = Field(
+        None, description="For a stroke written too early: the stroke-order rule it breaks"
+    )
     message: str = Field(description="A short sentence for the learner")
 
 
@@ -130,6 +146,8 @@ class Contract(BaseModel):
     labels: list[str] = Field(description="Verdict labels, in the model's output order")
     stroke_errors: list[str] = Field(description="Labels a rejected stroke can get")
     accept: float = Field(description="A stroke is correct when p_correct is at least this")
+    strictness: list[str] = Field(description="Strictness levels, lenient to strict")
+    thresholds: dict[str, float] = Field(description="This model's threshold per level")
     kanjivg_size: float = Field(description="Side of the reference box")
     points_per_stroke: int
     max_strokes: int
@@ -183,6 +201,7 @@ class ReviewAttempt(StrokesOnCanvas):
         min_length=1, max_length=4 * MAX_STROKES
     )
     hints: int = Field(0, ge=0, le=1000, description="Hints the learner asked for")
+    strictness: Strictness = DEFAULT_STRICTNESS
     duration_ms: int | None = Field(None, ge=0, le=86_400_000)
 
 

@@ -3,6 +3,9 @@ opened once per process."""
 
 from __future__ import annotations
 
+import json
+
+from kanjiwrite.datasets.contract import DEFAULT_THRESHOLDS
 from kanjiwrite.datasets.kanjivg import load_pack
 from kanjiwrite.models.decoding import grade
 from kanjiwrite.models.runtime import onnx_predict
@@ -15,6 +18,9 @@ class Scorer:
         meta = self.predict.metadata
         self.model_id = meta.get("model_id", "unknown")
         self.model_version = meta.get("model_version", "unknown")
+        self.thresholds: dict[str, float] = (
+            json.loads(meta["thresholds"]) if "thresholds" in meta else dict(DEFAULT_THRESHOLDS)
+        )
         self.pack = load_pack()
         wanted = meta.get("pack_version")
         if wanted and wanted != self.pack.version:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from kanjiwrite.datasets import contract
 from kanjiwrite.datasets.kanjivg import ATTRIBUTION
 from kanjiwrite.models.decoding import grade
+from kanjiwrite.models.order_rules import order_rule
 from kanjiwrite.serving.deps import KnownKanji, ScorerDep, reference_of
 from kanjiwrite.serving.messages import stroke_message
 from kanjiwrite.serving.rating import MISSES_BEFORE_HINT
@@ -30,12 +31,21 @@ router = APIRouter(prefix="/v1", tags=["scoring"])
 def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> ScoreResponse:
     ref = reference_of(scorer, body.kanji)
     metrics = request.app.state.metrics
+    accept = scorer.thresholds[body.strictness]
     started = time.perf_counter()
-    result = grade(scorer.predict, ref, body.arrays(), body.canvas_size(), prefixes=False)
+    result = grade(
+        scorer.predict, ref, body.arrays(), body.canvas_size(), prefixes=False, accept=accept
+    )
     metrics.inference.observe(time.perf_counter() - started)
     strokes = []
     for s in result.strokes:
         metrics.verdicts.labels(s.verdict).inc()
+        position = result.order.index(s.matched_index) if s.matched_index is not None else None
+        rule = (
+            order_rule(ref, s.expected_index, s.matched_index)
+            if s.verdict == "wrong_order" and position is not None and position > s.index
+            else None
+        )
         strokes.append(
             StrokeVerdict(
                 index=s.index,
@@ -44,7 +54,8 @@ def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> ScoreRespo
                 p_correct=round(s.p_correct, 4),
                 expected_index=s.expected_index,
                 matched_index=s.matched_index,
-                message=stroke_message(s.verdict, s.index, s.matched_index, ref.stroke_count),
+                rule=rule,
+                message=stroke_message(s.verdict, s.index, position, ref.stroke_count, rule),
             )
         )
     return ScoreResponse(
@@ -77,5 +88,6 @@ def grading_contract(scorer: ScorerDep) -> Contract:
     return Contract(
         **contract.as_dict(),
         misses_before_hint=MISSES_BEFORE_HINT,
+        thresholds=scorer.thresholds,
         model_id=scorer.model_id,
     )

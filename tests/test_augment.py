@@ -78,3 +78,42 @@ def test_synthetic_variation_is_calibrated_like_real_writing(pack):
     assert 1.08 < table["size_ratio"][0] < 1.22
     assert 0.035 < table["shape_distance"][0] < 0.065
     assert 0.035 < table["point_distance"][0] < 0.065
+
+
+@pytest.mark.parametrize(
+    ("char", "longer"), [("土", (2, 0)), ("士", (0, 2)), ("末", (0, 1)), ("未", (1, 0))]
+)
+def test_variation_keeps_what_tells_look_alikes_apart(pack, char, longer):
+    """Writers vary, but the longer of two parallel strokes stays the longer: 士 never
+    becomes 土 by correct variation (and 末 never 未)."""
+    from kanjiwrite.datasets.geometry import keeps_relations, length, relations
+    from kanjiwrite.datasets.synthesis import components
+
+    ref = pack[char]
+    before = relations(ref.strokes, 109.0)
+    assert longer in before["longer"]
+    rng = np.random.default_rng(0)
+    parts = components(ref, tuple(range(ref.stroke_count)), ref.stroke_count)
+    for _ in range(300):
+        varied = vary_strokes(ref.strokes, rng, DEFAULT_AUGMENT, 109.0, parts)
+        assert length(varied[longer[0]]) > length(varied[longer[1]])
+        kept = keeps_relations(before, varied, 109.0)
+        assert kept or not before["apart"]  # wobble may graze a gap, never flip a length
+
+
+def test_variation_is_structured(pack):
+    """Components move together, one end of a stroke may stop short or run on, dots turn."""
+    from kanjiwrite.datasets.augment import change_endpoints, move_components
+
+    rng = np.random.default_rng(1)
+    ref = pack["好"]  # 女 + 子
+    moved = move_components(ref.strokes, [[0, 1, 2]], rng, DEFAULT_AUGMENT, 109.0)
+    shifts = [moved[i].mean(0) - ref.strokes[i].mean(0) for i in range(3)]
+    assert np.ptp([np.linalg.norm(s) for s in shifts]) < 3.0  # one shift (and scale) for 女
+    assert all(np.array_equal(moved[i], ref.strokes[i]) for i in range(3, ref.stroke_count))
+    line = np.array([[0.0, 50.0], [100.0, 50.0]])
+    lengths = {
+        round(float(np.ptp(s[:, 0])), 1)
+        for s in (change_endpoints([line], rng, DEFAULT_AUGMENT, 109.0)[0] for _ in range(50))
+    }
+    assert min(lengths) < 95 and max(lengths) > 105 and max(lengths) <= 128.1

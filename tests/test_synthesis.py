@@ -138,3 +138,46 @@ def test_fixed_sets_are_reproducible(pack):
         and all(np.array_equal(p, q) for p, q in zip(x.drawn, y.drawn, strict=True))
         for x, y in zip(one, two, strict=True)
     )
+
+
+def test_proportion_errors_break_the_length_relation(pack):
+    from kanjiwrite.datasets.errors import proportion
+    from kanjiwrite.datasets.geometry import length
+
+    rng = np.random.default_rng(0)
+    top, bottom = pack["土"].strokes[0], pack["土"].strokes[2]
+    for _ in range(20):
+        made = proportion(pack["土"].strokes, 2, rng, DEFAULT_ERRORS, 109.0)
+        assert made is not None and length(made) < 0.81 * length(top)  # bottom now shorter
+    made = proportion(pack["士"].strokes, 2, rng, DEFAULT_ERRORS, 109.0)
+    assert length(made) > 1.2 * length(pack["士"].strokes[0])  # 士's short bottom too long
+    assert proportion(pack["十"].strokes, 1, rng, DEFAULT_ERRORS, 109.0) is None
+    assert length(bottom) > length(top)
+
+
+def test_lookalikes_are_labelled_stroke_by_stroke(pack):
+    from kanjiwrite.datasets.lookalikes import mine_lookalikes
+
+    found = mine_lookalikes(pack, list("土士末未工甲申日曰十"))
+    labels = {(p.asked, p.written): p.labels for pairs in found.values() for p in pairs}
+    misplaced = LABEL_INDEX["misplaced"]
+    assert labels[("土", "士")] == (0, 0, misplaced)  # the bottom stroke is the short one
+    assert labels[("末", "未")] == (0, misplaced, 0, 0, 0)
+    assert ("甲", "申") in labels and ("十", "土") not in labels  # not the same stroke count
+    for pair_labels in labels.values():
+        assert 1 <= sum(label != 0 for label in pair_labels) <= 2 * len(pair_labels) / 3
+        assert set(pair_labels) <= {0, misplaced, LABEL_INDEX["wrong_shape"]}
+
+
+def test_attempts_use_other_hands_and_look_alikes(pack):
+    from kanjiwrite.datasets.synthesis import SynthesisConfig, split_extras
+
+    extras = split_extras(pack, list("土士末未目方"))
+    hands, lookalikes = extras.of("土")
+    assert lookalikes and extras.of("目")[0]
+    cfg = SynthesisConfig(lookalike_probability=1.0, complete_probability=1.0)
+    attempt = synthesize_attempt(pack["土"], np.random.default_rng(0), [], cfg, hands, lookalikes)
+    assert attempt.kanji == "土" and (attempt.labels != 0).any()
+    cfg = SynthesisConfig(style_probability=1.0, error_rate=0.0, lookalike_probability=0.0)
+    styled = synthesize_attempt(pack["目"], np.random.default_rng(0), [], cfg, *extras.of("目"))
+    assert (styled.labels == 0).all()

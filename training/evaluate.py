@@ -17,13 +17,24 @@ from kanjiwrite.datasets.contract import CORRECT, KANJIVG_SIZE, LABELS
 from kanjiwrite.datasets.errors import DEFAULT_ERRORS, reverse
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack, load_pack
 from kanjiwrite.datasets.splits import TEST_SEED, pack_splits, test_attempts
+from kanjiwrite.datasets.styles import load_styles
 from kanjiwrite.datasets.synthesis import Attempt
-from kanjiwrite.datasets.tegaki import HandwrittenSample, read_tegaki_folder
+from kanjiwrite.datasets.tegaki import (
+    HandwrittenSample,
+    read_tegaki_collection,
+    read_tegaki_folder,
+)
 from kanjiwrite.models import baseline
 from kanjiwrite.models.decoding import Predict, grade
 from kanjiwrite.models.grader import Grader
 from kanjiwrite.models.runtime import torch_predict
-from kanjiwrite.training.metrics import NATIVE_FALSE_REJECT_TARGET, Scored, check_targets, metrics
+from kanjiwrite.training.metrics import (
+    NATIVE_FALSE_REJECT_TARGET,
+    Scored,
+    check_targets,
+    held_out_targets,
+    metrics,
+)
 from kanjiwrite.training.report import plot_report, summary
 
 
@@ -161,12 +172,120 @@ def inject_errors(ref: KanjiRef, strokes: list[np.ndarray], rng: np.random.Gener
         yield "swapped", [*strokes[:k], strokes[j]]
 
 
+def whole_acceptance(predict: Predict, pack: ReferencePack, attempts: list[Attempt]) -> dict:
+    """Model and baseline over attempts graded stroke by stroke (each at its pen lift):
+    the share of correct strokes rejected, of wrong strokes accepted, and of attempts
+    accepted whole (every stroke accepted)."""
+    rows = {"model": Counter(), "baseline": Counter()}
+    for attempt in attempts:
+        ref = pack[attempt.kanji]
+        results = {
+            "model": grade(predict, ref, attempt.drawn, attempt.canvas).strokes,
+            "baseline": baseline.grade(ref, attempt.drawn).strokes,
+        }
+        for name, strokes in results.items():
+            row = rows[name]
+            accepted = np.array([s.verdict == "correct" for s in strokes])
+            correct = attempt.labels == CORRECT
+            row["attempts"] += 1
+            row["whole"] += bool(accepted.all())
+            row["correct"] += int(correct.sum())
+            row["rejected"] += int((~accepted & correct).sum())
+            row["wrong"] += int((~correct).sum())
+            row["accepted_wrong"] += int((accepted & ~correct).sum())
+    return {
+        name: {
+            "attempts": row["attempts"],
+            "accepted_whole": row["whole"] / max(row["attempts"], 1),
+            "false_reject": row["rejected"] / max(row["correct"], 1),
+            "false_accept": row["accepted_wrong"] / max(row["wrong"], 1) if row["wrong"] else None,
+        }
+        for name, row in rows.items()
+    }
+
+
+def style_shift_attempts(pack: ReferencePack, seed: int) -> dict[str, list[Attempt]]:
+    """Every held-out rendering (``styles``, test-split characters), per source, written
+    as it is: placed on a random canvas and sampled like a touch screen, no more."""
+    from kanjiwrite.datasets.augment import AugmentConfig, humanize
+
+    plain = AugmentConfig(
+        stroke_offset=0.0,
+        stroke_scale=0.0,
+        stroke_rotation_deg=0.0,
+        component_offset=0.0,
+        component_scale=0.0,
+        endpoint_probability=0.0,
+        dot_rotation_deg=0.0,
+        dot_scale=0.0,
+        wobble=0.0,
+        hook_probability=0.0,
+    )
+    rng = np.random.default_rng(seed)
+    styles = load_styles(pack)
+    out: dict[str, list[Attempt]] = {}
+    for char in pack_splits(pack)["test"]:
+        for rendering in styles[char]:
+            drawn, canvas = humanize(rendering.strokes, rng, plain)
+            n = len(drawn)
+            out.setdefault(rendering.source, []).append(
+                Attempt(
+                    char,
+                    pack[char].strokes,
+                    drawn,
+                    canvas,
+                    np.zeros(n, np.int8),
+                    np.arange(n, dtype=np.int16),
+                    tuple(range(n)),
+                )
+            )
+    return out
+
+
+def lookalike_attempts(
+    pack: ReferencePack, seed: int, repeats: int = 2
+) -> dict[str, list[Attempt]]:
+    """For each look-alike pair whose asked character is a test character: the asked
+    character written correctly, and the look-alike written in its place (labelled stroke
+    by stroke), each ``repeats`` times with the human variation."""
+    from kanjiwrite.datasets.augment import humanize
+    from kanjiwrite.datasets.lookalikes import mine_lookalikes
+
+    rng = np.random.default_rng(seed)
+    test = set(pack_splits(pack)["test"])
+    found = mine_lookalikes(pack, list(pack.chars))
+    out: dict[str, list[Attempt]] = {"correct": [], "lookalike": []}
+    for asked in sorted(test & set(found)):
+        ref = pack[asked]
+        n = ref.stroke_count
+        for pair in found[asked]:
+            for _ in range(repeats):
+                for kind, strokes, labels in (
+                    ("correct", ref.strokes, np.zeros(n, np.int8)),
+                    ("lookalike", pack[pair.written].strokes, np.array(pair.labels, np.int8)),
+                ):
+                    drawn, canvas = humanize(strokes, rng)
+                    out[kind].append(
+                        Attempt(
+                            asked,
+                            ref.strokes,
+                            drawn,
+                            canvas,
+                            labels,
+                            np.arange(n, dtype=np.int16),
+                            tuple(range(n)),
+                        )
+                    )
+    return out
+
+
 def evaluate(
     predict: Predict,
     out: Path,
     tegaki: Path | None = None,
     attempts: int = 3000,
     seed: int = TEST_SEED,
+    kana: Path | None = None,
 ) -> dict:
     """The full report for one ``predict`` (see module doc)."""
     pack = load_pack()
@@ -192,6 +311,23 @@ def evaluate(
                 "target": f"<= {NATIVE_FALSE_REJECT_TARGET}",
                 "met": value <= NATIVE_FALSE_REJECT_TARGET,
             }
+    if kana is not None:
+        samples = [
+            s
+            for path in sorted(Path(kana).glob("*.charcol.gz"))
+            for s in read_tegaki_collection(path)
+        ]
+        writers, disagreeing = score_real(predict, pack, samples, seed)
+        report["kana"] = {"writers": writers, "disagreeing_samples": disagreeing}
+    report["style_shift"] = {
+        source: whole_acceptance(predict, pack, items)
+        for source, items in style_shift_attempts(pack, seed).items()
+    }
+    report["lookalike"] = {
+        kind: whole_acceptance(predict, pack, items)
+        for kind, items in lookalike_attempts(pack, seed).items()
+    }
+    targets |= held_out_targets(report)
     report["targets"] = targets
     out.mkdir(parents=True, exist_ok=True)
     report["plots"] = [str(p) for p in plot_report(model, base, scored, base_scored, out)]
@@ -206,7 +342,12 @@ def evaluate(
 
 
 def evaluate_checkpoint(
-    checkpoint: Path, out: Path, tegaki: Path | None = None, attempts: int = 3000, threads: int = 1
+    checkpoint: Path,
+    out: Path,
+    tegaki: Path | None = None,
+    attempts: int = 3000,
+    threads: int = 1,
+    kana: Path | None = None,
 ) -> dict:
     """``evaluate`` the PyTorch grader of a checkpoint with ``threads`` CPU threads (one
     thread: about 3 minutes for 3,000 attempts, and steady when other work shares the CPU)."""
@@ -214,4 +355,4 @@ def evaluate_checkpoint(
 
     torch.set_num_threads(threads)
     model = Grader.from_checkpoint(checkpoint)
-    return evaluate(torch_predict(model), out, tegaki=tegaki, attempts=attempts)
+    return evaluate(torch_predict(model), out, tegaki=tegaki, attempts=attempts, kana=kana)

@@ -108,22 +108,60 @@ def summary(report: dict) -> str:
             f"| {label} | {model['per_type_accuracy'].get(label, float('nan')):.4f} | "
             f"{base['per_type_accuracy'].get(label, float('nan')):.4f} |"
         )
-    if "real" in report:
+    for section, title in (("real", "Real handwriting"), ("kana", "Real kana")):
+        if section not in report:
+            continue
         lines += [
             "",
-            "Real handwriting (samples whose count and order agree with KanjiVG):",
+            f"{title} (samples whose count and order agree with KanjiVG):",
             "",
             "| writer | strokes | false reject | baseline | false accept (injected) | baseline | injected |",
             "|---|---|---|---|---|---|---|",
         ]
-        for writer, w in report["real"]["writers"].items():
+        for writer, w in report[section]["writers"].items():
             lines.append(
                 f"| {writer} | {w['samples_strokes']} | {w['false_reject']:.4f} | "
                 f"{w['baseline_false_reject']:.4f} | {w['false_accept']:.4f} | "
                 f"{w['baseline_false_accept']:.4f} | {w['injected']} |"
             )
         lines.append(
-            f"\n{len(report['real']['disagreeing_samples'])} samples disagree with "
+            f"\n{len(report[section]['disagreeing_samples'])} samples disagree with "
             "KanjiVG's count or order (reported in metrics.json)."
+        )
+    held_out = [
+        (f"style shift: {source} (false reject per stroke)", figures, "false_reject")
+        for source, figures in report.get("style_shift", {}).items()
+    ]
+    if "lookalike" in report:
+        held_out += [
+            (
+                "look-alike written instead: accepted whole",
+                report["lookalike"]["lookalike"],
+                "accepted_whole",
+            ),
+            (
+                "the same characters written right: accepted whole",
+                report["lookalike"]["correct"],
+                "accepted_whole",
+            ),
+        ]
+    if held_out:
+        lines += [
+            "",
+            "Held-out sets (test characters):",
+            "",
+            "| set | attempts | model | baseline |",
+            "|---|---|---|---|",
+        ]
+        for name, figures, key in held_out:
+            lines.append(
+                f"| {name} | {figures['model']['attempts']} | {figures['model'][key]:.4f} | "
+                f"{figures['baseline'][key]:.4f} |"
+            )
+    lines += ["", "| target | value | bound | met |", "|---|---|---|---|"]
+    for name, target in report["targets"].items():
+        lines.append(
+            f"| {name} | {target['value']:.4f} | {target['target']} | "
+            f"{'met' if target['met'] else 'MISSED'} |"
         )
     return "\n".join(lines)

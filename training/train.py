@@ -25,12 +25,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from kanjiwrite.datasets.contract import decide, depicts_other
+from kanjiwrite.datasets.contract import ACCEPT, decide, depicts_other
 from kanjiwrite.datasets.kanjivg import load_pack
 from kanjiwrite.datasets.splits import SPLIT_SEED, pack_splits
 from kanjiwrite.datasets.styles import load_styles
@@ -209,6 +210,52 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     # the bounds themselves are candidates too (the search stays strictly inside)
     log_t = min((best.x, low, high), key=nll)
     return float(math.exp(log_t))
+
+
+STRICTNESS_TARGETS = {"lenient": ("false_reject", 0.002), "strict": ("false_accept", 0.01)}
+
+
+def strictness_thresholds(p_correct: np.ndarray, correct: np.ndarray) -> dict:
+    """Accept thresholds per strictness level, chosen on validation strokes (calibrated
+    ``p_correct`` and whether each is correct): ``standard`` is ``contract.ACCEPT``;
+    ``lenient`` the highest threshold (at most that) whose false-reject rate is within its
+    target; ``strict`` the lowest (at least ``ACCEPT``) whose false-accept rate is. Returns
+    the thresholds and the validation rates at each."""
+    grid = np.linspace(0.02, 0.98, 97)
+    frr = np.array([(p_correct[correct] < t).mean() for t in grid])
+    far = np.array([(p_correct[~correct] >= t).mean() for t in grid])
+    lenient = grid[(frr <= STRICTNESS_TARGETS["lenient"][1]) & (grid <= ACCEPT)]
+    strict = grid[(far <= STRICTNESS_TARGETS["strict"][1]) & (grid >= ACCEPT)]
+    thresholds = {
+        "lenient": float(lenient.max()) if len(lenient) else float(grid[0]),
+        "standard": ACCEPT,
+        "strict": float(strict.min()) if len(strict) else float(grid[-1]),
+    }
+    rates = {
+        level: {
+            "false_reject": float((p_correct[correct] < t).mean()),
+            "false_accept": float((p_correct[~correct] >= t).mean()),
+        }
+        for level, t in thresholds.items()
+    }
+    return {"thresholds": thresholds, "validation_rates": rates}
+
+
+def calibrate(path: Path, val: list[dict]) -> float:
+    """Fit the checkpoint's temperature and strictness thresholds on the validation batches
+    ``val`` (``validation_batches``) and save it; returns the temperature."""
+    checkpoint = load_checkpoint(path)
+    model = Grader.from_checkpoint(checkpoint)
+    model.temperature.fill_(1.0)
+    logits, labels, _, _ = validation_outputs(model, val, torch.device("cpu"))
+    temperature = fit_temperature(logits, labels)
+    model.temperature.fill_(temperature)
+    p_correct = (logits / temperature).softmax(-1)[:, 0].numpy()
+    checkpoint["temperature"] = temperature
+    checkpoint["strictness"] = strictness_thresholds(p_correct, labels.numpy() == 0)
+    checkpoint["model"] = model.state_dict()
+    torch.save(checkpoint, path)
+    return temperature
 
 
 def save_checkpoint(path: Path, model: Grader, optimizer, cfg: TrainConfig, state: dict) -> None:
@@ -414,14 +461,7 @@ def train(
             break
 
     if rank == 0:
-        checkpoint = load_checkpoint(best_path)
-        best = Grader.from_checkpoint(checkpoint)
-        logits, labels, _, _ = validation_outputs(best, val, torch.device("cpu"))
-        temperature = fit_temperature(logits, labels)
-        best.temperature.fill_(temperature)
-        checkpoint["temperature"] = temperature
-        checkpoint["model"] = best.state_dict()
-        torch.save(checkpoint, best_path)
+        temperature = calibrate(best_path, val)
         print(
             f"stopped by {state['stopped_by']} at step {state['step']}; best checkpoint "
             f"{best_path} (temperature {temperature:.3f})",

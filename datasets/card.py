@@ -136,7 +136,10 @@ def write_card(card: dict, path: Path) -> None:
         "## Margins between correct variation and errors",
         "",
         "Measured after the per-stroke human variation (character units; see "
-        "`datasets/errors.py`). Every error is at least this far from every correct stroke:",
+        "`datasets/errors.py`). The 1% tails stay apart (correct p99 below error p1); the "
+        "extremes of the structured variation reach as far as real writers do and can touch "
+        "the errors' (proportion errors and look-alikes are told apart by a relation, "
+        "`geometry.relations`, that correct variation keeps):",
         "",
         "| measure | correct max | correct p99 | error min | error p1 | errors |",
         "|---|---|---|---|---|---|",

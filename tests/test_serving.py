@@ -189,3 +189,38 @@ def test_fuzz_never_a_server_error(case, client):
     response = case.call()
     assert response.status_code < 500, response.text
     case.validate_response(response, excluded_checks=SEMANTIC)
+
+
+CANVAS = {"width": 400, "height": 400}
+
+
+def test_strictness_levels_apply_the_models_thresholds(client, pack):
+    contract = client.get("/v1/contract").json()
+    assert contract["strictness"] == ["lenient", "standard", "strict"]
+    thresholds = contract["thresholds"]
+    assert thresholds["lenient"] <= thresholds["standard"] <= thresholds["strict"]
+    rng = np.random.default_rng(3)
+    strokes = [
+        (np.array(s) + rng.normal(0, 4, np.shape(s))).round(1).tolist()
+        for s in scaled(pack, "書", 6)
+    ]
+    answers = {}
+    for level in contract["strictness"]:
+        body = {"kanji": "書", "strokes": strokes, "strictness": level, "canvas": CANVAS}
+        answers[level] = client.post("/v1/score", json=body).json()["strokes"]
+        for stroke in answers[level][-1:]:
+            assert stroke["correct"] == (stroke["p_correct"] >= thresholds[level] - 5e-5)
+    assert len({a[-1]["p_correct"] for a in answers.values()}) == 1
+    body = {"kanji": "書", "strokes": strokes, "strictness": "harsh", "canvas": CANVAS}
+    bad = client.post("/v1/score", json=body)
+    assert bad.status_code == 422 and "strictness" in bad.text
+
+
+def test_a_stroke_written_too_early_names_the_rule(client, pack):
+    vertical = scaled(pack, "十")[1]
+    body = {"kanji": "十", "strokes": [vertical], "canvas": CANVAS}
+    answer = client.post("/v1/score", json=body).json()
+    (stroke,) = answer["strokes"]
+    assert stroke["verdict"] == "wrong_order" and stroke["matched_index"] == 1
+    assert stroke["rule"] == "horizontal_before_vertical"
+    assert "before the vertical that crosses it" in stroke["message"]

@@ -7,6 +7,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -224,3 +225,18 @@ def test_train_command_tracks_in_mlflow_and_resume_reattaches(
     assert len(client.search_runs([experiment])) == 1
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3
     assert load_checkpoint(folder / "last.pt")["epoch"] == 3
+
+
+def test_strictness_thresholds_meet_their_stated_rates():
+    from kanjiwrite.training.train import STRICTNESS_TARGETS, strictness_thresholds
+
+    rng = np.random.default_rng(0)
+    correct = rng.random(20000) < 0.7
+    p = np.where(correct, rng.beta(8, 1.2, 20000), rng.beta(1.2, 6, 20000))
+    fitted = strictness_thresholds(p, correct)
+    low, standard, high = (fitted["thresholds"][k] for k in ("lenient", "standard", "strict"))
+    assert low <= standard == 0.5 <= high
+    rates = fitted["validation_rates"]
+    assert rates["lenient"]["false_reject"] <= STRICTNESS_TARGETS["lenient"][1]
+    assert rates["strict"]["false_accept"] <= STRICTNESS_TARGETS["strict"][1]
+    assert rates["lenient"]["false_accept"] >= rates["standard"]["false_accept"]

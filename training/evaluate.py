@@ -13,7 +13,7 @@ from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
 from kanjiwrite.datasets import geometry
-from kanjiwrite.datasets.contract import CORRECT, KANJIVG_SIZE, LABELS
+from kanjiwrite.datasets.contract import CORRECT, DEFAULT_THRESHOLDS, KANJIVG_SIZE, LABELS
 from kanjiwrite.datasets.errors import DEFAULT_ERRORS, reverse
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack, load_pack
 from kanjiwrite.datasets.splits import TEST_SEED, pack_splits, test_attempts
@@ -26,7 +26,7 @@ from kanjiwrite.datasets.tegaki import (
 )
 from kanjiwrite.models import baseline
 from kanjiwrite.models.decoding import Predict, grade
-from kanjiwrite.models.grader import Grader
+from kanjiwrite.models.grader import Grader, load_checkpoint
 from kanjiwrite.models.runtime import torch_predict
 from kanjiwrite.training.metrics import (
     NATIVE_FALSE_REJECT_TARGET,
@@ -172,17 +172,22 @@ def inject_errors(ref: KanjiRef, strokes: list[np.ndarray], rng: np.random.Gener
         yield "swapped", [*strokes[:k], strokes[j]]
 
 
-def whole_acceptance(predict: Predict, pack: ReferencePack, attempts: list[Attempt]) -> dict:
+def whole_acceptance(
+    predict: Predict, pack: ReferencePack, attempts: list[Attempt], thresholds: dict[str, float]
+) -> dict:
     """Model and baseline over attempts graded stroke by stroke (each at its pen lift):
     the share of correct strokes rejected, of wrong strokes accepted, and of attempts
-    accepted whole (every stroke accepted)."""
+    accepted whole (every stroke accepted); for the model also the share accepted whole at
+    each strictness level's threshold (the order graded against kept as at ``standard``)."""
     rows = {"model": Counter(), "baseline": Counter()}
+    weakest = []  # the lowest p_correct of each attempt
     for attempt in attempts:
         ref = pack[attempt.kanji]
         results = {
             "model": grade(predict, ref, attempt.drawn, attempt.canvas).strokes,
             "baseline": baseline.grade(ref, attempt.drawn).strokes,
         }
+        weakest.append(min(s.p_correct for s in results["model"]))
         for name, strokes in results.items():
             row = rows[name]
             accepted = np.array([s.verdict == "correct" for s in strokes])
@@ -193,7 +198,7 @@ def whole_acceptance(predict: Predict, pack: ReferencePack, attempts: list[Attem
             row["rejected"] += int((~accepted & correct).sum())
             row["wrong"] += int((~correct).sum())
             row["accepted_wrong"] += int((accepted & ~correct).sum())
-    return {
+    out = {
         name: {
             "attempts": row["attempts"],
             "accepted_whole": row["whole"] / max(row["attempts"], 1),
@@ -202,6 +207,12 @@ def whole_acceptance(predict: Predict, pack: ReferencePack, attempts: list[Attem
         }
         for name, row in rows.items()
     }
+    weakest = np.array(weakest)
+    out["model"]["accepted_whole_at"] = {
+        level: float((weakest >= t).mean()) if len(weakest) else None
+        for level, t in thresholds.items()
+    }
+    return out
 
 
 def style_shift_attempts(pack: ReferencePack, seed: int) -> dict[str, list[Attempt]]:
@@ -286,8 +297,14 @@ def evaluate(
     attempts: int = 3000,
     seed: int = TEST_SEED,
     kana: Path | None = None,
+    held_out: int = 0,
+    thresholds: dict[str, float] | None = None,
 ) -> dict:
-    """The full report for one ``predict`` (see module doc)."""
+    """The full report for one ``predict`` (see module doc); ``held_out`` caps the attempts
+    of each held-out set (style shift per source, look-alikes; 0: all); ``thresholds`` are
+    the model's strictness levels (default: the contract's)."""
+    limit = held_out or None
+    thresholds = thresholds or dict(DEFAULT_THRESHOLDS)
     pack = load_pack()
     sample = test_attempts(attempts, seed, pack)
     scored, base_scored, misses = score_synthetic(predict, pack, sample)
@@ -320,12 +337,21 @@ def evaluate(
         writers, disagreeing = score_real(predict, pack, samples, seed)
         report["kana"] = {"writers": writers, "disagreeing_samples": disagreeing}
     report["style_shift"] = {
-        source: whole_acceptance(predict, pack, items)
+        source: whole_acceptance(predict, pack, items[:limit], thresholds)
         for source, items in style_shift_attempts(pack, seed).items()
     }
     report["lookalike"] = {
-        kind: whole_acceptance(predict, pack, items)
+        kind: whole_acceptance(predict, pack, items[:limit], thresholds)
         for kind, items in lookalike_attempts(pack, seed).items()
+    }
+    p, truth = np.array(scored.p_correct), np.array(scored.truth) == CORRECT
+    report["strictness"] = {
+        level: {
+            "threshold": t,
+            "false_reject": float((p[truth] < t).mean()),
+            "false_accept": float((p[~truth] >= t).mean()),
+        }
+        for level, t in thresholds.items()
     }
     targets |= held_out_targets(report)
     report["targets"] = targets
@@ -348,11 +374,21 @@ def evaluate_checkpoint(
     attempts: int = 3000,
     threads: int = 1,
     kana: Path | None = None,
+    held_out: int = 0,
 ) -> dict:
     """``evaluate`` the PyTorch grader of a checkpoint with ``threads`` CPU threads (one
     thread: about 3 minutes for 3,000 attempts, and steady when other work shares the CPU)."""
     import torch
 
     torch.set_num_threads(threads)
-    model = Grader.from_checkpoint(checkpoint)
-    return evaluate(torch_predict(model), out, tegaki=tegaki, attempts=attempts, kana=kana)
+    info = load_checkpoint(checkpoint)
+    model = Grader.from_checkpoint(info)
+    return evaluate(
+        torch_predict(model),
+        out,
+        tegaki=tegaki,
+        attempts=attempts,
+        kana=kana,
+        held_out=held_out,
+        thresholds=info.get("strictness", {}).get("thresholds"),
+    )

@@ -158,6 +158,13 @@ def summary(report: dict) -> str:
                 f"| {name} | {figures['model']['attempts']} | {figures['model'][key]:.4f} | "
                 f"{figures['baseline'][key]:.4f} |"
             )
+    if "strictness" in report:
+        lines += ["", "| strictness | threshold | synthetic false reject | false accept |"]
+        lines += ["|---|---|---|---|"]
+        for level, r in report["strictness"].items():
+            lines.append(
+                f"| {level} | {r['threshold']:.2f} | {r['false_reject']:.4f} | {r['false_accept']:.4f} |"
+            )
     lines += ["", "| target | value | bound | met |", "|---|---|---|---|"]
     for name, target in report["targets"].items():
         lines.append(

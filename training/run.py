@@ -55,7 +55,12 @@ def train_and_evaluate(
         checkpoint = load_checkpoint(best)
         folder = out_dir / "evaluation"
         report = evaluate_checkpoint(
-            best, folder, tegaki=tegaki, attempts=cfg.eval_attempts, threads=cfg.run.threads
+            best,
+            folder,
+            tegaki=tegaki,
+            attempts=cfg.eval_attempts,
+            threads=cfg.run.threads,
+            held_out=cfg.eval_held_out,
         )
         if tracker is not None:
             tracker.log_metrics({"temperature": checkpoint["temperature"]})

@@ -78,6 +78,7 @@ class TrainConfig:
     max_steps: int = 3860  # the step budget that fixes the schedule (0: none)
     max_minutes: float = 19.0  # a safety stop with max_steps; the budget without it
     eval_attempts: int = 3000  # synthetic test attempts for the evaluation after training
+    eval_held_out: int = 0  # attempts per held-out set (style shift, look-alikes); 0: all
     model: GraderConfig = field(default_factory=GraderConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -21,7 +21,7 @@ All per-stroke bounds are in character units (fraction of the character size) an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -51,8 +51,7 @@ class AugmentConfig:
     dot_length: float = 0.14  # strokes shorter than this (char units) are dots
     dot_rotation_deg: float = 25.0
     dot_scale: float = 0.3  # dots' length factor within exp(+-dot_scale)
-    # variations tried, each scaled by its factor, before falling back to wobble only
-    relation_tries: tuple[float, ...] = (1.0, 1.0, 0.7, 0.5, 0.35)
+    relation_tries: int = 3  # variations drawn before falling back to wobble and hooks only
     wobble: float = 0.03
     hook_probability: float = 0.35
     hook_length: float = 0.04
@@ -220,20 +219,12 @@ def vary_strokes(
     """The human variation (components, endpoints and dots, per-stroke jitter; then wobble
     and hooks), in the reference box, keeping the strokes' distinguishing relations."""
     before = geometry.relations(strokes, char_size)
-    for factor in cfg.relation_tries:
-        scaled = replace(
-            cfg,
-            stroke_offset=cfg.stroke_offset * factor,
-            stroke_scale=cfg.stroke_scale * factor,
-            stroke_rotation_deg=cfg.stroke_rotation_deg * factor,
-            component_offset=cfg.component_offset * factor,
-            component_scale=cfg.component_scale * factor,
-            endpoint_change=cfg.endpoint_change * factor,
+    for _ in range(cfg.relation_tries):
+        candidate = move_components(strokes, components or [], rng, cfg, char_size)
+        candidate = change_endpoints(candidate, rng, cfg, char_size)
+        candidate = add_hooks(
+            smooth_noise(candidate, rng, cfg, char_size, True), rng, cfg, char_size
         )
-        candidate = move_components(strokes, components or [], rng, scaled, char_size)
-        candidate = change_endpoints(candidate, rng, scaled, char_size)
-        candidate = smooth_noise(candidate, rng, scaled, char_size, True)
-        candidate = add_hooks(candidate, rng, scaled, char_size)
         if geometry.keeps_relations(before, candidate, char_size):
             return candidate
     return smooth_noise(strokes, rng, cfg, char_size, False)  # wobble only

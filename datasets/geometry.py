@@ -100,7 +100,7 @@ PARALLEL_DEG = 15.0  # two straight strokes this close in direction are parallel
 LONGER = 1.25  # of two parallel strokes, one is "the longer" from this length ratio on
 KEEP_LONGER = 1.1  # and a correct variation keeps it at least this much longer
 CLEAR = 0.1  # a crossing this far (char units) from both strokes' ends is clear
-APART = 0.1  # strokes at least this far apart (char units) clearly do not touch
+APART = 0.06  # strokes at least this far apart (char units) clearly do not touch
 
 
 def _crossings(polylines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,7 @@ class SynthesisConfig:
     extra_probability: float = 0.15  # complete attempts get one stroke too many
     alternative_order_probability: float = 0.3
     style_probability: float = 0.4  # attempts written in another hand, when there is one
-    lookalike_probability: float = 0.15  # attempts writing a look-alike, when there is one
+    lookalike_probability: float = 0.08  # attempts writing a look-alike, when there is one
     augment: AugmentConfig = DEFAULT_AUGMENT
     errors: ErrorConfig = DEFAULT_ERRORS
 

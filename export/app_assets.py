@@ -104,17 +104,19 @@ def golden_cases(pack: ReferencePack, seed: int = 11) -> list[dict]:
     for i, char in enumerate(GOLDEN_KANJI):
         ref = pack[char]
         label = wanted[i % len(wanted)]
-        k = min(ref.stroke_count - 1, 1 + i % 3) if ref.stroke_count > 1 else 0
-        made = corrupt(
-            ref.strokes,
-            k,
-            label,
-            rng,
-            DEFAULT_ERRORS,
-            [s for c in "書永" for s in pack[c].strokes],
-            set(),
-        )
+        first = min(ref.stroke_count - 1, 1 + i % 3) if ref.stroke_count > 1 else 0
+        donors = [s for c in "書永" for s in pack[c].strokes]
+        made = None
+        # the stroke the case is about, else the next ones where that error can be made
+        for k in [*range(first, ref.stroke_count), *range(first)]:
+            for _ in range(3):
+                made = corrupt(ref.strokes, k, label, rng, DEFAULT_ERRORS, donors, set())
+                if made is not None:
+                    break
+            if made is not None:
+                break
         if made is None:
+            k = first
             label, made = "correct", (ref.strokes[k], k)
         strokes = [*ref.strokes[:k], made[0]]
         drawn, canvas = humanize(strokes, rng)

@@ -17,7 +17,7 @@ Then, with ``R_j`` the aligned reference strokes and all measures from
 5. shape distance to ``R_k`` <= ``shape`` (so the place or size is off): ``misplaced``.
 6. otherwise ``wrong_shape``.
 
-Thresholds sit between the largest correct variation and the smallest synthesised error
+Thresholds sit between the 1% tails of correct variation and of synthesised errors
 measured by ``datasets.errors.margin_report``. Every accepted stroke order is tried; the
 one that accepts the most strokes wins (ties: the standard order).
 """
@@ -38,10 +38,11 @@ from kanjiwrite.models.decoding import GradeResult, StrokeResult
 
 @dataclass(frozen=True)
 class Thresholds:
-    shape: float = 0.23  # synthetic correct <= 0.21, wrong shape >= 0.255
-    offset: float = 0.13  # correct <= 0.10, misplaced (moved) >= 0.16
-    size: float = 1.58  # correct <= 1.44, misplaced (resized) >= 1.73
-    order: float = 0.14  # correct <= 0.12, wrong order >= 0.156
+    # between the 1% tails of synthetic correct variation and errors (dataset card)
+    shape: float = 0.24  # correct p99 0.171, wrong shape p1 0.300
+    offset: float = 0.15  # correct p99 0.090, misplaced (moved) p1 0.227
+    size: float = 1.7  # correct p99 1.44, misplaced (resized) p1 1.97
+    order: float = 0.16  # correct p99 0.108, wrong order p1 0.227
 
 
 def _score(badness: float) -> float:

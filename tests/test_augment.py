@@ -78,8 +78,9 @@ def test_synthetic_variation_is_calibrated_like_real_writing(pack):
     # offset 0.040, size ratio 1.157, shape distance 0.048, point distance 0.048
     from kanjiwrite.datasets.realism import percentiles, synthetic_samples
 
-    refs = [pack[c] for c in "書漢議感駅練"]
-    table = percentiles(synthetic_samples(refs, repeats=10, seed=0))
+    # the characters of the real set (Tegaki), the ones the calibration is measured on
+    refs = [pack[c] for c in "一三二代使便全初副化北反坂坊央女妄妨始安忘想感撃旅族板業歯水氷決"]
+    table = percentiles(synthetic_samples(refs, repeats=6, seed=0))
     assert 0.03 < table["offset"][0] < 0.055
     assert 1.08 < table["size_ratio"][0] < 1.22
     assert 0.035 < table["shape_distance"][0] < 0.065

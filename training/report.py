@@ -148,15 +148,21 @@ def summary(report: dict) -> str:
     if held_out:
         lines += [
             "",
-            "Held-out sets (test characters):",
+            "Held-out sets (test characters; accepted whole at lenient / strict in brackets):",
             "",
             "| set | attempts | model | baseline |",
             "|---|---|---|---|",
         ]
         for name, figures, key in held_out:
+            levels = figures["model"].get("accepted_whole_at", {})
+            extra = (
+                f" ({levels['lenient']:.3f} / {levels['strict']:.3f})"
+                if key == "accepted_whole" and levels
+                else ""
+            )
             lines.append(
-                f"| {name} | {figures['model']['attempts']} | {figures['model'][key]:.4f} | "
-                f"{figures['baseline'][key]:.4f} |"
+                f"| {name} | {figures['model']['attempts']} | {figures['model'][key]:.4f}{extra}"
+                f" | {figures['baseline'][key]:.4f} |"
             )
     if "strictness" in report:
         lines += ["", "| strictness | threshold | synthetic false reject | false accept |"]

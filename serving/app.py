@@ -76,9 +76,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def measure(request: Request, call_next):
         """Latency and status metrics, a structured log line for each failed request."""
         started = time.perf_counter()
-        route = request.url.path if not request.url.path.startswith("/v1/kanji/") else "/v1/kanji"
         response = await call_next(request)
         elapsed = time.perf_counter() - started
+        # the route's template (never the raw path: it may hold a learner's token, and
+        # unknown paths would add a series each); one label for every unmatched path
+        matched = request.scope.get("route")
+        route = getattr(matched, "path", "unmatched")
         metrics.requests.labels(route, str(response.status_code)).inc()
         metrics.latency.labels(route).observe(elapsed)
         if response.status_code >= 400:

@@ -145,7 +145,9 @@ def test_health_readiness_and_metrics(client, pack):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["model_id"].startswith(ready["model_version"] + "+")
-    client.post("/v1/score", json={"kanji": "十", "strokes": scaled(pack, "十", 1)})
+    client.post(
+        "/v1/score", json={"kanji": "十", "strokes": scaled(pack, "十", 1), "canvas": CANVAS}
+    )
     text = client.get("/metrics").text
     assert 'kanjiwrite_requests_total{route="/v1/score",status="200"}' in text
     assert "kanjiwrite_request_seconds_bucket" in text and "kanjiwrite_inference_seconds" in text
@@ -224,3 +226,17 @@ def test_a_stroke_written_too_early_names_the_rule(client, pack):
     assert stroke["verdict"] == "wrong_order" and stroke["matched_index"] == 1
     assert stroke["rule"] == "horizontal_before_vertical"
     assert "before the vertical that crosses it" in stroke["message"]
+
+
+def test_metrics_are_labelled_by_route_template_and_stay_bounded(client):
+    learner = "0123456789abcdef0123456789abcdef"
+    client.get(f"/v1/learners/{learner}/queue")
+    client.get("/v1/kanji/書")
+    before = len(client.get("/metrics").text)
+    for i in range(300):
+        client.get(f"/no/such/path/{i}")
+    text = client.get("/metrics").text
+    assert learner not in text and "/no/such" not in text and "書" not in text
+    assert 'route="/v1/learners/{learner_id}/queue"' in text
+    assert 'route="/v1/kanji/{kanji}"' in text and 'route="unmatched"' in text
+    assert len(text) < before + 2000  # one more series at most, not 300

@@ -103,7 +103,7 @@ CLEAR = 0.1  # a crossing this far (char units) from both strokes' ends is clear
 APART = 0.06  # strokes at least this far apart (char units) clearly do not touch
 
 
-def _crossings(polylines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def crossings(polylines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For S polylines ``(S, P, 2)``: whether strokes i and j intersect ``(S, S)``, and the
     shortest arc distance from an intersection to an end of stroke i ``(S, S)`` (inf if none)."""
     a, b = polylines[:, :-1], polylines[:, 1:]  # (S, P-1, 2) segments
@@ -142,7 +142,7 @@ def relations(strokes: list[np.ndarray], char_size: float) -> dict[str, set]:
     chords = lines[:, -1] - lines[:, 0]
     straight = np.array([curvedness(s) < 0.08 for s in strokes])
     angle = np.degrees(np.arctan2(chords[:, 1], chords[:, 0])) % 180
-    hit, to_end = _crossings(lines)
+    hit, to_end = crossings(lines)
     gaps = np.linalg.norm(lines[:, None, :, None] - lines[None, :, None, :], axis=-1).min((-1, -2))
     out: dict[str, set] = {"longer": set(), "crossing": set(), "apart": set()}
     for i in range(count):
@@ -168,7 +168,7 @@ def keeps_relations(before: dict[str, set], strokes: list[np.ndarray], char_size
     lengths = np.array([length(s) for s in strokes])
     if any(lengths[i] < KEEP_LONGER * lengths[j] for i, j in before["longer"]):
         return False
-    hit, _ = _crossings(lines)
+    hit, _ = crossings(lines)
     if any(not hit[i, j] for i, j in before["crossing"]):
         return False
     return not any(hit[i, j] for i, j in before["apart"])

@@ -52,7 +52,7 @@ def order_rule(ref: KanjiRef, expected: int, later: int) -> str | None:
     """The rule (a key of ``RULES``) that puts base stroke ``expected`` before ``later``."""
     strokes, size = ref.strokes, KANJIVG_SIZE
     lines = np.stack([resample(s, geometry.RELATION_POINTS) for s in strokes])
-    hit, to_end = geometry._crossings(lines)
+    hit, to_end = geometry.crossings(lines)
     crosses = hit & (np.minimum(to_end, to_end.T) >= geometry.CLEAR * size)
     points = np.concatenate(strokes)
     low, high = points.min(axis=0), points.max(axis=0)

@@ -29,7 +29,6 @@ from kanjiwrite.models.decoding import Predict, grade
 from kanjiwrite.models.grader import Grader, load_checkpoint
 from kanjiwrite.models.runtime import torch_predict
 from kanjiwrite.training.metrics import (
-    NATIVE_FALSE_REJECT_TARGET,
     Scored,
     check_targets,
     held_out_targets,
@@ -320,14 +319,6 @@ def evaluate(
     if tegaki is not None:
         writers, disagreeing = score_real(predict, pack, read_tegaki_folder(tegaki), seed)
         report["real"] = {"writers": writers, "disagreeing_samples": disagreeing}
-        native = [w for name, w in writers.items() if "native" in name]
-        if native:
-            value = float(np.mean([w["false_reject"] for w in native]))
-            targets["native_false_reject"] = {
-                "value": value,
-                "target": f"<= {NATIVE_FALSE_REJECT_TARGET}",
-                "met": value <= NATIVE_FALSE_REJECT_TARGET,
-            }
     if kana is not None:
         samples = [
             s

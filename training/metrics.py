@@ -16,7 +16,6 @@ TARGETS = {  # on the synthetic test set of held-out characters
     "ece": ("<=", 0.02),
     "misplaced_recall": (">=", 0.95),
 }
-NATIVE_FALSE_REJECT_TARGET = 0.015
 # false-reject targets on real writing, by writer kind (a part of the writer's name)
 REAL_FALSE_REJECT = {"native": 0.015, "learner": 0.01, "hiragana": 0.015, "katakana": 0.015}
 STYLE_FALSE_REJECT = 0.015  # held-out Kaisho / tomoe renderings

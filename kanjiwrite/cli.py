@@ -330,6 +330,7 @@ def serve(
         workers=settings.workers,
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
+        server_header=False,
     )
 
 

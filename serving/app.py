@@ -30,6 +30,17 @@ from kanjiwrite.serving.settings import Settings
 
 log = logging.getLogger("kanjiwrite.serving")
 STATIC = Path(__file__).parent / "static"
+# the demo page and its files: scripts and styles from this origin only, no inline script,
+# never framed, no referrer sent along
+DEMO_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -82,6 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # unknown paths would add a series each); one label for every unmatched path
         matched = request.scope.get("route")
         route = getattr(matched, "path", "unmatched")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if route == "/" or request.url.path.startswith("/static/"):
+            response.headers.update(DEMO_HEADERS)
         metrics.requests.labels(route, str(response.status_code)).inc()
         metrics.latency.labels(route).observe(elapsed)
         if response.status_code >= 400:
@@ -100,10 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError):
+        """422 naming the field; 400 for a body that is not JSON at all."""
         detail = [
             {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()
         ]
-        return JSONResponse({"detail": detail}, status_code=422)
+        malformed = any(e["type"] == "json_invalid" for e in detail)
+        return JSONResponse({"detail": detail}, status_code=400 if malformed else 422)
 
     app.include_router(scoring_routes.router)
     app.include_router(practice_routes.router)
@@ -145,7 +161,7 @@ class BodyGuard:
         if (
             body
             and scope["path"].startswith("/v1/")
-            and not content_type.startswith("application/json")
+            and not content_type.lower().startswith("application/json")
         ):
             return await _problem(send, 415, "content-type must be application/json")
         sent = False

@@ -37,8 +37,8 @@ Point = Annotated[
 
 class Canvas(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    width: float = Field(KANJIVG_SIZE, gt=0, le=MAX_CANVAS, description="Canvas width")
-    height: float = Field(KANJIVG_SIZE, gt=0, le=MAX_CANVAS, description="Canvas height")
+    width: Number = Field(KANJIVG_SIZE, gt=0, le=MAX_CANVAS, description="Canvas width")
+    height: Number = Field(KANJIVG_SIZE, gt=0, le=MAX_CANVAS, description="Canvas height")
 
 
 class StrokesOnCanvas(BaseModel):

@@ -69,7 +69,7 @@ def browser():
 
 
 def open_page(browser, server, kanji, width=1100, height=900):
-    page = browser.new_page(viewport={"width": width, "height": height})
+    page = browser.new_page(bypass_csp=True, viewport={"width": width, "height": height})
     requests = []
     page.on("request", lambda r: requests.append(r.url))
     page.goto(f"{server}/?kanji={kanji}")
@@ -169,7 +169,9 @@ def test_phone_viewport_keyboard_and_set_choice(browser, server):
 
 
 def test_a_daily_practice_session(browser, server):
-    context = browser.new_context(viewport={"width": 1100, "height": 900})  # a new learner
+    context = browser.new_context(
+        bypass_csp=True, viewport={"width": 1100, "height": 900}
+    )  # new learner
     page = context.new_page()
     page.goto(f"{server}/?mode=practice")
     page.wait_for_function(
@@ -196,3 +198,19 @@ def test_a_daily_practice_session(browser, server):
     stats = httpx.get(f"{server}/v1/learners/{learner}/stats").json()
     assert stats["reviews"] == 1 and stats["cards"] == 80
     context.close()
+
+
+def test_the_page_runs_under_its_content_security_policy(browser, server):
+    """No bypass here: the page's own script runs under the CSP the service sends (the
+    other tests bypass it only because Playwright evaluates strings to inspect the page)."""
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    refused = []
+    page.on(
+        "console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None
+    )
+    page.goto(f"{server}/?kanji=口")
+    page.locator("#stroke-count", has_text="3 strokes").wait_for(timeout=15000)
+    assert page.locator("#set option").count() >= 13  # set lists built by app.js
+    assert page.locator("#deck option").count() >= 11
+    assert refused == []
+    page.close()

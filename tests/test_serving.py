@@ -112,9 +112,29 @@ def test_malformed_json_and_content_type(client):
     bad = client.post(
         "/v1/score", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert bad.status_code == 422
+    assert bad.status_code == 400 and bad.json()["detail"][0]["type"] == "json_invalid"
     form = client.post("/v1/score", content=b"kanji=x", headers={"content-type": "text/plain"})
     assert form.status_code == 415 and "application/json" in form.json()["detail"]
+    body = json.dumps({"kanji": "十", "strokes": [[[20, 55], [90, 54]]]}).encode()
+    shouted = client.post("/v1/score", content=body, headers={"content-type": "APPLICATION/JSON"})
+    assert shouted.status_code == 200  # media types are case-insensitive
+
+
+def test_canvas_numbers_are_numbers(client):
+    body = {"kanji": "十", "strokes": [[[20, 55], [90, 54]]], "canvas": {"width": "109"}}
+    answer = client.post("/v1/score", json=body)
+    assert answer.status_code == 422 and "width" in answer.text
+
+
+def test_the_demo_page_sends_security_headers(client):
+    for path in ("/", "/static/app.js"):
+        headers = client.get(path).headers
+        policy = headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert "unsafe-inline" not in policy
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+    assert "content-security-policy" not in client.get("/healthz").headers
 
 
 def test_huge_bodies_are_refused(client):

@@ -26,7 +26,6 @@ CORRECT = LABEL_INDEX["correct"]
 EXTRA = LABEL_INDEX["extra"]
 # the errors a stroke within the reference can have; ``extra`` is decided by position
 STROKE_ERRORS = ("wrong_direction", "wrong_order", "wrong_shape", "misplaced")
-ERROR_LABELS = tuple(label for label in LABELS if label != "correct")
 
 ACCEPT = 0.5  # a stroke is correct when its calibrated p_correct is at least this
 # how strict the grader is: the accept threshold per level; a trained model carries its own,

@@ -38,10 +38,6 @@ class LookAlike:
     written: str  # the look-alike written instead
     labels: tuple[int, ...]  # per stroke of ``written``, against ``asked`` (LABELS indices)
 
-    @property
-    def different(self) -> int:
-        return sum(label != LABEL_INDEX["correct"] for label in self.labels)
-
 
 def stroke_distances(pack: ReferencePack, chars: list[str]) -> np.ndarray:
     """Mean point distance between stroke i of every two of ``chars`` (all with the same

@@ -44,10 +44,6 @@ from kanjiwrite.datasets.kanjivg import (
 from kanjiwrite.datasets.strokes import resample_many
 
 TOMOE = Path(__file__).parent / "data" / "tomoe"
-TOMOE_ATTRIBUTION = (
-    "tomoe_data by Hiroyuki Komatsu, available at "
-    "https://github.com/hiroyuki-komatsu/tomoe_data/ (Apache-2.0 or CC BY 4.0)"
-)
 SOURCES = ("kaisho", "tomoe")
 MAX_STROKE_DISTANCE = 0.2  # character units: a stroke this far from its partner is no match
 STYLE_FORMAT = 1
@@ -184,9 +180,6 @@ class StylePack:
 
     def __getitem__(self, char: str) -> list[Rendering]:
         return self.by_char.get(char, [])
-
-    def __len__(self) -> int:
-        return sum(len(v) for v in self.by_char.values())
 
 
 def write_style_pack(renderings: list[Rendering], counts: dict, path: Path, version: str) -> None:

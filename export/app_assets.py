@@ -101,11 +101,11 @@ def golden_cases(pack: ReferencePack, seed: int = 11) -> list[dict]:
     rng = np.random.default_rng(seed)
     cases = []
     wanted = ["correct", *STROKE_ERRORS]
+    donors = [s for c in "書永" for s in pack[c].strokes]
     for i, char in enumerate(GOLDEN_KANJI):
         ref = pack[char]
         label = wanted[i % len(wanted)]
         first = min(ref.stroke_count - 1, 1 + i % 3) if ref.stroke_count > 1 else 0
-        donors = [s for c in "書永" for s in pack[c].strokes]
         made = None
         # the stroke the case is about, else the next ones where that error can be made
         for k in [*range(first, ref.stroke_count), *range(first)]:

@@ -27,7 +27,6 @@ import numpy as np
 from kanjiwrite.datasets import geometry
 from kanjiwrite.datasets.contract import KANJIVG_SIZE
 from kanjiwrite.datasets.kanjivg import KanjiRef
-from kanjiwrite.datasets.strokes import resample
 
 RULES = {
     "piercing_last": "a stroke that pierces the others comes last",
@@ -51,9 +50,9 @@ def _kind(stroke_type: str) -> str:
 def order_rule(ref: KanjiRef, expected: int, later: int) -> str | None:
     """The rule (a key of ``RULES``) that puts base stroke ``expected`` before ``later``."""
     strokes, size = ref.strokes, KANJIVG_SIZE
-    lines = np.stack([resample(s, geometry.RELATION_POINTS) for s in strokes])
-    hit, to_end = geometry.crossings(lines)
-    crosses = hit & (np.minimum(to_end, to_end.T) >= geometry.CLEAR * size)
+    crossing = geometry.relations(strokes, size)["crossing"]  # clear crossings (i < j)
+    crosses_other = (min(expected, later), max(expected, later)) in crossing
+    crossed_by_later = sum(later in pair for pair in crossing)
     points = np.concatenate(strokes)
     low, high = points.min(axis=0), points.max(axis=0)
     span = high - low
@@ -76,17 +75,17 @@ def order_rule(ref: KanjiRef, expected: int, later: int) -> str | None:
             out |= {"bottom"} if high[1] - s_high[1] < near else set()
         return out
 
-    if crosses[expected, later] and {ke, kx} == {"h", "s"}:
+    if crosses_other and {ke, kx} == {"h", "s"}:
         return "shorter_crossing_first"
     long = geometry.extent(x) >= 0.6 * float(span.max())
-    if crosses[later].sum() >= 3 or (long and crosses[later].sum() >= 2):
+    if crossed_by_later >= 3 or (long and crossed_by_later >= 2):
         return "piercing_last"
     framed = len(set().union(*(edges(s) for s in strokes))) >= 3
     if framed and kx == "h" and "bottom" in edges(x) and (inside(e) or edges(e)):
         return "enclosure_closed_last"
     if framed and edges(e) and inside(x):
         return "outside_before_inside"
-    if crosses[expected, later] and ke == "h" and kx == "v":
+    if crosses_other and ke == "h" and kx == "v":
         return "horizontal_before_vertical"
     centre_x = (low[0] + high[0]) / 2
     ce, cx = geometry.centre(e), geometry.centre(x)

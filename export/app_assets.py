@@ -1,5 +1,6 @@
-"""What the iOS app needs besides the model: the reference pack in a plain binary layout,
-and golden vectors that pin preprocessing and decoding to ours.
+"""The folder the iOS app bundles (``app/``): the CoreML model, the reference pack in a plain
+binary layout, the prompts (KANJIDIC2 meanings and readings), the golden vectors
+(``export.golden``) and a manifest (files, sizes, sha256, model id, pack id, licences).
 
 Binary reference pack (``reference-pack.kwrp``), all integers little-endian:
 
@@ -17,17 +18,17 @@ Binary reference pack (``reference-pack.kwrp``), all integers little-endian:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from pathlib import Path
 
 import numpy as np
 
-from kanjiwrite.datasets.augment import humanize
-from kanjiwrite.datasets.contract import LABELS, STROKE_ERRORS
-from kanjiwrite.datasets.errors import DEFAULT_ERRORS, corrupt
+from kanjiwrite.datasets.kanjidic import ATTRIBUTION as KANJIDIC_ATTRIBUTION
+from kanjiwrite.datasets.kanjidic import load_prompts
+from kanjiwrite.datasets.kanjivg import ATTRIBUTION as KANJIVG_ATTRIBUTION
 from kanjiwrite.datasets.kanjivg import ReferencePack
-from kanjiwrite.models.decoding import Predict, build_batch, decode
 
 MAGIC = b"KWRP"
 FORMAT = 1
@@ -41,7 +42,6 @@ ARRAYS = (
     "alt_order_start",
     "alt_orders",
 )
-GOLDEN_KANJI = "一二口日木水永右左必書漢"  # a dozen, incl. an alternative order (右, 左, 必)
 
 
 def write_binary_pack(pack: ReferencePack, path: Path, model_id: str) -> Path:
@@ -95,72 +95,76 @@ def read_binary_pack(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     return header, arrays
 
 
-def golden_cases(pack: ReferencePack, seed: int = 11) -> list[dict]:
-    """A dozen requests as the app makes them after a pen lift: raw strokes (canvas pixels)
-    whose last stroke is right or wrong in each way, for kanji in ``GOLDEN_KANJI``."""
-    rng = np.random.default_rng(seed)
-    cases = []
-    wanted = ["correct", *STROKE_ERRORS]
-    donors = [s for c in "書永" for s in pack[c].strokes]
-    for i, char in enumerate(GOLDEN_KANJI):
-        ref = pack[char]
-        label = wanted[i % len(wanted)]
-        first = min(ref.stroke_count - 1, 1 + i % 3) if ref.stroke_count > 1 else 0
-        made = None
-        # the stroke the case is about, else the next ones where that error can be made
-        for k in [*range(first, ref.stroke_count), *range(first)]:
-            for _ in range(3):
-                made = corrupt(ref.strokes, k, label, rng, DEFAULT_ERRORS, donors, set())
-                if made is not None:
-                    break
-            if made is not None:
-                break
-        if made is None:
-            k = first
-            label, made = "correct", (ref.strokes[k], k)
-        strokes = [*ref.strokes[:k], made[0]]
-        drawn, canvas = humanize(strokes, rng)
-        cases.append(
-            {
-                "kanji": char,
-                "label": label,
-                "canvas": list(canvas),
-                "strokes": [s.astype(int).tolist() for s in drawn],
-            }
-        )
-    return cases
+PACK_CHECK_KANJI = "一王あ"  # 王 has an alternative order; plus the longest character
+LICENCES = {
+    "grader.mlpackage": "Model: MIT. Trained on data derived from KanjiVG: " + KANJIVG_ATTRIBUTION,
+    "reference-pack.kwrp": KANJIVG_ATTRIBUTION,
+    "prompts.json": KANJIDIC_ATTRIBUTION,
+    "golden_vectors.json": "Derived from KanjiVG: " + KANJIVG_ATTRIBUTION,
+}
 
 
-def golden_vectors(predict: Predict, pack: ReferencePack) -> dict:
-    """Raw strokes -> model inputs (one item per accepted order) -> outputs -> verdicts."""
-    out = []
-    for case in golden_cases(pack):
-        ref = pack[case["kanji"]]
-        drawn = [np.array(s, float) for s in case["strokes"]]
-        canvas = tuple(case["canvas"])
-        inputs, orders = build_batch(ref, drawn, canvas, prefixes=False)
-        inputs = {k: v.astype(np.float32) for k, v in inputs.items()}
-        verdict_probs, match_probs = predict(inputs)
-        result = decode(verdict_probs, match_probs, orders, len(drawn))
-        last = result.strokes[-1]
-        out.append(
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def pack_checks(pack: ReferencePack, path: Path) -> dict:
+    """What a reader of the binary pack at ``path`` must get: its checksum and size, the
+    header's ids, and a few characters' strokes (KanjiVG units), types and orders."""
+    header, _ = read_binary_pack(path)
+    longest = max(pack.chars, key=lambda c: (pack[c].stroke_count, c))
+    return {
+        "file": Path(path).name,
+        "bytes": Path(path).stat().st_size,
+        "sha256": sha256(path),
+        "model_id": header["model_id"],
+        "pack_version": header["pack_version"],
+        "characters": len(pack),
+        "checks": [
             {
-                **case,
-                "orders": [list(o) for o in orders],
-                "inputs": {k: np.round(v, 6).tolist() for k, v in inputs.items()},
-                "outputs": {
-                    "verdict_probs": np.round(verdict_probs, 6).tolist(),
-                    "match_probs": np.round(match_probs, 6).tolist(),
-                },
-                "result": {
-                    "order": list(result.order),
-                    "last_stroke": {
-                        "verdict": last.verdict,
-                        "p_correct": round(last.p_correct, 6),
-                        "expected_index": last.expected_index,
-                        "matched_index": last.matched_index,
-                    },
-                },
+                "kanji": ref.char,
+                "strokes": [np.round(s, 2).tolist() for s in ref.strokes],
+                "types": list(ref.types),
+                "orders": [list(o) for o in ref.orders()],
+            }
+            for ref in (pack[c] for c in [*PACK_CHECK_KANJI, longest])
+        ],
+    }
+
+
+def write_prompts(path: Path, pack: ReferencePack) -> Path:
+    """The prompt table of every kanji the pack has (what the demo shows), with attribution."""
+    table = load_prompts()
+    prompts = {
+        "attribution": table["attribution"],
+        "kanji": {k: v for k, v in table["kanji"].items() if k in pack},
+        "sets": table["sets"],
+        "set_labels": table["set_labels"],
+    }
+    path.write_text(json.dumps(prompts, ensure_ascii=False, separators=(",", ":")))
+    return path
+
+
+def write_manifest(folder: Path, model_id: str, pack_version: str) -> dict:
+    """``manifest.json``: every file of ``folder`` (the model package's files one by one)
+    with its size, sha256 and licence; the model id and the pack id the app checks."""
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json"):
+        name = path.relative_to(folder).as_posix()
+        top = name.split("/")[0]
+        files.append(
+            {
+                "name": name,
+                "bytes": path.stat().st_size,
+                "sha256": sha256(path),
+                "licence": LICENCES[top],
             }
         )
-    return {"labels": list(LABELS), "cases": out}
+    manifest = {
+        "model_id": model_id,
+        "pack_version": pack_version,
+        "files": files,
+        "attribution": [KANJIVG_ATTRIBUTION, KANJIDIC_ATTRIBUTION],
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
+    return manifest

@@ -11,7 +11,13 @@ import numpy as np
 
 from kanjiwrite.datasets.kanjivg import load_pack
 from kanjiwrite.datasets.splits import test_attempts
-from kanjiwrite.export.app_assets import golden_vectors, write_binary_pack
+from kanjiwrite.export.app_assets import (
+    pack_checks,
+    write_binary_pack,
+    write_manifest,
+    write_prompts,
+)
+from kanjiwrite.export.golden import golden_vectors
 from kanjiwrite.export.to_coreml import export_coreml, structural_report
 from kanjiwrite.export.to_onnx import export_onnx, model_metadata
 from kanjiwrite.models.decoding import build_batch, decode
@@ -50,8 +56,10 @@ def parity_report(predict_a, predict_b, attempts: int = 150) -> dict:
 
 
 def export_all(checkpoint: Path, out_dir: Path, run_id: str | None = None) -> dict:
-    """Write grader.onnx, grader.mlpackage, reference-pack.kwrp, golden vectors and
-    export_report.json to ``out_dir`` and check them; returns the report."""
+    """Write grader.onnx and export_report.json to ``out_dir`` and the app's folder
+    ``out_dir/app`` (grader.mlpackage, reference-pack.kwrp, prompts.json,
+    golden_vectors.json, manifest.json: ``export.app_assets``), check them; returns the
+    report."""
     out_dir.mkdir(parents=True, exist_ok=True)
     info = load_checkpoint(checkpoint)
     model = Grader.from_checkpoint(info)
@@ -59,16 +67,20 @@ def export_all(checkpoint: Path, out_dir: Path, run_id: str | None = None) -> di
     identity = model_id(model)
     metadata = model_metadata(info, identity, run_id)
     onnx_path = export_onnx(model, out_dir / "grader.onnx", metadata)
-    coreml_path = out_dir / "grader.mlpackage"
-    if coreml_path.exists():
-        shutil.rmtree(coreml_path)
-    export_coreml(model, coreml_path, metadata)
+    app = out_dir / "app"
+    if app.exists():
+        shutil.rmtree(app)
+    coreml_path = export_coreml(model, app / "grader.mlpackage", metadata)
     pack = load_pack()
     parity = parity_report(torch_predict(model), onnx_predict(onnx_path))
     structure = structural_report(coreml_path)
-    golden = golden_vectors(torch_predict(model), pack)
-    (out_dir / "golden_vectors.json").write_text(json.dumps(golden, ensure_ascii=False))
-    write_binary_pack(pack, out_dir / "reference-pack.kwrp", identity)
+    pack_path = write_binary_pack(pack, app / "reference-pack.kwrp", identity)
+    thresholds = json.loads(metadata["thresholds"])
+    golden = golden_vectors(torch_predict(model), pack, thresholds, identity)
+    golden["pack"] = pack_checks(pack, pack_path)
+    (app / "golden_vectors.json").write_text(json.dumps(golden, ensure_ascii=False))
+    write_prompts(app / "prompts.json", pack)
+    manifest = write_manifest(app, identity, pack.version)
     report = {
         "model_id": identity,
         "pack_version": pack.version,
@@ -78,6 +90,8 @@ def export_all(checkpoint: Path, out_dir: Path, run_id: str | None = None) -> di
             "path": str(coreml_path),
             **{k: v for k, v in structure.items() if k != "metadata"},
         },
+        "app": {f["name"]: f["bytes"] for f in manifest["files"] if "/" not in f["name"]}
+        | {"grader.mlpackage": sum(f["bytes"] for f in manifest["files"] if "/" in f["name"])},
     }
     (out_dir / "export_report.json").write_text(json.dumps(report, indent=1))
     return report

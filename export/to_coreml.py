@@ -1,8 +1,13 @@
-"""CoreML export of the grader (ML Program, iOS 16+, fp16 compute, fp32 outputs), its
-structural check (runs on Linux) and parity check (needs macOS to predict).
+"""CoreML export of the grader (ML Program, iOS 18+, fp16 compute, fp32 outputs) and its
+structural check (runs on Linux); the parity check needs macOS to predict.
 
-Same inputs and outputs as the ONNX model (``to_onnx.INPUTS``/``OUTPUTS``); batch and
-stroke counts are flexible (1..MAX_BATCH, 1..MAX_STROKES).
+Same inputs and outputs as the ONNX model (``to_onnx.INPUTS``/``OUTPUTS``), in enumerated
+*shape buckets* rather than ranges: Core ML runs a range-flexible model on the Neural Engine
+only at its default shape, while every enumerated shape is compiled for it. The app pads
+both stroke axes to one bucket of ``STROKE_BUCKETS`` and the batch (one item per accepted
+order) to one of ``BATCH_BUCKETS`` (masks make the padding harmless; see
+``export/APP_SPEC.md``). Several enumerated inputs need iOS 18; the i-th shape of every
+input belongs together (``shape_buckets``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from kanjiwrite.export.to_onnx import INPUTS, OUTPUTS
 from kanjiwrite.models.grader import Grader, PredictWrapper
 from kanjiwrite.models.runtime import example_tensors
 
-MAX_BATCH = 256
+STROKE_BUCKETS = (8, 16, 32, 64)  # drawn and reference strokes, padded to the same bucket
+BATCH_BUCKETS = (1, 2, 4, 8)  # accepted orders of a character (at most 8 in KanjiVG)
 AUTHOR = "Kanji Write"
 SHORT_DESCRIPTION = (
     "Per-stroke grader for handwritten kanji: for each stroke drawn, the probability it is "
@@ -85,18 +91,34 @@ ALLOWED_OPS = {
 }
 
 
-def _tensor_types(ct):
-    def dim():
-        return ct.RangeDim(1, MAX_STROKES)
+def shape_buckets() -> list[tuple[int, int]]:
+    """(batch, strokes) of every enumerated shape, in the order the model declares them."""
+    return [(b, n) for n in STROKE_BUCKETS for b in BATCH_BUCKETS]
 
-    batch = ct.RangeDim(1, MAX_BATCH)
-    stroke_d, stroke_r = dim(), dim()
+
+def bucket_for(items: int, strokes: int) -> tuple[int, int]:
+    """The smallest (batch, strokes) bucket holding ``items`` batch items of at most
+    ``strokes`` drawn or reference strokes."""
+    return (
+        next(b for b in BATCH_BUCKETS if b >= items),
+        next(n for n in STROKE_BUCKETS if n >= strokes),
+    )
+
+
+def _tensor_types(ct):
     point = (POINTS_PER_STROKE, len(FEATURES))
+    strokes = [(b, n, *point) for b, n in shape_buckets()]
+    masks = [(b, n) for b, n in shape_buckets()]
+    default = shape_buckets().index((1, 16))
+
+    def enumerated(shapes):
+        return ct.EnumeratedShapes(shapes=shapes, default=shapes[default])
+
     return [
-        ct.TensorType(name="drawn", shape=(batch, stroke_d, *point), dtype=np.float32),
-        ct.TensorType(name="drawn_mask", shape=(batch, stroke_d), dtype=np.float32),
-        ct.TensorType(name="reference", shape=(batch, stroke_r, *point), dtype=np.float32),
-        ct.TensorType(name="reference_mask", shape=(batch, stroke_r), dtype=np.float32),
+        ct.TensorType(name="drawn", shape=enumerated(strokes), dtype=np.float32),
+        ct.TensorType(name="drawn_mask", shape=enumerated(masks), dtype=np.float32),
+        ct.TensorType(name="reference", shape=enumerated(strokes), dtype=np.float32),
+        ct.TensorType(name="reference_mask", shape=enumerated(masks), dtype=np.float32),
     ]
 
 
@@ -105,7 +127,7 @@ def export_coreml(model: Grader, path: Path, metadata: dict[str, str]) -> Path:
     import coremltools as ct
 
     wrapper = PredictWrapper(model.eval())
-    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    batch = torch.export.Dim("batch", min=1, max=max(BATCH_BUCKETS))
     drawn = torch.export.Dim("drawn", min=1, max=MAX_STROKES)
     reference = torch.export.Dim("reference", min=1, max=MAX_STROKES)
     program = torch.export.export(
@@ -121,7 +143,7 @@ def export_coreml(model: Grader, path: Path, metadata: dict[str, str]) -> Path:
     mlmodel = ct.convert(
         program,
         convert_to="mlprogram",
-        minimum_deployment_target=ct.target.iOS16,
+        minimum_deployment_target=ct.target.iOS18,
         compute_precision=ct.precision.FLOAT16,
         inputs=_tensor_types(ct),
         outputs=[ct.TensorType(name=name, dtype=np.float32) for name in OUTPUTS],
@@ -150,10 +172,11 @@ def structural_report(path: Path) -> dict:
     inputs = {}
     for feature in spec.description.input:
         array = feature.type.multiArrayType
-        ranges = [(r.lowerBound, r.upperBound) for r in array.shapeRange.sizeRanges]
         inputs[feature.name] = {
             "dtype": ct.proto.FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(array.dataType),
-            "ranges": ranges,
+            "flexibility": array.WhichOneof("ShapeFlexibility"),
+            "shapes": [list(s.shape) for s in array.enumeratedShapes.shapes],
+            "default": list(array.shape),
             "description": feature.shortDescription,
         }
     outputs = {

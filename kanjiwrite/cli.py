@@ -19,7 +19,7 @@ def packaged(package: str, *parts: str) -> Path:
 
 CHECKPOINT = shipped("grader.pt")
 ONNX_MODEL = shipped("grader.onnx")
-COREML_MODEL = shipped("grader.mlpackage")
+COREML_MODEL = shipped("app/grader.mlpackage")
 DATASET_CARD = packaged("kanjiwrite.datasets", "dataset_card.md")
 CPU_CONFIG = packaged("kanjiwrite.training", "configs", "cpu.toml")
 

@@ -20,6 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from kanjiwrite.datasets.kanjidic import OUT as PROMPTS
+from kanjiwrite.datasets.kanjidic import load_prompts
 from kanjiwrite.datasets.kanjivg import ATTRIBUTION
 from kanjiwrite.serving import ops_routes, practice_routes, scoring_routes
 from kanjiwrite.serving.metrics import Metrics
@@ -51,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scorer = Scorer(settings)
         scorer.warm_up()
         app.state.scorer = scorer
-        sets = json.loads((STATIC / "kanji-info.json").read_text())["sets"]
+        sets = load_prompts()["sets"]
         app.state.practice = PracticeStore(settings.database_url, sets, settings.daily_new_limit)
         gc.collect()
         gc.freeze()  # start-up objects (pack, schemas, libraries) leave the collector's scans
@@ -124,6 +126,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(scoring_routes.router)
     app.include_router(practice_routes.router)
     app.include_router(ops_routes.router)
+
+    @app.get("/static/kanji-info.json", include_in_schema=False)
+    def prompts() -> FileResponse:
+        """The prompt table (KANJIDIC2-derived meanings and readings, ``datasets.kanjidic``)."""
+        return FileResponse(PROMPTS, media_type="application/json")
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

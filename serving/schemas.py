@@ -16,8 +16,8 @@ from kanjiwrite.datasets.contract import (
     MAX_STROKES,
     STRICTNESS,
 )
+from kanjiwrite.datasets.kanjidic import SET_LABELS
 from kanjiwrite.models.order_rules import RULES
-from kanjiwrite.serving.kanjidic import SET_LABELS
 
 Verdict = Literal[LABELS]
 Strictness = Literal[STRICTNESS]

@@ -10,9 +10,8 @@ from fastapi import APIRouter, Request
 from kanjiwrite.datasets import contract
 from kanjiwrite.datasets.kanjivg import ATTRIBUTION
 from kanjiwrite.models.decoding import grade
-from kanjiwrite.models.order_rules import order_rule
+from kanjiwrite.models.messages import explain
 from kanjiwrite.serving.deps import KnownKanji, ScorerDep, reference_of
-from kanjiwrite.serving.messages import stroke_message
 from kanjiwrite.serving.rating import MISSES_BEFORE_HINT
 from kanjiwrite.serving.schemas import (
     Canvas,
@@ -38,14 +37,8 @@ def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> ScoreRespo
     )
     metrics.inference.observe(time.perf_counter() - started)
     strokes = []
-    for s in result.strokes:
+    for s, (rule, message) in zip(result.strokes, explain(ref, result), strict=True):
         metrics.verdicts.labels(s.verdict).inc()
-        position = result.order.index(s.matched_index) if s.matched_index is not None else None
-        rule = (
-            order_rule(ref, s.expected_index, s.matched_index)
-            if s.verdict == "wrong_order" and position is not None and position > s.index
-            else None
-        )
         strokes.append(
             StrokeVerdict(
                 index=s.index,
@@ -55,7 +48,7 @@ def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> ScoreRespo
                 expected_index=s.expected_index,
                 matched_index=s.matched_index,
                 rule=rule,
-                message=stroke_message(s.verdict, s.index, position, ref.stroke_count, rule),
+                message=message,
             )
         )
     return ScoreResponse(

@@ -36,3 +36,24 @@ def write_tegaki_fixture(folder, pack, chars="十口日", writer="japanese-fixtu
         xml = f"<character><utf8>{char}</utf8><strokes>{strokes}</strokes></character>"
         (target / f"{ord(char):05x}.xml").write_text(xml, encoding="utf-8")
     return Path(folder)
+
+
+@pytest.fixture(scope="session")
+def bucket_sets():
+    """A function giving the (batch, strokes) buckets a CoreML structural report declares,
+    checking that every input lists them in the same order (the i-th shapes go together)
+    with the right trailing dimensions."""
+
+    def bucket_sets(report: dict) -> set[tuple[int, int]]:
+        """The (batch, strokes) buckets a CoreML package declares, checking that every input
+        lists them in the same order (the i-th shapes go together) with the right tails."""
+        sequences = []
+        for name, info in report["inputs"].items():
+            assert info["flexibility"] == "enumeratedShapes"
+            tail = [32, 6] if name in ("drawn", "reference") else []
+            assert all(shape[2:] == tail for shape in info["shapes"])
+            sequences.append([tuple(shape[:2]) for shape in info["shapes"]])
+        assert all(seq == sequences[0] for seq in sequences)
+        return set(sequences[0])
+
+    return bucket_sets

@@ -6,7 +6,7 @@ import torch
 
 from kanjiwrite.datasets import contract
 from kanjiwrite.models.decoding import decode
-from kanjiwrite.serving.messages import stroke_message
+from kanjiwrite.models.messages import stroke_message
 from kanjiwrite.training.train import validation_metrics
 
 

@@ -4,7 +4,7 @@ import gzip
 import json
 from pathlib import Path
 
-from kanjiwrite.serving.kanjidic import OUT, distil
+from kanjiwrite.datasets.kanjidic import OUT, distil
 
 FIXTURE = """<?xml version="1.0" encoding="UTF-8"?>
 <kanjidic2>

@@ -2,8 +2,8 @@
 
 import pytest
 
+from kanjiwrite.models.messages import stroke_message
 from kanjiwrite.models.order_rules import RULES, order_rule
-from kanjiwrite.serving.messages import stroke_message
 
 CASES = [  # kanji, the stroke expected, the later stroke written in its place, the rule
     ("十", 0, 1, "horizontal_before_vertical"),

@@ -59,9 +59,10 @@ def tracking(released, monkeypatch):
 
 def test_release_writes_checked_files_with_one_model_id(released, pack):
     out = released["out"]
-    for name in ("grader.pt", "grader.onnx", "reference-pack.kwrp", "golden_vectors.json"):
-        assert (out / name).exists(), name
-    assert (out / "grader.mlpackage" / "Manifest.json").exists()
+    assert (out / "grader.pt").exists() and (out / "grader.onnx").exists()
+    app_files = ("reference-pack.kwrp", "golden_vectors.json", "prompts.json", "manifest.json")
+    assert all((out / "app" / name).exists() for name in app_files)
+    assert (out / "app" / "grader.mlpackage" / "Manifest.json").exists()
     report = json.loads((out / "export_report.json").read_text())
     model_id = report["model_id"]
     version, digest = model_id.split("+")
@@ -72,7 +73,7 @@ def test_release_writes_checked_files_with_one_model_id(released, pack):
     assert stripped["mlflow_run_id"] == load_checkpoint(released["best"])["mlflow_run_id"]
     props = {p.key: p.value for p in onnx.load(str(out / "grader.onnx")).metadata_props}
     assert props["model_id"] == model_id and props["pack_version"] == pack.version
-    header, _ = read_binary_pack(out / "reference-pack.kwrp")
+    header, _ = read_binary_pack(out / "app" / "reference-pack.kwrp")
     assert header["model_id"] == model_id and header["pack_version"] == pack.version
 
 
@@ -87,9 +88,7 @@ def test_release_is_logged_to_the_training_run_and_registered_as_candidate(relea
     assert version.tags["model_id"] == model_id and "test_false_accept" in version.tags
     assert model_id in version.description and "KanjiVG" in version.description
     exported = {a.path for a in client.list_artifacts(run.info.run_id, "export")}
-    assert {"export/grader.onnx", "export/export_report.json", "export/grader.mlpackage"} <= (
-        exported
-    )
+    assert {"export/grader.onnx", "export/export_report.json", "export/app"} <= exported
 
 
 def test_registered_model_predicts_through_pyfunc_for_any_stroke_count(released, pack, tracking):

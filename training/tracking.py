@@ -120,9 +120,9 @@ class Tracker:
 
     def log_export(self, out_dir: Path, report: dict) -> None:
         """The files of ``export.release.export_all`` and their checks."""
-        for name in ("grader.onnx", "golden_vectors.json", "export_report.json"):
+        for name in ("grader.onnx", "export_report.json"):
             self.log_artifact(out_dir / name, "export")
-        self.mlflow.log_artifacts(str(out_dir / "grader.mlpackage"), "export/grader.mlpackage")
+        self.mlflow.log_artifacts(str(out_dir / "app"), "export/app")
         self.log_metrics(
             {
                 "onnx_max_abs_diff": report["onnx"]["parity"]["max_abs_diff"],

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from kanjiwrite.datasets.contract import LABELS
-from kanjiwrite.models.order_rules import RULES
+from kanjiwrite.datasets.kanjivg import KanjiRef
+from kanjiwrite.models.decoding import GradeResult
+from kanjiwrite.models.order_rules import RULES, order_rule
 
 MESSAGES = {
     "correct": "Stroke {n} is right.",
@@ -28,3 +30,18 @@ def stroke_message(
             return f"That is stroke {matched + 1}; stroke {n} comes first{why}."
         return f"That is stroke {matched + 1} again; stroke {n} comes next."
     return MESSAGES[verdict].format(n=n, count=stroke_count)
+
+
+def explain(ref: KanjiRef, result: GradeResult, rules: bool = True) -> list[tuple[str | None, str]]:
+    """``(rule, message)`` for every stroke of a decoded ``result``: the rule (with
+    ``rules``) only for a ``wrong_order`` stroke that depicts a later stroke of the order."""
+    out = []
+    for s in result.strokes:
+        position = result.order.index(s.matched_index) if s.matched_index is not None else None
+        rule = (
+            order_rule(ref, s.expected_index, s.matched_index)
+            if rules and s.verdict == "wrong_order" and position is not None and position > s.index
+            else None
+        )
+        out.append((rule, stroke_message(s.verdict, s.index, position, ref.stroke_count, rule)))
+    return out

@@ -1,4 +1,5 @@
-"""Distil KANJIDIC2 into the demo's small prompt table (``serving/static/kanji-info.json``).
+"""Distil KANJIDIC2 into the prompt table (``datasets/data/kanji-info.json``) that the demo
+serves and the iOS app bundles (``prompts.json``).
 
 KANJIDIC2 is by the Electronic Dictionary Research and Development Group (EDRDG), licensed
 CC BY-SA 4.0; here it comes from Debian's ``kanjidic-xml`` package. The table keeps, for
@@ -9,7 +10,7 @@ meanings, on and kun readings, stroke count, grade and JLPT level.
 JLPT levels: KANJIDIC2 records the pre-2010 four-level test; the table maps 4 -> N5,
 3 -> N4, 2 -> N3 (which also covers what is now N2) and 1 -> N1.
 
-    python -m kanjiwrite.serving.kanjidic [/usr/share/edict/kanjidic2.xml.gz]
+    python -m kanjiwrite.datasets.kanjidic [/usr/share/edict/kanjidic2.xml.gz]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 DEBIAN_KANJIDIC2 = Path("/usr/share/edict/kanjidic2.xml.gz")
-OUT = Path(__file__).parent / "static" / "kanji-info.json"
+OUT = Path(__file__).parent / "data" / "kanji-info.json"
 JLPT = {4: "N5", 3: "N4", 2: "N3", 1: "N1"}
 GRADE_SETS = {
     1: "grade-1",
@@ -50,6 +51,12 @@ ATTRIBUTION = (
     "Meanings and readings from KANJIDIC2 by the Electronic Dictionary Research "
     "and Development Group (EDRDG), CC BY-SA 4.0 (https://www.edrdg.org/)."
 )
+
+
+def load_prompts() -> dict:
+    """The prompt table: ``attribution``, ``kanji`` (meanings, readings, stroke count,
+    grade, JLPT level), ``sets`` and ``set_labels``."""
+    return json.loads(OUT.read_text())
 
 
 def distil(source: Path, known: set[str]) -> dict:

@@ -11,13 +11,13 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # the slim serving set: no torch
-$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[serve]'
+$(VENV)/.run-installed: pyproject.toml serving/constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c serving/constraints.txt -e '.[serve]'
 	touch $@
 
 # everything: serving, training (torch==2.14.1, torchvision==0.29.1, mlflow), export, tests
-$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[serve,train,export,dev]'
+$(VENV)/.test-installed: pyproject.toml serving/constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c serving/constraints.txt -e '.[serve,train,export,dev]'
 	touch $@ $(VENV)/.run-installed
 
 # the demo's JavaScript linter (ESLint, pinned in package-lock.json)

@@ -3,6 +3,7 @@ const js = require("@eslint/js");
 const globals = require("globals");
 
 module.exports = [
+  { ignores: ["serving/static/vendor/**"] },  // vendored third-party bundles
   js.configs.recommended,
   {
     files: ["serving/static/**/*.js"],

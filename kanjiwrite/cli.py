@@ -308,16 +308,24 @@ def serve(
         if value is not None:
             os.environ[f"KANJIWRITE_{name}"] = str(value)  # workers read their settings here
     settings = Settings()
-    if not settings.model_path.exists():
-        raise typer.BadParameter(
-            f"no model at {settings.model_path}", param_hint="KANJIWRITE_MODEL_PATH"
-        )
-    # once, before the workers start: build the reference pack, migrate the practice store
-    from kanjiwrite.datasets.kanjivg import load_pack
-    from kanjiwrite.serving.practice_store import migrate
+    # once, before the workers start: open the model and the pack, migrate the practice
+    # store; any failure is one line and a non-zero exit (whatever the worker count)
+    try:
+        from kanjiwrite.serving.practice_store import make_engine, migrate
+        from kanjiwrite.serving.scorer import Scorer
 
-    load_pack()
-    migrate(settings.database_url)
+        Scorer(settings).warm_up()
+        make_engine(settings.database_url).dispose()
+        migrate(settings.database_url)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        typer.echo(f"kanjiwrite serve: cannot start: {type(error).__name__}: {first}", err=True)
+        raise typer.Exit(1) from None
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        # every worker writes its metrics here; a scrape of any worker sums them
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kanjiwrite-metrics-")
     typer.echo(
         f"Kanji Write: demo and API on http://{settings.host}:{settings.port}/ "
         f"(API docs at /docs), model {settings.model_path}"
@@ -329,6 +337,7 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        access_log=False,  # the service writes its own (JSON, route templates, no tokens)
         timeout_graceful_shutdown=10,
         server_header=False,
     )

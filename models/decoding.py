@@ -143,3 +143,37 @@ def grade(
     inputs, orders = build_batch(ref, drawn, canvas, prefixes)
     verdict_probs, match_probs = predict(inputs)
     return decode(verdict_probs, match_probs, orders, len(drawn), accept)
+
+
+def grade_requests(
+    predict: Predict,
+    ref: KanjiRef,
+    requests: Sequence[Sequence[Stroke]],
+    canvas: Canvas,
+    accept: float = ACCEPT,
+) -> list[GradeResult]:
+    """Grade several whole requests for one kanji (``prefixes=False`` each) with one call
+    of ``predict``: their items are stacked, the drawn axis padded after the real strokes
+    (masked, and the model never looks ahead, so padding changes nothing)."""
+    built = [build_batch(ref, drawn, canvas, prefixes=False) for drawn in requests]
+    longest = max(len(drawn) for drawn in requests)
+
+    def padded(inputs: dict[str, np.ndarray], name: str) -> np.ndarray:
+        array = inputs[name]
+        if name.startswith("drawn") and array.shape[1] < longest:
+            pad = [(0, 0), (0, longest - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
+            array = np.pad(array, pad)
+        return array
+
+    names = ("drawn", "drawn_mask", "reference", "reference_mask")
+    stacked = {n: np.concatenate([padded(inputs, n) for inputs, _ in built]) for n in names}
+    verdict_probs, match_probs = predict(stacked)
+    results, row = [], 0
+    for (_, orders), drawn in zip(built, requests, strict=True):
+        count, items = len(drawn), len(orders)
+        part = slice(row, row + items)
+        results.append(
+            decode(verdict_probs[part, :count], match_probs[part, :count], orders, count, accept)
+        )
+        row += items
+    return results

@@ -1,8 +1,12 @@
-"""Prometheus metrics of one worker process."""
+"""Prometheus metrics. With several workers, ``kanjiwrite serve`` sets
+``PROMETHEUS_MULTIPROC_DIR`` before they start: every worker writes its values there
+(prometheus_client's multi-process mode) and a scrape of any worker sums them all."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 
 
 class Metrics:
@@ -30,3 +34,11 @@ class Metrics:
         self.verdicts = Counter(
             "kanjiwrite_verdicts_total", "Stroke verdicts", ["verdict"], registry=self.registry
         )
+
+    def scrape_registry(self) -> CollectorRegistry:
+        """What a scrape reads: every worker's values in multi-process mode, else ours."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return registry
+        return self.registry

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -29,7 +31,19 @@ def readyz(request: Request):
     }
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, responses={401: {"model": Problem}})
 def prometheus(request: Request) -> PlainTextResponse:
-    registry = request.app.state.metrics.registry
-    return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus metrics of the whole service (every worker, in multi-process mode);
+    behind ``Authorization: Bearer <KANJIWRITE_METRICS_TOKEN>`` when that is set."""
+    wanted = request.app.state.settings.metrics_token
+    given = request.headers.get("authorization", "")
+    if wanted and not hmac.compare_digest(given.encode(), f"Bearer {wanted}".encode()):
+        return JSONResponse(
+            {"detail": "send Authorization: Bearer <metrics token>"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return PlainTextResponse(
+        generate_latest(request.app.state.metrics.scrape_registry()),
+        media_type=CONTENT_TYPE_LATEST,
+    )

@@ -1,4 +1,9 @@
-"""Daily practice endpoints (FSRS): learners, decks, today's queue, graded reviews, stats."""
+"""Daily practice endpoints (FSRS): learners, decks, today's queue, graded reviews, stats.
+
+A learner authenticates with ``Authorization: Bearer <token>`` (the token ``POST
+/v1/learners`` returns once); tokens never appear in a URL. Everything that creates state
+is rate-limited per client address (``ratelimit``).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,16 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kanjiwrite.serving.deps import KnownKanji, ScorerDep, StoreDep
-from kanjiwrite.serving.practice_store import utc_now
+from kanjiwrite.serving.practice_store import DeckFull, utc_now
+from kanjiwrite.serving.ratelimit import limited
 from kanjiwrite.serving.rating import grade_attempt, rate_attempt
 from kanjiwrite.serving.schemas import (
     AddCards,
     CardsAdded,
-    LearnerCreated,
+    LearnerToken,
     Problem,
     Queue,
     ReviewAttempt,
@@ -21,7 +28,10 @@ from kanjiwrite.serving.schemas import (
     Stats,
 )
 
-router = APIRouter(prefix="/v1/learners", tags=["practice"], responses={404: {"model": Problem}})
+UNAUTHORIZED = {401: {"model": Problem, "description": "Missing or unknown learner token"}}
+LIMITED = {429: {"model": Problem, "description": "Rate limit (see Retry-After)"}}
+router = APIRouter(prefix="/v1", tags=["practice"], responses={404: {"model": Problem}})
+bearer = HTTPBearer(auto_error=False, description="The learner token from POST /v1/learners")
 
 
 def clock() -> datetime:
@@ -32,23 +42,43 @@ def clock() -> datetime:
 Now = Annotated[datetime, Depends(clock)]
 
 
-def learner(learner_id: str, store: StoreDep) -> str:
-    """The learner of the path; 404 for an unknown id (ids are random, not guessable)."""
-    with store.sessions() as session:
-        if len(learner_id) != 32 or not store.exists(session, learner_id):
-            raise HTTPException(404, "learner_id: unknown learner")
+def learner(
+    store: StoreDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> str:
+    """The learner whose token the request carries; 401 without one or for an unknown one."""
+    learner_id = store.learner_of(credentials.credentials) if credentials else None
+    if learner_id is None:
+        detail = "unknown learner token" if credentials else "send Authorization: Bearer <token>"
+        raise HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
     return learner_id
 
 
 LearnerId = Annotated[str, Depends(learner)]
 
 
-@router.post("", response_model=LearnerCreated, status_code=201)
-def create_learner(store: StoreDep, now: Now) -> LearnerCreated:
-    return LearnerCreated(learner_id=store.create_learner(now))
+@router.post(
+    "/learners",
+    response_model=LearnerToken,
+    status_code=201,
+    responses=LIMITED,
+    dependencies=[Depends(limited("learners"))],
+)
+def create_learner(store: StoreDep, now: Now) -> LearnerToken:
+    return LearnerToken(learner_token=store.create_learner(now))
 
 
-@router.post("/{learner_id}/cards", response_model=CardsAdded, responses={422: {"model": Problem}})
+@router.post("/me/token", response_model=LearnerToken, responses=UNAUTHORIZED)
+def rotate_token(learner_id: LearnerId, store: StoreDep) -> LearnerToken:
+    """A new token for this learner; the one used for this request stops working."""
+    return LearnerToken(learner_token=store.rotate_token(learner_id))
+
+
+@router.post(
+    "/me/cards",
+    response_model=CardsAdded,
+    responses={422: {"model": Problem}, **UNAUTHORIZED, **LIMITED},
+    dependencies=[Depends(limited("cards"))],
+)
 def add_cards(
     body: AddCards, learner_id: LearnerId, store: StoreDep, scorer: ScorerDep, now: Now
 ) -> CardsAdded:
@@ -56,11 +86,14 @@ def add_cards(
     if unknown:
         raise HTTPException(422, f"kanji: not known characters: {''.join(unknown[:20])}")
     chosen = [*(store.sets.get(body.set, []) if body.set else []), *body.kanji]
-    added, total = store.add_cards(learner_id, chosen, now)
+    try:
+        added, total = store.add_cards(learner_id, chosen, now)
+    except DeckFull as full:
+        raise HTTPException(422, f"kanji: {full}") from None
     return CardsAdded(added=added, total=total)
 
 
-@router.get("/{learner_id}/queue", response_model=Queue)
+@router.get("/me/queue", response_model=Queue, responses=UNAUTHORIZED)
 def queue(learner_id: LearnerId, store: StoreDep, now: Now) -> Queue:
     today = store.queue(learner_id, now)
     return Queue(
@@ -70,7 +103,12 @@ def queue(learner_id: LearnerId, store: StoreDep, now: Now) -> Queue:
     )
 
 
-@router.post("/{learner_id}/cards/{kanji}/reviews", response_model=ReviewResult)
+@router.post(
+    "/me/cards/{kanji}/reviews",
+    response_model=ReviewResult,
+    responses={**UNAUTHORIZED, **LIMITED},
+    dependencies=[Depends(limited("reviews"))],
+)
 def review(
     ref: KnownKanji,
     body: ReviewAttempt,
@@ -79,30 +117,39 @@ def review(
     scorer: ScorerDep,
     now: Now,
 ) -> ReviewResult:
-    accept = scorer.thresholds[body.strictness]
-    attempt = grade_attempt(scorer.predict, ref, body.arrays(), body.canvas_size(), accept)
-    rating = rate_attempt(attempt.misses, body.hints, attempt.complete, body.duration_ms)
-    outcome = store.review(
-        learner_id,
-        ref.char,
-        attempt,
-        rating,
-        body.hints,
-        body.duration_ms,
-        scorer.model_id,
-        now,
-    )
+    """Grade and rate one attempt. Send an ``attempt_id``: a retried request with the same id
+    returns the first result and stores nothing."""
+    if body.attempt_id is not None and (seen := store.replay(learner_id, body.attempt_id)):
+        outcome = seen
+    else:
+        accept = scorer.thresholds[body.strictness]
+        attempt = grade_attempt(
+            scorer.predict, ref, body.arrays(), body.canvas_size(), accept, body.accepted
+        )
+        rating = rate_attempt(attempt.misses, body.hints, attempt.complete, body.duration_ms)
+        outcome = store.review(
+            learner_id,
+            ref.char,
+            attempt,
+            rating,
+            body.hints,
+            body.duration_ms,
+            scorer.model_id,
+            now,
+            body.attempt_id,
+        )
     if outcome is None:
         raise HTTPException(404, f"kanji: {ref.char!r} is not in this learner's deck")
     return ReviewResult(
         rating=outcome.rating.name,
-        misses=attempt.misses,
-        complete=attempt.complete,
+        misses=outcome.misses,
+        complete=outcome.complete,
         due=outcome.due.isoformat(),
         interval_days=outcome.interval_days,
+        replayed=outcome.replayed,
     )
 
 
-@router.get("/{learner_id}/stats", response_model=Stats)
+@router.get("/me/stats", response_model=Stats, responses=UNAUTHORIZED)
 def stats(learner_id: LearnerId, store: StoreDep, now: Now) -> Stats:
     return Stats(**vars(store.stats(learner_id, now)))

@@ -4,10 +4,16 @@ logs, in SQLAlchemy tables (SQLite file by default, PostgreSQL by URL) migrated 
 Logs are append-only so schedules can be recomputed and FSRS re-optimised later. Every
 method takes ``now`` so that time can be injected (tests simulate weeks). The schema is
 migrated once before the service starts (``migrate``; ``kanjiwrite serve`` does it).
+
+A learner is known by a random id (internal) and authenticates with a bearer token of which
+only the SHA-256 is stored. On SQLite, writes take the database lock up front (``BEGIN
+IMMEDIATE``, so concurrent writers queue instead of failing) and reads run in their own
+deferred transactions, which WAL lets proceed while a writer holds the lock.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -29,7 +35,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from kanjiwrite.serving.rating import GradedAttempt
 
@@ -43,8 +50,9 @@ class Base(DeclarativeBase):
 
 class Learner(Base):
     __tablename__ = "learners"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random 128-bit token, hex
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random, never shown
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the token
 
 
 class CardRow(Base):
@@ -66,6 +74,7 @@ class CardRow(Base):
 
 class ReviewLogRow(Base):
     __tablename__ = "review_logs"
+    __table_args__ = (UniqueConstraint("learner_id", "attempt_id", name="uq_review_attempt"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
     learner_id: Mapped[str] = mapped_column(String(32), index=True)
@@ -78,11 +87,19 @@ class ReviewLogRow(Base):
     hints: Mapped[int] = mapped_column(Integer, default=0)
     model_version: Mapped[str] = mapped_column(String(64), default="")  # the model id
     scheduled_days: Mapped[float] = mapped_column(Float)
+    attempt_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # client's id
+    complete: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine; SQLite gets WAL and BEGIN IMMEDIATE so concurrent writers queue up."""
+def make_engine(url: str, immediate: bool = True) -> Engine:
+    """An engine; on SQLite with WAL, each transaction opened with ``BEGIN IMMEDIATE``
+    (writes: they queue for the lock) or ``BEGIN`` (reads: they never wait for a writer)."""
     if url.startswith("sqlite"):
+        if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/", "sqlite://"):
+            raise ValueError(
+                "an in-memory SQLite database is not shared between connections or workers: "
+                "give a file (sqlite:///practice.db) or a PostgreSQL URL"
+            )
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -93,10 +110,14 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def migrate(url: str) -> None:
@@ -122,6 +143,13 @@ class ReviewOutcome:
     rating: fsrs.Rating
     due: datetime
     interval_days: float
+    misses: list[int]
+    complete: bool
+    replayed: bool = False  # the attempt id was seen before: nothing was stored
+
+
+class DeckFull(Exception):
+    pass
 
 
 @dataclass
@@ -137,27 +165,51 @@ class PracticeStore:
     """The review store and scheduler behind the practice endpoints (on a migrated
     database: see ``migrate``)."""
 
-    def __init__(self, url: str, sets: dict[str, list[str]], daily_new: int = 10):
+    def __init__(
+        self, url: str, sets: dict[str, list[str]], daily_new: int = 10, max_cards: int = 3000
+    ):
         self.engine = make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.sets, self.daily_new = sets, daily_new
+        self.read_engine = make_engine(url, immediate=False) if url.startswith("sqlite") else None
+        self.writes = sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = sessionmaker(self.read_engine or self.engine, expire_on_commit=False)
+        self.sets, self.daily_new, self.max_cards = sets, daily_new, max_cards
+
+    def dispose(self) -> None:
+        for engine in (self.engine, self.read_engine):
+            if engine is not None:
+                engine.dispose()
 
     def create_learner(self, now: datetime) -> str:
-        learner_id = secrets.token_hex(16)
-        with self.sessions.begin() as session:
-            session.add(Learner(id=learner_id, created_at=now))
-        return learner_id
+        """A new learner; returns its bearer token (shown once, only its hash is kept)."""
+        token = secrets.token_urlsafe(32)
+        with self.writes.begin() as session:
+            session.add(
+                Learner(id=secrets.token_hex(16), created_at=now, token_hash=token_hash(token))
+            )
+        return token
 
-    def exists(self, session: Session, learner_id: str) -> bool:
-        return session.get(Learner, learner_id) is not None
+    def learner_of(self, token: str) -> str | None:
+        """The id of the learner holding ``token`` (``None``: no such token)."""
+        with self.sessions() as session:
+            return session.scalar(select(Learner.id).where(Learner.token_hash == token_hash(token)))
+
+    def rotate_token(self, learner_id: str) -> str:
+        """A new token for the learner; the old one stops working at once."""
+        token = secrets.token_urlsafe(32)
+        with self.writes.begin() as session:
+            session.get(Learner, learner_id).token_hash = token_hash(token)
+        return token
 
     def add_cards(self, learner_id: str, kanji: list[str], now: datetime) -> tuple[int, int]:
-        """Add cards (ignoring ones the learner has); returns (added, total)."""
-        with self.sessions.begin() as session:
+        """Add cards (ignoring ones the learner has); returns (added, total). ``DeckFull``
+        when the deck would hold more than ``max_cards``."""
+        with self.writes.begin() as session:
             have = set(
                 session.scalars(select(CardRow.kanji).where(CardRow.learner_id == learner_id))
             )
             fresh = [k for k in dict.fromkeys(kanji) if k not in have]
+            if len(have) + len(fresh) > self.max_cards:
+                raise DeckFull(f"a deck holds at most {self.max_cards} kanji ({len(have)} now)")
             for offset, k in enumerate(fresh):  # keep the given order among new cards
                 session.add(
                     CardRow(
@@ -211,11 +263,47 @@ class PracticeStore:
         duration_ms: int | None,
         model_id: str,
         now: datetime,
+        attempt_id: str | None = None,
     ) -> ReviewOutcome | None:
         """Record one rated attempt (``None``: no such card); the card row is locked for the
         update, so concurrent reviews of the same card are applied one after the other and
-        none is lost."""
-        with self.sessions.begin() as session:
+        none is lost. An ``attempt_id`` seen before returns the first outcome and stores
+        nothing (a retried request is not a second review)."""
+        if attempt_id is not None and (seen := self.replay(learner_id, attempt_id)):
+            return seen
+        try:
+            return self._review(
+                learner_id, kanji, attempt, rating, hints, duration_ms, model_id, now, attempt_id
+            )
+        except IntegrityError:  # the same attempt id stored meanwhile by a concurrent request
+            if attempt_id is None:
+                raise
+            return self.replay(learner_id, attempt_id)
+
+    def replay(self, learner_id: str, attempt_id: str) -> ReviewOutcome | None:
+        """The outcome stored for an attempt id, if any."""
+        with self.sessions() as session:
+            log = session.scalars(
+                select(ReviewLogRow).where(
+                    ReviewLogRow.learner_id == learner_id, ReviewLogRow.attempt_id == attempt_id
+                )
+            ).one_or_none()
+        if log is None:
+            return None
+        due = _aware(log.reviewed_at) + timedelta(days=log.scheduled_days)
+        return ReviewOutcome(
+            fsrs.Rating(log.rating),
+            due,
+            round(log.scheduled_days, 4),
+            json.loads(log.misses),
+            bool(log.complete),
+            replayed=True,
+        )
+
+    def _review(
+        self, learner_id, kanji, attempt, rating, hints, duration_ms, model_id, now, attempt_id
+    ) -> ReviewOutcome | None:
+        with self.writes.begin() as session:
             row = session.scalars(
                 select(CardRow)
                 .where(CardRow.learner_id == learner_id, CardRow.kanji == kanji)
@@ -253,9 +341,13 @@ class PracticeStore:
                     hints=hints,
                     model_version=model_id,
                     scheduled_days=scheduled,
+                    attempt_id=attempt_id,
+                    complete=int(attempt.complete),
                 )
             )
-        return ReviewOutcome(rating, card.due, round(scheduled, 4))
+        return ReviewOutcome(
+            rating, card.due, round(scheduled, 4), attempt.misses, attempt.complete
+        )
 
     def stats(self, learner_id: str, now: datetime) -> LearnerStats:
         with self.sessions() as session:

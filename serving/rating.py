@@ -11,10 +11,13 @@ import numpy as np
 
 from kanjiwrite.datasets.contract import ACCEPT
 from kanjiwrite.datasets.kanjivg import KanjiRef
-from kanjiwrite.models.decoding import Predict, grade
+from kanjiwrite.models.decoding import Predict, grade_requests
 
 MISSES_BEFORE_HINT = 3  # the demo shows the stroke after this many misses on it
-FAST_MS_PER_STROKE = 1500
+MISSES_FOR_AGAIN = 3  # this many misses in all rate an attempt Again
+MAX_REPLAY_CALLS = MISSES_FOR_AGAIN + 1  # enough to grade up to the miss that settles Again
+FAST_MS_PER_STROKE = 1500  # an attempt this fast per stroke, every stroke right, is Easy
+MIN_MS_PER_STROKE = 150  # faster than this per stroke is not a human writing: never Easy
 
 
 @dataclass
@@ -22,6 +25,8 @@ class GradedAttempt:
     misses: list[int]  # per reference stroke (standard numbering of the order followed)
     complete: bool
     strokes_drawn: int
+    strokes_graded: int  # fewer than drawn once the character was complete or the rating settled
+    inference_calls: int
 
 
 def grade_attempt(
@@ -30,21 +35,45 @@ def grade_attempt(
     strokes: list[np.ndarray],
     canvas: tuple[float, float],
     accept: float = ACCEPT,
+    claimed: list[bool] | None = None,
 ) -> GradedAttempt:
     """Replay an attempt as the demo runs it: each stroke in turn is graded with the strokes
     accepted before it; a right stroke is kept, a wrong one counts as a miss on the stroke
-    expected there and is discarded."""
-    accepted: list[np.ndarray] = []
+    expected there and is discarded.
+
+    Batched: ``claimed`` (which strokes the client accepted; every stroke when not given)
+    says what each stroke's request was, so one inference call grades every stroke. Where
+    the grader disagrees, the requests after that stroke are rebuilt from the grader's
+    verdicts in one more call. After ``MAX_REPLAY_CALLS`` calls the rating is settled
+    (``MISSES_FOR_AGAIN`` misses make it Again), so the rest is left ungraded.
+    """
+    claims = list(claimed) if claimed is not None else [True] * len(strokes)
+    accepted: list[int] = []
     misses = [0] * ref.stroke_count
-    for stroke in strokes:
-        if len(accepted) == ref.stroke_count:
+    graded = calls = 0
+    while graded < len(strokes) and len(accepted) < ref.stroke_count:
+        if calls == MAX_REPLAY_CALLS:
             break
-        result = grade(predict, ref, [*accepted, stroke], canvas, prefixes=False, accept=accept)
-        if result.strokes[-1].verdict == "correct":
-            accepted.append(stroke)
-        else:
-            misses[len(accepted)] += 1
-    return GradedAttempt(misses, len(accepted) == ref.stroke_count, len(strokes))
+        plan, requests = list(accepted), []
+        for j in range(graded, len(strokes)):
+            if len(plan) == ref.stroke_count:
+                break
+            requests.append([*plan, j])
+            plan += [j] if claims[j] else []
+        results = grade_requests(
+            predict, ref, [[strokes[i] for i in r] for r in requests], canvas, accept
+        )
+        calls += 1
+        for request, result in zip(requests, results, strict=True):
+            j, right = request[-1], result.strokes[-1].verdict == "correct"
+            graded = j + 1
+            if right:
+                accepted.append(j)
+            else:
+                misses[len(accepted)] += 1
+            if right != claims[j] or len(accepted) == ref.stroke_count:
+                break  # the later requests assumed another verdict
+    return GradedAttempt(misses, len(accepted) == ref.stroke_count, len(strokes), graded, calls)
 
 
 def rate_attempt(
@@ -55,14 +84,18 @@ def rate_attempt(
     * not finished, a hint needed (asked for, or shown after 3 misses on a stroke), or 3 or
       more misses in all: Again;
     * one or two corrected strokes: Hard;
-    * every stroke right first time: Good, or Easy when also fast (under 1.5 s a stroke).
+    * every stroke right first time: Good, or Easy when also fast (under 1.5 s a stroke)
+      but plausible (a duration under 150 ms a stroke, or none, earns no Easy).
     """
     total = sum(misses)
     hinted = hints > 0 or any(m >= MISSES_BEFORE_HINT for m in misses)
-    if not complete or hinted or total >= 3:
+    if not complete or hinted or total >= MISSES_FOR_AGAIN:
         return fsrs.Rating.Again
     if total > 0:
         return fsrs.Rating.Hard
-    if duration_ms is not None and duration_ms <= FAST_MS_PER_STROKE * len(misses):
+    strokes = len(misses)
+    if duration_ms is not None and (
+        MIN_MS_PER_STROKE * strokes <= duration_ms <= FAST_MS_PER_STROKE * strokes
+    ):
         return fsrs.Rating.Easy
     return fsrs.Rating.Good

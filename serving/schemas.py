@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
 
 from kanjiwrite.datasets.contract import (
     DEFAULT_STRICTNESS,
@@ -25,14 +31,60 @@ OrderRule = Literal[tuple(RULES)]
 MAX_CANVAS = 100_000.0  # canvas units a client may declare
 
 Number = Annotated[float, Field(strict=True)]  # no strings or booleans posing as numbers
-Point = Annotated[
-    list[Number],
-    Field(
-        min_length=2,
-        max_length=3,
-        description="[x, y] in canvas units (y grows downward), optionally [x, y, t_ms]",
-    ),
-]
+POINT_SCHEMA = {
+    "type": "array",
+    "items": {"type": "number"},
+    "minItems": 2,
+    "maxItems": 3,
+    "description": "[x, y] in canvas units (y grows downward), optionally [x, y, t_ms]",
+}
+
+
+def parse_strokes(value: object, max_strokes: int) -> list[np.ndarray]:
+    """JSON strokes -> ``(N, 2)`` float64 arrays, checked as arrays (shape, type, finite),
+    not point by point as models: a 1 MB body parses in milliseconds."""
+    if not isinstance(value, list) or not 1 <= len(value) <= max_strokes:
+        raise ValueError(f"strokes: give 1 to {max_strokes} strokes")
+    arrays = []
+    for i, stroke in enumerate(value):
+        if not isinstance(stroke, list) or not 1 <= len(stroke) <= MAX_POINTS:
+            raise ValueError(f"stroke {i}: give 1 to {MAX_POINTS} points")
+        if any(type(v) is bool for point in stroke if type(point) is list for v in point):
+            raise ValueError(f"stroke {i}: coordinates must be numbers")
+        try:
+            array = np.array(stroke)
+        except ValueError:
+            raise ValueError(f"stroke {i}: every point must be [x, y] or [x, y, t]") from None
+        if array.ndim != 2 or array.shape[1] not in (2, 3):
+            raise ValueError(f"stroke {i}: every point must be [x, y] or [x, y, t]")
+        if array.dtype.kind not in "iuf":
+            raise ValueError(f"stroke {i}: coordinates must be numbers")
+        if not np.isfinite(array).all():
+            raise ValueError(f"stroke {i}: numbers must be finite")
+        arrays.append(array[:, :2].astype(np.float64))
+    return arrays
+
+
+def strokes_field(max_strokes: int, description: str):
+    """A ``strokes`` field parsed by ``parse_strokes`` (documented as nested arrays)."""
+    return Annotated[
+        list,
+        PlainValidator(lambda value: parse_strokes(value, max_strokes)),
+        WithJsonSchema(
+            {
+                "type": "array",
+                "items": {
+                    "type": "array",
+                    "items": POINT_SCHEMA,
+                    "minItems": 1,
+                    "maxItems": MAX_POINTS,
+                },
+                "minItems": 1,
+                "maxItems": max_strokes,
+                "description": description,
+            }
+        ),
+    ]
 
 
 class Canvas(BaseModel):
@@ -42,27 +94,15 @@ class Canvas(BaseModel):
 
 
 class StrokesOnCanvas(BaseModel):
-    """Checks shared by every request that carries strokes: finite numbers, and points
-    that may stray off the canvas (a finger slides past the edge) but not by more than the
-    canvas's own size."""
+    """Checks shared by every request that carries strokes: points may stray off the canvas
+    (a finger slides past the edge) but not by more than the canvas's own size."""
 
-    strokes: list[list[Point]]
+    strokes: list  # parsed into (N, 2) float64 arrays by the subclasses (parse_strokes)
     canvas: Canvas = Field(default_factory=Canvas)
 
-    @field_validator("strokes")
-    @classmethod
-    def finite(cls, strokes: list[list[list[float]]]) -> list[list[list[float]]]:
-        for i, stroke in enumerate(strokes):
-            for j, point in enumerate(stroke):
-                if not all(math.isfinite(v) for v in point):
-                    raise ValueError(f"stroke {i} point {j}: numbers must be finite")
-        return strokes
-
     def arrays(self) -> list[np.ndarray]:
-        """The strokes as ``(N, 2)`` arrays (timestamps dropped)."""
-        return [
-            np.array([point[:2] for point in stroke], dtype=np.float64) for stroke in self.strokes
-        ]
+        """The strokes as ``(N, 2)`` float64 arrays (timestamps dropped)."""
+        return self.strokes
 
     def canvas_size(self) -> tuple[float, float]:
         return self.canvas.width, self.canvas.height
@@ -70,12 +110,15 @@ class StrokesOnCanvas(BaseModel):
     @model_validator(mode="after")
     def inside_canvas(self) -> StrokesOnCanvas:
         w, h = self.canvas.width, self.canvas.height
+        low, high = np.array([-w, -h]), np.array([2 * w, 2 * h])
         for i, stroke in enumerate(self.strokes):
-            for j, (x, y, *_) in enumerate(stroke):
-                if not (-w <= x <= 2 * w and -h <= y <= 2 * h):
-                    raise ValueError(
-                        f"stroke {i} point {j} ({x}, {y}) is far outside the {w:g} x {h:g} canvas"
-                    )
+            outside = ((stroke < low) | (stroke > high)).any(axis=1)
+            if outside.any():
+                j = int(np.argmax(outside))
+                x, y = stroke[j]
+                raise ValueError(
+                    f"stroke {i} point {j} ({x:g}, {y:g}) is far outside the {w:g} x {h:g} canvas"
+                )
         return self
 
 
@@ -96,9 +139,7 @@ class ScoreRequest(StrokesOnCanvas):
         },
     )
     kanji: str = Field(min_length=1, max_length=1, description="One character", examples=["書"])
-    strokes: list[Annotated[list[Point], Field(min_length=1, max_length=MAX_POINTS)]] = Field(
-        min_length=1, max_length=MAX_STROKES, description="Strokes drawn so far"
-    )
+    strokes: strokes_field(MAX_STROKES, "Strokes drawn so far")
     strictness: Strictness = Field(
         DEFAULT_STRICTNESS, description="lenient (beginners), standard, strict (test-takers)"
     )
@@ -161,8 +202,11 @@ class Contract(BaseModel):
 SetName = Literal[tuple(SET_LABELS)]
 
 
-class LearnerCreated(BaseModel):
-    learner_id: str = Field(description="Random 128-bit token (hex): keep it secret, it is the key")
+class LearnerToken(BaseModel):
+    learner_token: str = Field(
+        description="Random 256-bit bearer token: send it as 'Authorization: Bearer <token>'. "
+        "Shown once (the server keeps only its hash): keep it secret."
+    )
 
 
 class AddCards(BaseModel):
@@ -197,12 +241,29 @@ class ReviewAttempt(StrokesOnCanvas):
     server grades them itself, so the rating cannot be faked)."""
 
     model_config = ConfigDict(extra="forbid")
-    strokes: list[Annotated[list[Point], Field(min_length=1, max_length=MAX_POINTS)]] = Field(
-        min_length=1, max_length=4 * MAX_STROKES
-    )
+    strokes: strokes_field(4 * MAX_STROKES, "Every stroke drawn, wrong ones included")
     hints: int = Field(0, ge=0, le=1000, description="Hints the learner asked for")
     strictness: Strictness = DEFAULT_STRICTNESS
     duration_ms: int | None = Field(None, ge=0, le=86_400_000)
+    attempt_id: str | None = Field(
+        None,
+        min_length=8,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The client's id for this attempt (e.g. a UUID): a repeat of the same id "
+        "returns the first result and stores nothing",
+    )
+    accepted: list[bool] | None = Field(
+        None,
+        description="Which strokes the client accepted (one per stroke): lets the server "
+        "grade the whole attempt in one batched inference (it checks every verdict itself)",
+    )
+
+    @model_validator(mode="after")
+    def one_claim_per_stroke(self) -> ReviewAttempt:
+        if self.accepted is not None and len(self.accepted) != len(self.strokes):
+            raise ValueError("accepted: give one value per stroke")
+        return self
 
 
 class ReviewResult(BaseModel):
@@ -211,6 +272,7 @@ class ReviewResult(BaseModel):
     complete: bool
     due: str = Field(description="Next review (ISO 8601, UTC)")
     interval_days: float
+    replayed: bool = Field(False, description="This attempt id was reviewed before: not stored")
 
 
 class Stats(BaseModel):

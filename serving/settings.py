@@ -31,3 +31,19 @@ class Settings(BaseSettings):
         "(default) or a PostgreSQL URL (postgresql+psycopg://...)",
     )
     daily_new_limit: int = 10
+    max_cards_per_learner: int = 3000
+    max_concurrent_requests: int = Field(
+        32, description="Requests in progress per worker; more get 503 with Retry-After"
+    )
+    body_timeout_s: float = Field(10.0, description="Deadline to receive a request body (408)")
+    rate_limit_storage: str = Field(
+        "memory://",
+        description="Where rate-limit counters live (per worker in memory by default; a "
+        "shared store by URL, e.g. redis://host:6379, for several workers or hosts)",
+    )
+    rate_limit_learners: str = "20/hour"  # new learners per client address
+    rate_limit_cards: str = "60/minute"  # card additions per client address
+    rate_limit_reviews: str = "120/minute"  # reviews per client address
+    metrics_token: str | None = Field(
+        None, description="If set, /metrics needs 'Authorization: Bearer <metrics_token>'"
+    )

@@ -179,8 +179,8 @@ def test_a_daily_practice_session(browser, server):
     )
     status = page.locator("#practice-status").inner_text()
     assert "0 to review" in status and "10 new" in status, status
-    learner = page.evaluate("localStorage.getItem('kanjiwrite-learner')")
-    assert learner and len(learner) == 32
+    token = page.evaluate("localStorage.getItem('kanjiwrite-token')")
+    assert token and len(token) >= 43
     page.wait_for_function("() => state.ref !== null && state.ref.kanji === state.kanji")
     rng = np.random.default_rng(2)
     for stroke in reference(page)["strokes"]:
@@ -195,7 +195,8 @@ def test_a_daily_practice_session(browser, server):
     page.wait_for_function(
         "document.getElementById('practice-status').textContent.includes('9 new')"
     )
-    stats = httpx.get(f"{server}/v1/learners/{learner}/stats").json()
+    auth = {"Authorization": f"Bearer {token}"}
+    stats = httpx.get(f"{server}/v1/me/stats", headers=auth).json()
     assert stats["reviews"] == 1 and stats["cards"] == 80
     context.close()
 

@@ -2,7 +2,9 @@
 
 import itertools
 import os
+import sqlite3
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import fsrs
@@ -10,10 +12,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from kanjiwrite.models.decoding import grade
+from kanjiwrite.models.runtime import onnx_predict
 from kanjiwrite.serving.app import create_app
 from kanjiwrite.serving.practice_routes import clock
 from kanjiwrite.serving.practice_store import PracticeStore, migrate
-from kanjiwrite.serving.rating import GradedAttempt, rate_attempt
+from kanjiwrite.serving.rating import GradedAttempt, grade_attempt, rate_attempt
 from kanjiwrite.serving.settings import Settings, shipped_model
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -47,6 +51,13 @@ def app_and_time(tmp_path, pack):
         yield client, now
 
 
+def sign_up(client) -> dict[str, str]:
+    """A new learner: the Authorization header with its token."""
+    created = client.post("/v1/learners")
+    assert created.status_code == 201
+    return {"Authorization": f"Bearer {created.json()['learner_token']}"}
+
+
 def written(pack, kanji, wrong=False):
     """Strokes as a learner writes them on a 400 px canvas (all reversed when ``wrong``)."""
     strokes = [(s * 3 + 40).round(1).tolist() for s in pack[kanji].strokes]
@@ -55,16 +66,15 @@ def written(pack, kanji, wrong=False):
 
 def test_simulated_weeks_grow_intervals_and_shrink_them_after_a_failure(app_and_time, pack):
     client, now = app_and_time
-    learner = client.post("/v1/learners").json()["learner_id"]
-    assert len(learner) == 32 and int(learner, 16) >= 0  # 128-bit hex token
-    added = client.post(f"/v1/learners/{learner}/cards", json={"kanji": ["口", "十"]}).json()
+    auth = sign_up(client)
+    added = client.post("/v1/me/cards", json={"kanji": ["口", "十"]}, headers=auth).json()
     assert added == {"added": 2, "total": 2}
     history = {"口": [], "十": []}
     forgotten = False  # 十's first stroke goes wrong 3 times once its interval reached 3 days
     for day in range(30):
         for session in range(3):  # learning steps fall due within the day's session
             now["t"] = START + timedelta(days=day, minutes=15 * session)
-            queue = client.get(f"/v1/learners/{learner}/queue").json()
+            queue = client.get("/v1/me/queue", headers=auth).json()
             for kanji in queue["due"] + queue["new"]:
                 failing = kanji == "十" and forgotten
                 backwards = written(pack, kanji, wrong=True)[:1]
@@ -75,7 +85,7 @@ def test_simulated_weeks_grow_intervals_and_shrink_them_after_a_failure(app_and_
                     "duration_ms": 20000,
                 }
                 result = client.post(
-                    f"/v1/learners/{learner}/cards/{kanji}/reviews", json=body
+                    f"/v1/me/cards/{kanji}/reviews", json=body, headers=auth
                 ).json()
                 history[kanji].append((day, result["rating"], result["interval_days"]))
                 forgotten = forgotten or (kanji == "十" and result["interval_days"] >= 3)
@@ -86,59 +96,60 @@ def test_simulated_weeks_grow_intervals_and_shrink_them_after_a_failure(app_and_
     first_fail = ratings.index("Again")
     assert history["十"][first_fail][2] < history["十"][first_fail - 1][2]  # shrinks
     assert history["十"][first_fail][2] < 1  # back within the day
-    stats = client.get(f"/v1/learners/{learner}/stats").json()
+    stats = client.get("/v1/me/stats", headers=auth).json()
     assert stats["cards"] == 2 and stats["reviews"] == len(history["口"]) + len(history["十"])
     assert stats["streak_days"] >= 1 and 0 < stats["retention_30d"] < 1
 
 
 def test_queue_puts_due_reviews_first_and_limits_new_kanji(app_and_time, pack):
     client, now = app_and_time
-    learner = client.post("/v1/learners").json()["learner_id"]
-    assert (
-        client.post(f"/v1/learners/{learner}/cards", json={"set": "grade-1"}).json()["added"] == 80
-    )
-    queue = client.get(f"/v1/learners/{learner}/queue").json()
+    auth = sign_up(client)
+    assert client.post("/v1/me/cards", json={"set": "grade-1"}, headers=auth).json()["added"] == 80
+    queue = client.get("/v1/me/queue", headers=auth).json()
     assert queue["due"] == [] and len(queue["new"]) == 10 and queue["next_due"] is None
     first = queue["new"][0]
     client.post(
-        f"/v1/learners/{learner}/cards/{first}/reviews",
+        f"/v1/me/cards/{first}/reviews",
         json={"strokes": written(pack, first), "canvas": {"width": 400, "height": 400}},
+        headers=auth,
     )
     now["t"] += timedelta(days=30)
-    later = client.get(f"/v1/learners/{learner}/queue").json()
+    later = client.get("/v1/me/queue", headers=auth).json()
     assert later["due"] == [first] and first not in later["new"] and len(later["new"]) == 10
 
 
 def test_practice_errors(app_and_time):
     client, _ = app_and_time
-    unknown = "0" * 32
-    assert client.get(f"/v1/learners/{unknown}/queue").status_code == 404
-    assert client.get("/v1/learners/short/stats").status_code == 404
-    learner = client.post("/v1/learners").json()["learner_id"]
-    assert client.post(f"/v1/learners/{learner}/cards", json={}).status_code == 422
-    assert client.post(f"/v1/learners/{learner}/cards", json={"set": "grade-9"}).status_code == 422
-    assert client.post(f"/v1/learners/{learner}/cards", json={"kanji": ["☃"]}).status_code == 422
+    assert client.get("/v1/me/queue").status_code == 401  # no token
+    unknown = client.get("/v1/me/stats", headers={"Authorization": "Bearer " + "0" * 43})
+    assert unknown.status_code == 401 and unknown.headers["www-authenticate"] == "Bearer"
+    auth = sign_up(client)
+    assert client.post("/v1/me/cards", json={}, headers=auth).status_code == 422
+    assert client.post("/v1/me/cards", json={"set": "grade-9"}, headers=auth).status_code == 422
+    assert client.post("/v1/me/cards", json={"kanji": ["☃"]}, headers=auth).status_code == 422
     body = {"strokes": [[[1, 2], [3, 4]]]}
-    assert client.post(f"/v1/learners/{learner}/cards/書/reviews", json=body).status_code == 404
-    assert client.post(f"/v1/learners/{learner}/cards/☃/reviews", json=body).status_code == 404
-    bad = client.post(f"/v1/learners/{learner}/cards/書/reviews", json={"strokes": []})
+    assert client.post("/v1/me/cards/書/reviews", json=body, headers=auth).status_code == 404
+    assert client.post("/v1/me/cards/☃/reviews", json=body, headers=auth).status_code == 404
+    bad = client.post("/v1/me/cards/書/reviews", json={"strokes": []}, headers=auth)
     assert bad.status_code == 422
-    far = client.post(f"/v1/learners/{learner}/cards/書/reviews", json={"strokes": [[[1e9, 1]]]})
+    far = client.post("/v1/me/cards/書/reviews", json={"strokes": [[[1e9, 1]]]}, headers=auth)
     assert far.status_code == 422 and "far outside" in far.text
     nan = client.post(
-        f"/v1/learners/{learner}/cards/書/reviews",
+        "/v1/me/cards/書/reviews",
         content='{"strokes": [[[NaN, 1]]]}',
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **auth},
     )
     assert nan.status_code == 422 and "finite" in nan.text
     paths = client.get("/openapi.json").json()["paths"]
     assert {
         "/v1/learners",
-        "/v1/learners/{learner_id}/cards",
-        "/v1/learners/{learner_id}/queue",
-        "/v1/learners/{learner_id}/cards/{kanji}/reviews",
-        "/v1/learners/{learner_id}/stats",
+        "/v1/me/token",
+        "/v1/me/cards",
+        "/v1/me/queue",
+        "/v1/me/cards/{kanji}/reviews",
+        "/v1/me/stats",
     } <= set(paths)
+    assert not [p for p in paths if "learner_id" in p or "token}" in p]  # no secret in a URL
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -151,7 +162,7 @@ def test_concurrent_reviews_of_one_card_are_all_kept(tmp_path, backend):
         pytest.skip("no PostgreSQL here: set KANJIWRITE_TEST_POSTGRES_URL (.ci/run does)")
     migrate(url)
     store = PracticeStore(url, {})
-    learner = store.create_learner(START)
+    learner = store.learner_of(store.create_learner(START))
     store.add_cards(learner, ["書"], START)
     barrier = threading.Barrier(8)
     errors = []
@@ -162,7 +173,7 @@ def test_concurrent_reviews_of_one_card_are_all_kept(tmp_path, backend):
             store.review(
                 learner,
                 "書",
-                GradedAttempt([0] * 10, True, 10),
+                GradedAttempt([0] * 10, True, 10, 10, 1),
                 fsrs.Rating.Good,
                 0,
                 None,
@@ -192,14 +203,146 @@ def test_concurrent_reviews_of_one_card_are_all_kept(tmp_path, backend):
             == 8
         )
         assert session.scalar(select(CardRow.reps).where(CardRow.learner_id == learner)) == 8
-    store.engine.dispose()
+    store.dispose()
 
 
-def test_learner_ids_are_random_tokens(tmp_path):
+def test_learner_tokens_are_random_and_only_their_hashes_are_stored(tmp_path):
     url = f"sqlite:///{tmp_path}/ids.db"
     migrate(url)
     store = PracticeStore(url, {})
-    ids = {store.create_learner(START) for _ in range(50)}
-    assert len(ids) == 50 and all(len(i) == 32 for i in ids)
-    assert len({int(i, 16) % 1000 for i in ids}) > 40  # not a counter
-    np.testing.assert_array_less(0, [int(i, 16) for i in ids])
+    tokens = {store.create_learner(START) for _ in range(50)}
+    assert len(tokens) == 50 and all(len(t) >= 43 for t in tokens)  # 256 bits, url-safe
+    dump = "\n".join(sqlite3.connect(tmp_path / "ids.db").iterdump())
+    assert not [t for t in tokens if t in dump]  # a leaked database leaks no credential
+    token = next(iter(tokens))
+    learner = store.learner_of(token)
+    assert learner and learner != token and store.learner_of(token[:-1] + "x") is None
+    fresh = store.rotate_token(learner)
+    assert store.learner_of(fresh) == learner and store.learner_of(token) is None
+    store.dispose()
+
+
+def test_a_read_is_not_blocked_by_a_held_write_lock(tmp_path):
+    """Finding 7: a queue read while another connection holds SQLite's write lock."""
+    url = f"sqlite:///{tmp_path}/locks.db"
+    migrate(url)
+    store = PracticeStore(url, {})
+    learner = store.learner_of(store.create_learner(START))
+    store.add_cards(learner, ["口"], START)
+    writer = sqlite3.connect(tmp_path / "locks.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a writer holds the lock
+    writer.execute("UPDATE cards SET reps = reps")
+    try:
+        started = time.perf_counter()
+        queue = store.queue(learner, START)
+        assert store.stats(learner, START).cards == 1
+        assert time.perf_counter() - started < 1.0 and queue.new == ["口"]
+    finally:
+        writer.execute("ROLLBACK")
+        store.dispose()
+
+
+def test_a_replayed_review_stores_nothing_and_answers_as_the_first_time(app_and_time, pack):
+    """Finding 6: the same attempt posted again (a client retry) is not a second review."""
+    client, _ = app_and_time
+    auth = sign_up(client)
+    client.post("/v1/me/cards", json={"kanji": ["口"]}, headers=auth)
+    body = {
+        "strokes": written(pack, "口"),
+        "canvas": {"width": 400, "height": 400},
+        "duration_ms": 9000,
+        "attempt_id": "0f7d4c2a-retry-test",
+    }
+    first = client.post("/v1/me/cards/口/reviews", json=body, headers=auth).json()
+    again = client.post("/v1/me/cards/口/reviews", json=body, headers=auth).json()
+    assert first["replayed"] is False and again["replayed"] is True
+    assert {**again, "replayed": False} == first
+    assert client.get("/v1/me/stats", headers=auth).json()["reviews"] == 1
+    other = client.post(
+        "/v1/me/cards/口/reviews", json={**body, "attempt_id": "another-attempt"}, headers=auth
+    )
+    assert other.json()["replayed"] is False
+    assert client.get("/v1/me/stats", headers=auth).json()["reviews"] == 2
+
+
+def test_implausibly_fast_attempts_earn_no_easy():
+    assert rate_attempt([0, 0, 0], 0, True, 0) == fsrs.Rating.Good  # 0 ms: not a human
+    assert rate_attempt([0, 0, 0], 0, True, 300) == fsrs.Rating.Good  # 100 ms a stroke
+    assert rate_attempt([0, 0, 0], 0, True, 900) == fsrs.Rating.Easy  # 300 ms a stroke
+
+
+def sequential_replay(predict, ref, strokes, canvas, accept):
+    """The attempt replayed one inference call per stroke (the rule, stated plainly)."""
+    accepted, misses = [], [0] * ref.stroke_count
+    for stroke in strokes:
+        if len(accepted) == ref.stroke_count:
+            break
+        result = grade(predict, ref, [*accepted, stroke], canvas, prefixes=False, accept=accept)
+        if result.strokes[-1].verdict == "correct":
+            accepted.append(stroke)
+        else:
+            misses[len(accepted)] += 1
+    return misses, len(accepted) == ref.stroke_count
+
+
+def test_batched_replay_grades_as_one_call_per_stroke_would(pack):
+    """Finding 3: a review is graded in one call when the client's claims hold, and the
+    verdicts are those of the plain stroke-by-stroke replay whatever the claims say."""
+    predict = onnx_predict(shipped_model())
+    rng = np.random.default_rng(4)
+    for kanji in "口書右永":
+        ref = pack[kanji]
+        right = written(pack, kanji)
+        wrong = written(pack, kanji, wrong=True)
+        strokes = []
+        for k in range(ref.stroke_count):  # some strokes first drawn backwards, then right
+            strokes += [wrong[k]] * int(rng.integers(0, 3)) + [right[k]]
+        arrays = [np.array(s, float) for s in strokes]
+        misses, complete = sequential_replay(predict, ref, arrays, (400, 400), 0.5)
+        honest, _ = sequential_claims(predict, ref, arrays)
+        for claims, calls in ((honest, 1), (None, None), ([not c for c in honest], None)):
+            got = grade_attempt(predict, ref, arrays, (400, 400), 0.5, claims)
+            if sum(misses) < 3:  # below the miss that settles Again, every stroke is graded
+                assert (got.misses, got.complete) == (misses, complete), (kanji, claims)
+            assert rate_attempt(got.misses, 0, got.complete, None) == rate_attempt(
+                misses, 0, complete, None
+            )
+            assert calls is None or got.inference_calls == calls
+
+
+def sequential_claims(predict, ref, strokes):
+    """What an honest client claims: the verdict it showed for each stroke."""
+    accepted, claims = [], []
+    for stroke in strokes:
+        if len(accepted) == ref.stroke_count:
+            claims.append(False)
+            continue
+        result = grade(predict, ref, [*accepted, stroke], (400, 400), prefixes=False)
+        claims.append(result.strokes[-1].verdict == "correct")
+        accepted += [stroke] if claims[-1] else []
+    return claims, accepted
+
+
+def test_deck_cap_and_rate_limits_answer_4xx(tmp_path, pack):
+    """Finding 5: state creation is capped per learner and rate-limited per client."""
+    url = f"sqlite:///{tmp_path}/caps.db"
+    migrate(url)
+    settings = Settings(
+        database_url=url,
+        max_cards_per_learner=5,
+        rate_limit_learners="3/hour",
+        rate_limit_cards="4/minute",
+    )
+    with TestClient(create_app(settings)) as client:
+        auth = sign_up(client)
+        full = client.post("/v1/me/cards", json={"kanji": list("一二三四五六")}, headers=auth)
+        assert full.status_code == 422 and "at most 5" in full.json()["detail"]
+        assert client.post("/v1/me/cards", json={"kanji": list("一二")}, headers=auth).json() == {
+            "added": 2,
+            "total": 2,
+        }
+        for _ in range(2):
+            client.post("/v1/me/cards", json={"kanji": ["三"]}, headers=auth)
+        limited = client.post("/v1/me/cards", json={"kanji": ["四"]}, headers=auth)
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        assert [client.post("/v1/learners").status_code for _ in range(3)] == [201, 201, 429]

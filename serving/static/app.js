@@ -16,7 +16,7 @@ const state = {
   busy: false,
   animation: null,
   // daily practice
-  learner: localStorage.getItem("kanjiwrite-learner"),
+  token: localStorage.getItem("kanjiwrite-token"), // the learner's bearer token (never in a URL)
   log: [], // every stroke drawn for this kanji, wrong ones included
   hintsAsked: 0,
   startedAt: 0,
@@ -187,6 +187,8 @@ async function loadKanji(kanji) {
   state.misses = new Array(state.ref.stroke_count).fill(0);
   state.hinted = new Array(state.ref.stroke_count).fill(false);
   state.log = [];
+  state.claims = []; // per stroke of the log: whether it was accepted (the review sends these)
+  state.attemptId = newAttemptId();
   state.hintsAsked = 0;
   state.startedAt = performance.now();
   $("summary").hidden = true;
@@ -239,6 +241,7 @@ async function finishStroke(stroke) {
   try {
     result = await grade(stroke);
   } catch {
+    state.log.pop();
     state.busy = false;
     redraw();
     say("Could not reach the grader; try that stroke again.", "bad");
@@ -246,6 +249,7 @@ async function finishStroke(stroke) {
   }
   state.busy = false;
   const verdict = result.strokes[result.strokes.length - 1];
+  state.claims.push(verdict.correct);
   if (verdict.correct) {
     state.accepted.push(stroke);
     redraw();
@@ -319,10 +323,21 @@ function showSummary() {
 }
 
 // ---------- the API ----------
+function authHeaders() {
+  return state.token ? { authorization: `Bearer ${state.token}` } : {};
+}
+
 async function api(path, options = {}) {
-  const response = await fetch(path, { headers: { "content-type": "application/json" }, ...options });
+  const headers = { "content-type": "application/json", ...authHeaders() };
+  const response = await fetch(path, { headers, ...options });
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
+}
+
+// an id per attempt: a review sent twice (a retried request) is stored once
+function newAttemptId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function postJSON(path, body) {
@@ -331,13 +346,13 @@ function postJSON(path, body) {
 
 // ---------- daily practice (FSRS on the server) ----------
 async function ensureLearner() {
-  if (state.learner) {
-    const check = await fetch(`/v1/learners/${state.learner}/stats`);
+  if (state.token) {
+    const check = await fetch("/v1/me/stats", { headers: authHeaders() });
     if (check.ok) return;
   }
-  state.learner = (await postJSON("/v1/learners")).learner_id;
-  localStorage.setItem("kanjiwrite-learner", state.learner);
-  await postJSON(`/v1/learners/${state.learner}/cards`, { set: "grade-1" });
+  state.token = (await postJSON("/v1/learners")).learner_token;
+  localStorage.setItem("kanjiwrite-token", state.token);
+  await postJSON("/v1/me/cards", { set: "grade-1" });
 }
 
 function dueText(iso) {
@@ -351,8 +366,8 @@ function dueText(iso) {
 
 async function nextPractice() {
   await ensureLearner();
-  const queue = await api(`/v1/learners/${state.learner}/queue`);
-  const stats = await api(`/v1/learners/${state.learner}/stats`);
+  const queue = await api("/v1/me/queue");
+  const stats = await api("/v1/me/stats");
   const count = queue.due.length + queue.new.length;
   $("practice-status").textContent = `Today: ${queue.due.length} to review · ${queue.new.length} new · ` +
     `streak ${stats.streak_days} ${stats.streak_days === 1 ? "day" : "days"} · next due ${dueText(queue.next_due)}`;
@@ -377,9 +392,11 @@ async function recordReview() {
     ...strokesOnCanvas(state.log),
     hints: state.hintsAsked,
     duration_ms: Math.round(performance.now() - state.startedAt),
+    attempt_id: state.attemptId,
+    accepted: state.claims,
   };
   try {
-    const path = `/v1/learners/${state.learner}/cards/${encodeURIComponent(state.kanji)}/reviews`;
+    const path = `/v1/me/cards/${encodeURIComponent(state.kanji)}/reviews`;
     const result = await postJSON(path, body);
     $("review-line").textContent = `Rated ${result.rating} · next review ${dueText(result.due)}`;
   } catch {
@@ -440,7 +457,7 @@ function setupInput() {
   $("deck-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     await ensureLearner();
-    const added = await postJSON(`/v1/learners/${state.learner}/cards`, { set: $("deck").value });
+    const added = await postJSON("/v1/me/cards", { set: $("deck").value });
     say(`Added ${added.added} kanji (${added.total} in your deck).`, "good");
     nextPractice();
   });

@@ -462,5 +462,16 @@ def bench_service(
     typer.echo(json.dumps(run(workers, seconds, clients), indent=1))
 
 
+@bench_app.command("costs")
+def bench_costs(repeats: Annotated[int, typer.Option()] = 5) -> None:
+    """Per-request cost of the largest valid /v1/score and review on one core (budgets:
+    50 ms and 100 ms)."""
+    import json
+
+    from kanjiwrite.serving.benchmark import request_costs
+
+    typer.echo(json.dumps(request_costs(repeats), indent=1))
+
+
 if __name__ == "__main__":
     app()

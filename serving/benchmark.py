@@ -188,3 +188,127 @@ def run(workers: int = 2, seconds: float = 60.0, clients: int = 16) -> dict:
         "concurrent": concurrent,
         "bare_inference": bare_inference(bodies),
     }
+
+
+def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
+    """The largest valid ``/v1/score`` body (64 strokes) and the largest review (256
+    strokes, the costliest to grade: see below) on the longest kanji, as many points per
+    stroke as fit in ``max_bytes``."""
+    import json
+
+    from kanjiwrite.datasets.contract import MAX_STROKES
+    from kanjiwrite.datasets.strokes import resample
+
+    pack = load_pack()
+    kanji = max(pack.chars, key=lambda c: (pack[c].stroke_count, c))
+    strokes = [s * 3 + 40 for s in pack[kanji].strokes]
+    canvas = {"width": 400, "height": 400}
+
+    def body(drawn: list[np.ndarray], points: int) -> dict:
+        return {
+            "kanji": kanji,
+            "strokes": [np.round(resample(s, points), 1).tolist() for s in drawn],
+            "canvas": canvas,
+        }
+
+    def fill(drawn: list[np.ndarray]) -> dict:
+        points = 2
+        while len(json.dumps(body(drawn, points * 2))) < max_bytes - 2000:
+            points *= 2
+        step = points // 2
+        while step:
+            if len(json.dumps(body(drawn, points + step))) < max_bytes - 2000:
+                points += step
+            step //= 2
+        return body(drawn, points)
+
+    score = fill([strokes[i % len(strokes)] for i in range(MAX_STROKES)])
+    # the most grading work: two misses (a third would settle the rating), then every
+    # stroke right; the strokes after the last one fill the body but are never graded
+    attempt = [strokes[0][::-1], strokes[-1], *strokes]
+    review = fill([attempt[i % len(attempt)] for i in range(4 * MAX_STROKES)])
+    del review["kanji"]  # in the path
+    return score, review, kanji
+
+
+def request_costs(repeats: int = 5) -> dict:
+    """Per-request cost of the largest valid ``/v1/score`` and review, in process through the
+    whole app (JSON, validation, grading, storage) on one core (ONNX Runtime with one thread);
+    the review with the client's ``accepted`` claims (what the demo sends), without them, and
+    as the plain replay costs (one inference per stroke, every stroke graded), same run."""
+    import json
+    import tempfile
+
+    from fastapi.testclient import TestClient
+
+    from kanjiwrite.models.decoding import grade
+    from kanjiwrite.serving.app import create_app
+    from kanjiwrite.serving.practice_store import migrate
+    from kanjiwrite.serving.settings import Settings
+
+    folder = tempfile.mkdtemp()
+    url = f"sqlite:///{folder}/bench.db"
+    migrate(url)
+    settings = Settings(database_url=url, onnx_threads=1, rate_limit_reviews="100000/minute")
+    score, review, kanji = largest_bodies(settings.max_body_bytes)
+
+    def timed(send) -> list[float]:
+        samples = []
+        for _ in range(repeats + 1):  # the first one warms up
+            started = time.perf_counter()
+            response = send()
+            samples.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.text[:300]
+        return samples[1:]
+
+    with TestClient(create_app(settings)) as client:
+        token = client.post("/v1/learners").json()["learner_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        client.post("/v1/me/cards", json={"kanji": [kanji]}, headers=auth)
+        scorer = client.app.state.scorer
+        ref = scorer.pack[kanji]
+        drawn = [np.array(s) for s in review["strokes"]]
+        started = time.perf_counter()
+        accepted, claims = [], []
+        for stroke in drawn:  # the replay as it was: one inference call per stroke
+            if len(accepted) == ref.stroke_count:
+                claims.append(False)
+                continue
+            result = grade(scorer.predict, ref, [*accepted, stroke], (400, 400), prefixes=False)
+            claims.append(result.strokes[-1].verdict == "correct")
+            accepted += [stroke] if claims[-1] else []
+        per_stroke_ms = (time.perf_counter() - started) * 1000
+        encoded = {
+            "score": json.dumps(score).encode(),
+            "review": json.dumps({**review, "accepted": claims}).encode(),
+            "review without claims": json.dumps(review).encode(),
+        }
+        headers = {"content-type": "application/json", **auth}
+        path = f"/v1/me/cards/{kanji}/reviews"
+        score_ms = timed(
+            lambda: client.post("/v1/score", content=encoded["score"], headers=headers)
+        )
+        review_ms = timed(lambda: client.post(path, content=encoded["review"], headers=headers))
+        unclaimed_ms = timed(
+            lambda: client.post(path, content=encoded["review without claims"], headers=headers)
+        )
+
+    def figures(samples: list[float], body: dict) -> dict:
+        return {
+            "bytes": len(json.dumps(body)),
+            "strokes": len(body["strokes"]),
+            "points_per_stroke": len(body["strokes"][0]),
+            "median_ms": round(float(np.median(samples)), 1),
+            "max_ms": round(float(np.max(samples)), 1),
+        }
+
+    return {
+        "kanji": kanji,
+        "score": {**figures(score_ms, score), "budget_ms": 50},
+        "review": {
+            **figures(review_ms, review),
+            "budget_ms": 100,
+            "without_claims_median_ms": round(float(np.median(unclaimed_ms)), 1),
+            "one_call_per_stroke_ms": round(per_stroke_ms, 1),
+        },
+    }

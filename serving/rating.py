@@ -15,7 +15,6 @@ from kanjiwrite.models.decoding import Predict, grade_requests
 
 MISSES_BEFORE_HINT = 3  # the demo shows the stroke after this many misses on it
 MISSES_FOR_AGAIN = 3  # this many misses in all rate an attempt Again
-MAX_REPLAY_CALLS = MISSES_FOR_AGAIN + 1  # enough to grade up to the miss that settles Again
 FAST_MS_PER_STROKE = 1500  # an attempt this fast per stroke, every stroke right, is Easy
 MIN_MS_PER_STROKE = 150  # faster than this per stroke is not a human writing: never Easy
 
@@ -39,27 +38,32 @@ def grade_attempt(
 ) -> GradedAttempt:
     """Replay an attempt as the demo runs it: each stroke in turn is graded with the strokes
     accepted before it; a right stroke is kept, a wrong one counts as a miss on the stroke
-    expected there and is discarded.
+    expected there and is discarded. Grading stops when the character is complete or the
+    rating is settled (the ``MISSES_FOR_AGAIN``-th miss makes it Again whatever follows),
+    so the work is at most ``stroke_count + MISSES_FOR_AGAIN`` requests, whatever is sent.
 
-    Batched: ``claimed`` (which strokes the client accepted; every stroke when not given)
-    says what each stroke's request was, so one inference call grades every stroke. Where
-    the grader disagrees, the requests after that stroke are rebuilt from the grader's
-    verdicts in one more call. After ``MAX_REPLAY_CALLS`` calls the rating is settled
-    (``MISSES_FOR_AGAIN`` misses make it Again), so the rest is left ungraded.
+    ``claimed`` (which strokes the client accepted, as the demo sends it) says what every
+    stroke's request was, so one batched inference call grades them all; the server checks
+    each verdict itself. At the first stroke where the grader disagrees the claims are
+    dropped and the rest is graded one stroke at a time (as without claims), so a client
+    that lies costs at most twice the work of one that does not.
     """
-    claims = list(claimed) if claimed is not None else [True] * len(strokes)
+    claims = list(claimed) if claimed is not None else None
     accepted: list[int] = []
     misses = [0] * ref.stroke_count
     graded = calls = 0
-    while graded < len(strokes) and len(accepted) < ref.stroke_count:
-        if calls == MAX_REPLAY_CALLS:
-            break
+
+    def settled() -> bool:
+        return len(accepted) == ref.stroke_count or sum(misses) >= MISSES_FOR_AGAIN
+
+    while graded < len(strokes) and not settled():
+        window = ref.stroke_count - len(accepted) + MISSES_FOR_AGAIN - sum(misses)
         plan, requests = list(accepted), []
-        for j in range(graded, len(strokes)):
+        for j in range(graded, min(len(strokes), graded + (window if claims else 1))):
             if len(plan) == ref.stroke_count:
                 break
             requests.append([*plan, j])
-            plan += [j] if claims[j] else []
+            plan += [j] if claims and claims[j] else []
         results = grade_requests(
             predict, ref, [[strokes[i] for i in r] for r in requests], canvas, accept
         )
@@ -71,8 +75,11 @@ def grade_attempt(
                 accepted.append(j)
             else:
                 misses[len(accepted)] += 1
-            if right != claims[j] or len(accepted) == ref.stroke_count:
-                break  # the later requests assumed another verdict
+            if settled():
+                break
+            if claims and right != claims[j]:
+                claims = None  # the later requests assumed another verdict
+                break
     return GradedAttempt(misses, len(accepted) == ref.stroke_count, len(strokes), graded, calls)
 
 

@@ -300,14 +300,29 @@ def test_batched_replay_grades_as_one_call_per_stroke_would(pack):
         arrays = [np.array(s, float) for s in strokes]
         misses, complete = sequential_replay(predict, ref, arrays, (400, 400), 0.5)
         honest, _ = sequential_claims(predict, ref, arrays)
-        for claims, calls in ((honest, 1), (None, None), ([not c for c in honest], None)):
+        lies = [not c for c in honest]
+        for claims, mode in ((honest, "one call"), (None, "per stroke"), (lies, "bounded")):
             got = grade_attempt(predict, ref, arrays, (400, 400), 0.5, claims)
+            assert got.strokes_graded <= ref.stroke_count + 3
             if sum(misses) < 3:  # below the miss that settles Again, every stroke is graded
                 assert (got.misses, got.complete) == (misses, complete), (kanji, claims)
             assert rate_attempt(got.misses, 0, got.complete, None) == rate_attempt(
                 misses, 0, complete, None
             )
-            assert calls is None or got.inference_calls == calls
+            calls = {"one call": 1, "per stroke": got.strokes_graded}.get(mode)
+            assert calls is None or got.inference_calls == calls, (kanji, mode)
+
+
+def test_an_honest_review_with_a_miss_is_one_inference_call(pack):
+    predict = onnx_predict(shipped_model())
+    ref = pack["書"]
+    right, wrong = written(pack, "書"), written(pack, "書", wrong=True)
+    arrays = [np.array(s, float) for s in [*right[:3], wrong[3], *right[3:]]]
+    claims, _ = sequential_claims(predict, ref, arrays)
+    got = grade_attempt(predict, ref, arrays, (400, 400), 0.5, claims)
+    assert claims.count(False) == 1 and got.inference_calls == 1
+    assert sum(got.misses) == 1 and got.complete
+    assert (got.misses, got.complete) == sequential_replay(predict, ref, arrays, (400, 400), 0.5)
 
 
 def sequential_claims(predict, ref, strokes):

@@ -48,7 +48,7 @@ def free_port() -> int:
 
 
 def start_server(port: int, workers: int) -> subprocess.Popen:
-    env = dict(os.environ, KANJIWRITE_LOG_LEVEL="warning")
+    env = dict(os.environ, KANJIWRITE_LOG_LEVEL="info")  # the access log on, as served
     process = subprocess.Popen(
         [
             sys.executable,

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
         description="Where rate-limit counters live (per worker in memory by default; a "
         "shared store by URL, e.g. redis://host:6379, for several workers or hosts)",
     )
-    rate_limit_learners: str = "20/hour"  # new learners per client address
+    rate_limit_learners: str = "5/hour"  # new learners per client address
     rate_limit_cards: str = "60/minute"  # card additions per client address
     rate_limit_reviews: str = "120/minute"  # reviews per client address
     metrics_token: str | None = Field(

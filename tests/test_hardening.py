@@ -260,3 +260,59 @@ def test_serving_versions_are_pinned_for_make_run_and_the_dockerfile():
     assert {"fastapi", "uvicorn", "onnxruntime", "pydantic", "limits", "numpy"} <= set(pins)
     assert "serving/constraints.txt" in (repo / "Makefile").read_text()
     assert "serving/constraints.txt" in (repo / "Dockerfile").read_text()
+
+
+def test_two_workers_report_their_metrics_together(tmp_path):
+    """Multi-process metrics: every scrape, whichever worker answers it, counts the requests
+    both workers served."""
+    import re
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = {
+        "KANJIWRITE_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
+        "KANJIWRITE_PORT": str(port),
+        "KANJIWRITE_WORKERS": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "PATH": "/usr/bin:/bin",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kanjiwrite.cli", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        time.sleep(2)  # the second worker too
+
+        async def burst():
+            async with httpx.AsyncClient(base_url=base) as client:
+                await asyncio.gather(*(client.get("/v1/contract") for _ in range(40)))
+
+        asyncio.run(burst())
+        pids = {p.stem.rsplit("_", 1)[-1] for p in metrics_dir.glob("counter_*.db")}
+        counts = []
+        for _ in range(6):
+            text = httpx.get(f"{base}/metrics", headers={"Connection": "close"}).text
+            found = re.search(
+                r'kanjiwrite_requests_total\{route="/v1/contract",status="200"\} (\S+)', text
+            )
+            counts.append(float(found.group(1)))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert len(pids) == 2  # both workers served some of them
+    assert counts == [40.0] * 6

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -53,6 +54,40 @@ ATTRIBUTION = (
 )
 
 
+RADICAL_NAME = re.compile(r"\bradical \(no\.\s*\d+\)")
+# countries and regions KANJIDIC lists for phonetic abbreviations (土 "Turkey" from 土耳古):
+# noise in a prompt for writing the kanji
+ABBREVIATED_PLACES = {
+    "Africa",
+    "America",
+    "Asia",
+    "Australia",
+    "Belgium",
+    "Brazil",
+    "Canada",
+    "Europe",
+    "France",
+    "Germany",
+    "Holland",
+    "India",
+    "Italy",
+    "Mexico",
+    "Portugal",
+    "Prussia",
+    "Russia",
+    "Spain",
+    "Turkey",
+    "Vietnam",
+}
+
+
+def clean_meanings(meanings: list[str]) -> list[str]:
+    """Meanings fit for a prompt: without radical names ("one radical (no.1)") and
+    abbreviated place names, unless nothing else is left."""
+    kept = [m for m in meanings if not RADICAL_NAME.search(m) and m not in ABBREVIATED_PLACES]
+    return kept or meanings
+
+
 def load_prompts() -> dict:
     """The prompt table: ``attribution``, ``kanji`` (meanings, readings, stroke count,
     grade, JLPT level), ``sets`` and ``set_labels``."""
@@ -70,7 +105,9 @@ def distil(source: Path, known: set[str]) -> dict:
         joyo = grade is not None and int(grade) in GRADE_SETS
         if literal not in known or not (joyo or jlpt is not None):
             continue
-        meanings = [m.text for m in character.iter("meaning") if not m.attrib and m.text]
+        meanings = clean_meanings(
+            [m.text for m in character.iter("meaning") if not m.attrib and m.text]
+        )
         readings = list(character.iter("reading"))
         entry = {
             "meanings": meanings[:5],

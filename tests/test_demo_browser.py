@@ -2,6 +2,7 @@
 real service and the shipped model. Screenshots go to out/screens/."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -29,6 +30,7 @@ def server(tmp_path_factory):
             os.environ,
             KANJIWRITE_LOG_LEVEL="warning",
             KANJIWRITE_DATABASE_URL=f"sqlite:///{database}",
+            KANJIWRITE_RATE_LIMIT_LEARNERS="1000/hour",  # every test is a new learner
         ),
     )
     url = f"http://127.0.0.1:{port}"
@@ -165,7 +167,7 @@ def test_phone_viewport_keyboard_and_set_choice(browser, server):
     page.wait_for_function("!document.getElementById('meaning').textContent.includes('書')")
     page.locator("#skip").focus()
     page.keyboard.press("Enter")
-    assert page.locator("#stroke-count").inner_text().endswith("strokes")
+    assert re.fullmatch(r"\d+ strokes?", page.locator("#stroke-count").inner_text())
 
 
 def test_a_daily_practice_session(browser, server):
@@ -215,3 +217,300 @@ def test_the_page_runs_under_its_content_security_policy(browser, server):
     assert page.locator("#deck option").count() >= 11
     assert refused == []
     page.close()
+
+
+# --- issue #15: each defect the review found, reproduced in the browser -----------------------
+
+
+def learner_page(browser, server, kanji, width=1100, height=900):
+    """A page in practice mode for a new learner whose deck holds ``kanji`` (made with the
+    API; the token goes into localStorage before the page's script runs)."""
+    token = httpx.post(f"{server}/v1/learners").json()["learner_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    if kanji:
+        httpx.post(f"{server}/v1/me/cards", json={"kanji": list(kanji)}, headers=auth)
+    context = browser.new_context(bypass_csp=True, viewport={"width": width, "height": height})
+    context.add_init_script(f"localStorage.setItem('kanjiwrite-token', {token!r})")
+    page = context.new_page()
+    page.goto(f"{server}/?mode=practice")
+    page.wait_for_function(
+        "document.getElementById('practice-status').textContent.startsWith('Today')"
+    )
+    return page, auth
+
+
+def pointer(page, kind, pointer_id, x, y):
+    """Dispatch a synthetic pointer event on the canvas at (x, y) in canvas units."""
+    page.evaluate(
+        """([kind, id, x, y]) => {
+            const box = document.getElementById('ink').getBoundingClientRect();
+            document.getElementById('ink').dispatchEvent(new PointerEvent(kind, {
+                pointerId: id, bubbles: true, cancelable: true, pointerType: 'touch',
+                clientX: box.left + x * box.width, clientY: box.top + y * box.height}));
+        }""",
+        [kind, pointer_id, x, y],
+    )
+
+
+def test_defect_1_a_second_finger_does_not_take_over_the_stroke(browser, server):
+    page, _ = open_page(browser, server, "一")
+    pointer(page, "pointerdown", 1, 0.15, 0.5)
+    pointer(page, "pointermove", 1, 0.4, 0.5)
+    pointer(page, "pointerdown", 2, 0.9, 0.9)  # the palm lands
+    pointer(page, "pointermove", 2, 0.8, 0.95)
+    pointer(page, "pointermove", 1, 0.85, 0.5)
+    pointer(page, "pointerup", 2, 0.8, 0.95)
+    pointer(page, "pointerup", 1, 0.85, 0.5)
+    page.wait_for_function("state.log.length === 1")
+    stroke = page.evaluate("state.log[0]")
+    assert np.allclose(stroke[0], [0.15, 0.5]) and np.allclose([y for _, y in stroke], 0.5)
+    assert len(stroke) == 3  # the palm's points are not in it
+    page.wait_for_function("document.getElementById('summary').hidden === false")
+    assert "Perfect" in page.locator("#summary-title").inner_text()
+    page.close()
+
+
+def test_defect_2_strokes_keep_their_place_after_a_resize(browser, server):
+    page, _ = open_page(browser, server, "口")
+    rng = np.random.default_rng(5)
+    ref = reference(page)
+    draw(page, ref["strokes"][0], rng)
+    page.wait_for_function("state.accepted.length === 1")
+    before = page.evaluate("state.accepted[0]")
+    wide = page.locator("#ink").bounding_box()["width"]
+    page.set_viewport_size({"width": 380, "height": 900})  # a rotation, a smaller window
+    page.wait_for_function(f"document.getElementById('ink').getBoundingClientRect().width < {wide}")
+    # the stroke is redrawn where it belongs on the smaller canvas: ink under its middle
+    ink_at_middle = """(stroke) => {
+        const canvas = document.getElementById('ink');
+        const box = canvas.getBoundingClientRect();
+        const [x, y] = stroke[Math.floor(stroke.length / 2)];
+        const ratio = canvas.width / box.width;
+        return canvas.getContext('2d').getImageData(
+            Math.round(x * box.width * ratio), Math.round(y * box.height * ratio), 1, 1).data[3];
+    }"""
+    middle_units = [[p / wide for p in point] for point in before] if before[0][0] > 1 else before
+    assert page.evaluate(ink_at_middle, middle_units) > 0
+    for stroke in ref["strokes"][1:]:
+        draw(page, stroke, rng)
+    page.wait_for_selector("#summary:not([hidden])")
+    assert "0 mistakes" in page.locator("#score-line").inner_text()
+    page.close()
+
+
+def test_defect_3_a_stroke_drawn_while_a_verdict_is_pending_is_graded(browser, server):
+    page, _ = open_page(browser, server, "三")
+
+    def slow(route):
+        time.sleep(0.4)  # a slow network
+        route.continue_()
+
+    page.route("**/v1/score", slow)
+    rng = np.random.default_rng(6)
+    strokes = reference(page)["strokes"]
+    draw(page, strokes[0], rng)
+    draw(page, strokes[1], rng)  # before the first verdict is back
+    page.wait_for_function("state.accepted.length === 2", timeout=15000)
+    assert page.evaluate("state.log.length") == 2
+    page.close()
+
+
+def test_defect_4_a_stroke_dragged_off_the_canvas_is_clamped_and_graded(browser, server):
+    page, _ = open_page(browser, server, "一")
+    box = page.locator("#ink").bounding_box()
+    y = box["y"] + box["height"] * 0.5
+    page.mouse.move(box["x"] + box["width"] * 0.2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 1.6, y, steps=8)  # far past the right edge
+    page.mouse.up()
+    page.wait_for_function("state.log.length === 1 && !state.busy")
+    page.wait_for_timeout(300)
+    assert "Could not reach" not in page.locator("#feedback").inner_text()
+    assert all(0 <= v <= 1 for point in page.evaluate("state.log[0]") for v in point)
+    page.close()
+
+
+def test_defect_5_shortcuts_ignore_modifier_keys(browser, server):
+    page, _ = open_page(browser, server, "口")
+    page.keyboard.press("Control+s")
+    page.keyboard.press("Alt+h")
+    page.wait_for_timeout(200)
+    assert page.locator("#feedback").inner_text() == "Draw the first stroke."
+    page.keyboard.press("s")
+    assert page.locator("#feedback").inner_text() == "Stroke order"
+    page.close()
+
+
+def test_defect_6_all_done_for_today_has_no_dead_buttons(browser, server):
+    page, _ = learner_page(browser, server, "")  # an empty deck: nothing due
+    errors, kanji_requests = [], []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("request", lambda r: kanji_requests.append(r.url) if "/v1/kanji/" in r.url else None)
+    assert page.locator("#meaning").inner_text() == "All done for today"
+    for button in ("hint", "order", "restart"):
+        assert page.locator(f"#{button}").is_disabled()
+    for key in ("h", "s", "r"):
+        page.keyboard.press(key)
+    page.wait_for_timeout(300)
+    assert errors == [] and kanji_requests == []
+    assert "null" not in page.locator("#feedback").inner_text()
+    page.screenshot(path=str(SCREENS / "10_all_done.png"))
+    page.context.close()
+
+
+def write_all(page, rng, wrong_first=0):
+    """Write the page's kanji: ``wrong_first`` backwards tries of stroke 1, then all right."""
+    strokes = reference(page)["strokes"]
+    for _ in range(wrong_first):
+        page.evaluate("document.getElementById('feedback').textContent = 'waiting'")
+        draw(page, strokes[0][::-1], rng)
+        feedback_after_stroke(page, "waiting")
+        page.wait_for_timeout(950)
+    for stroke in strokes:
+        draw(page, stroke, rng)
+    page.wait_for_selector("#review-line:not([hidden])")
+    return page.locator("#review-line").inner_text()
+
+
+def test_defect_7_practice_ratings_are_honest(browser, server):
+    rng = np.random.default_rng(7)
+    # watching the stroke order first is a hint
+    page, auth = learner_page(browser, server, "十")
+    page.locator("#order").click()
+    page.wait_for_timeout(2500)
+    assert write_all(page, rng).startswith("Rated Again")
+    page.context.close()
+    # two misses, Retry, a clean write: the misses are not forgotten
+    page, auth = learner_page(browser, server, "十")
+    strokes = reference(page)["strokes"]
+    for _ in range(2):
+        page.evaluate("document.getElementById('feedback').textContent = 'waiting'")
+        draw(page, strokes[0][::-1], rng)
+        feedback_after_stroke(page, "waiting")
+        page.wait_for_timeout(950)
+    page.locator("#restart").click()
+    assert not write_all(page, rng).startswith(("Rated Good", "Rated Easy"))
+    # Retry after finishing is practice: no second review
+    page.locator("#again").click()
+    page.wait_for_function("document.getElementById('summary').hidden && !state.accepted.length")
+    for stroke in strokes:
+        draw(page, stroke, rng)
+    page.wait_for_selector("#summary:not([hidden])")
+    page.wait_for_timeout(500)
+    assert httpx.get(f"{server}/v1/me/stats", headers=auth).json()["reviews"] == 1
+    page.context.close()
+    # Next skips the card
+    page, auth = learner_page(browser, server, "十口")
+    first = page.evaluate("state.kanji")
+    page.locator("#skip").click()
+    page.wait_for_function(f"state.kanji !== null && state.kanji !== {first!r}")
+    page.context.close()
+
+
+def test_defect_8_phone_layouts_keep_feedback_and_buttons_on_screen(browser, server):
+    for name, width, height in (("portrait", 390, 844), ("landscape", 844, 390)):
+        page, _ = learner_page(browser, server, "十口", width, height)
+        for selector in ("#ink", "#feedback", "#hint", "#skip"):
+            box = page.locator(selector).bounding_box()
+            assert box["y"] >= 0 and box["y"] + box["height"] <= height + 1, (name, selector)
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (name, selector)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=str(SCREENS / f"11_practice_phone_{name}.png"))
+        page.context.close()
+
+
+def test_defect_9_wording(browser, server):
+    page, _ = open_page(browser, server, "一")
+    assert page.locator("#stroke-count").inner_text() == "1 stroke"
+    assert page.locator("#typed").input_value() == "一"  # ?kanji= fills the box
+    page.close()
+    page, _ = open_page(browser, server, "土")
+    assert "Turkey" not in page.locator("#meaning").inner_text()
+    page.close()
+    page, _ = open_page(browser, server, "あ")
+    assert page.locator("#meaning").inner_text() == "The kana あ"
+    page.close()
+    jinmeiyo = page_with_grade(browser, server, 9)
+    assert "Jinmeiyō" in jinmeiyo.locator("#level").inner_text()
+    assert "Grade 9" not in jinmeiyo.locator("#level").inner_text()
+    jinmeiyo.close()
+    # after a hint the summary does not say "Perfect"
+    page, _ = open_page(browser, server, "二")
+    page.locator("#hint").click()
+    page.wait_for_timeout(1500)
+    for stroke in reference(page)["strokes"]:
+        draw(page, stroke, np.random.default_rng(9))
+    page.wait_for_selector("#summary:not([hidden])")
+    assert "Perfect" not in page.locator("#summary-title").inner_text()
+    assert "1 hint" in page.locator("#score-line").inner_text()
+    page.close()
+    # the chosen set is remembered
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    page.goto(server)
+    page.wait_for_function("state.info !== null")
+    page.select_option("#set", "jlpt-n4")
+    page.reload()
+    page.wait_for_function("state.info !== null")
+    assert page.locator("#set").input_value() == "jlpt-n4"
+    context.close()
+
+
+def page_with_grade(browser, server, grade):
+    table = httpx.get(f"{server}/static/kanji-info.json").json()["kanji"]
+    kanji = next(k for k, v in table.items() if v["grade"] == grade)
+    return open_page(browser, server, kanji)[0]
+
+
+CONTRAST = """
+(selector) => {
+  const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = (c) => { const v = rgb(c).map((x) => { x /= 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const background = (el) => { while (el) { const c = getComputedStyle(el).backgroundColor;
+      if (c && !c.startsWith('rgba(0, 0, 0, 0)') && c !== 'transparent') return c;
+      el = el.parentElement; } return 'rgb(255, 255, 255)'; };
+  const el = document.querySelector(selector);
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05); };
+  const style = getComputedStyle(el);
+  const back = background(el.parentElement);
+  return {text: ratio(style.color, background(el)), border: ratio(style.borderTopColor, back)};
+}
+"""
+
+
+def test_defect_10_contrast_aria_language_favicon_and_shortcuts(browser, server):
+    page, requests = open_page(browser, server, "口")
+    for kind in ("good", "bad", "hint", ""):
+        page.evaluate(f"say('A message', {kind!r})")
+        assert page.evaluate(CONTRAST, "#feedback")["text"] >= 4.5, kind
+    for selector in ("#hint", "#set", "#progress span"):
+        assert page.evaluate(CONTRAST, selector)["border"] >= 3.0, selector
+    progress = page.locator("#progress")
+    assert progress.get_attribute("aria-hidden") is None
+    assert progress.get_attribute("aria-label").startswith("Stroke 1 of 3")
+    assert page.locator("#on").get_attribute("lang") == "ja"
+    assert page.locator("#kun").get_attribute("lang") == "ja"
+    assert "H" in page.locator(".shortcuts").inner_text()
+    favicon = httpx.get(f"{server}/static/favicon.svg")
+    assert favicon.status_code == 200 and "svg" in favicon.headers["content-type"]
+    assert not [u for u in requests if u.endswith("favicon.ico")]
+    page.close()
+
+
+def test_screens_at_desktop_and_phone_sizes(browser, server):
+    """Screenshots of each screen (out/screens/): prompt, writing, summary, practice."""
+    for name, width, height in (("desktop", 1100, 900), ("phone", 390, 844)):
+        page, _ = learner_page(browser, server, "十", width, height)
+        page.screenshot(path=str(SCREENS / f"20_{name}_practice_prompt.png"))
+        rng = np.random.default_rng(10)
+        strokes = reference(page)["strokes"]
+        draw(page, strokes[0], rng)
+        page.wait_for_function("state.accepted.length === 1")
+        page.screenshot(path=str(SCREENS / f"21_{name}_writing.png"))
+        draw(page, strokes[1], rng)
+        page.wait_for_selector("#review-line:not([hidden])")
+        page.screenshot(path=str(SCREENS / f"22_{name}_summary.png"), full_page=True)
+        page.context.close()

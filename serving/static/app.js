@@ -9,14 +9,21 @@ const state = {
   queue: [],
   kanji: null,
   ref: null, // /v1/kanji/{kanji}
-  accepted: [], // strokes accepted so far, canvas (CSS px) coordinates
+  // strokes are kept in canvas units (0..1 of the square canvas's side), so that a resize or
+  // a rotation redraws them in place; they are sent in pixels of the current canvas
+  accepted: [], // strokes accepted so far
   current: null, // the stroke being drawn
+  pointerId: null, // the one pointer drawing it (a second finger or the palm is ignored)
+  pending: [], // strokes finished while a verdict was on its way, graded in turn
   misses: [], // misses per reference position
   hinted: [],
   busy: false,
   animation: null,
   // daily practice
   token: localStorage.getItem("kanjiwrite-token"), // the learner's bearer token (never in a URL)
+  reviewed: false, // this card's review is recorded: a retry is practice, not a second review
+  retried: false, // Retry after a miss or a hint: the review counts it as a hint
+  skipped: new Set(), // practice cards skipped this session
   log: [], // every stroke drawn for this kanji, wrong ones included
   hintsAsked: 0,
   startedAt: 0,
@@ -74,6 +81,11 @@ function strokePath(ctx, points, color, width) {
   ctx.stroke();
 }
 
+function toPixels(stroke) {
+  const { width, height } = size();
+  return stroke.map(([x, y]) => [x * width, y * height]);
+}
+
 function inkWidth() {
   return Math.max(5, size().width / 40);
 }
@@ -82,9 +94,10 @@ function redraw(extra) {
   const ctx = $("ink").getContext("2d");
   const { width: w, height: h } = size();
   ctx.clearRect(0, 0, w, h);
-  for (const s of state.accepted) strokePath(ctx, s, "#1c1917", inkWidth());
-  if (state.current) strokePath(ctx, state.current, "#1c1917", inkWidth());
-  if (extra) strokePath(ctx, extra.points, extra.color, inkWidth());
+  for (const s of state.accepted) strokePath(ctx, toPixels(s), "#1c1917", inkWidth());
+  for (const s of state.pending) strokePath(ctx, toPixels(s), "#57534e", inkWidth());
+  if (state.current) strokePath(ctx, toPixels(state.current), "#1c1917", inkWidth());
+  if (extra) strokePath(ctx, toPixels(extra.points), extra.color, inkWidth());
 }
 
 // the reference (in its box, /v1/kanji's canvas) mapped onto a canvas of the given size,
@@ -147,16 +160,27 @@ function say(text, kind) {
   el.className = "feedback" + (kind ? " " + kind : "");
 }
 
+const KANA = /^[\u3040-\u30ff]$/;
+
+function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
 function showPrompt() {
   const entry = state.info.kanji[state.kanji];
-  $("meaning").textContent = entry ? entry.meanings.join("; ") : `The kanji you chose (${state.kanji})`;
+  const kana = KANA.test(state.kanji);
+  const fallback = kana ? `The kana ${state.kanji}` : `The kanji ${state.kanji}`;
+  $("meaning").textContent = entry ? entry.meanings.join("; ") : fallback;
+  $("meaning").lang = entry ? "en" : "ja";
   $("on").textContent = entry && entry.on.length ? entry.on.join("、") : "–";
   // KANJIDIC writes okurigana after a dot (か.く): show it as か(く)
   const kun = entry ? entry.kun.map((r) => (r.includes(".") ? r.replace(".", "(") + ")" : r)) : [];
   $("kun").textContent = kun.length ? kun.join("、") : "–";
-  $("stroke-count").textContent = `${state.ref.stroke_count} strokes`;
+  $("stroke-count").textContent = plural(state.ref.stroke_count, "stroke");
   const level = [];
-  if (entry && entry.grade) level.push(entry.grade === 8 ? "Jōyō secondary" : `Grade ${entry.grade}`);
+  // KANJIDIC grades: 1-6 school years, 8 secondary school (Jōyō), 9-10 Jinmeiyō (names)
+  const grades = { 8: "Jōyō secondary", 9: "Jinmeiyō", 10: "Jinmeiyō" };
+  if (entry && entry.grade) level.push(grades[entry.grade] || `School grade ${entry.grade}`);
   if (entry && entry.jlpt) level.push(`JLPT ${entry.jlpt}`);
   $("level").textContent = level.join(" · ");
 }
@@ -164,6 +188,9 @@ function showPrompt() {
 function showProgress() {
   const box = $("progress");
   box.replaceChildren();
+  const missed = state.misses.filter((m) => m > 0).length;
+  box.setAttribute("aria-label", `Stroke ${Math.min(state.accepted.length + 1, state.ref.stroke_count)} of ` +
+    `${state.ref.stroke_count}: ${state.accepted.length} done` + (missed ? `, ${missed} with mistakes` : ""));
   for (let i = 0; i < state.ref.stroke_count; i++) {
     const dot = document.createElement("span");
     if (i < state.accepted.length) dot.className = state.misses[i] ? "missed" : "done";
@@ -180,10 +207,16 @@ async function loadKanji(kanji) {
     say(`Sorry, ${kanji} is not in the stroke data.`, "bad");
     return false;
   }
+  if (kanji !== state.kanji) {
+    state.reviewed = false;
+    state.retried = false;
+  }
   state.kanji = kanji;
   state.ref = await response.json();
   state.accepted = [];
   state.current = null;
+  state.pointerId = null;
+  state.pending = [];
   state.misses = new Array(state.ref.stroke_count).fill(0);
   state.hinted = new Array(state.ref.stroke_count).fill(false);
   state.log = [];
@@ -193,6 +226,7 @@ async function loadKanji(kanji) {
   state.startedAt = performance.now();
   $("summary").hidden = true;
   $("review-line").hidden = true;
+  enableActions(true);
   showPrompt();
   showProgress();
   redraw();
@@ -206,6 +240,7 @@ function nextKanji() {
     return;
   }
   if (state.set === "practice") {
+    if (state.kanji && !state.reviewed) state.skipped.add(state.kanji); // skip: come back later
     nextPractice();
     return;
   }
@@ -224,13 +259,28 @@ function strokesOnCanvas(strokes) {
   const { width, height } = size();
   const round = (v) => Math.round(v * 10) / 10;
   return {
-    strokes: strokes.map((s) => s.map(([x, y]) => [round(x), round(y)])),
+    strokes: strokes.map((s) => s.map(([x, y]) => [round(x * width), round(y * height)])),
     canvas: { width, height },
   };
 }
 
 function grade(stroke) {
   return postJSON("/v1/score", { kanji: state.kanji, ...strokesOnCanvas([...state.accepted, stroke]) });
+}
+
+// a finished stroke: graded now, or queued while an earlier one is being graded
+function submitStroke(stroke) {
+  if (state.busy) {
+    state.pending.push(stroke);
+    redraw();
+    return;
+  }
+  finishStroke(stroke);
+}
+
+function nextPending() {
+  if (state.pending.length && $("summary").hidden) finishStroke(state.pending.shift());
+  else state.pending = [];
 }
 
 async function finishStroke(stroke) {
@@ -243,6 +293,7 @@ async function finishStroke(stroke) {
   } catch {
     state.log.pop();
     state.busy = false;
+    state.pending = [];
     redraw();
     say("Could not reach the grader; try that stroke again.", "bad");
     return;
@@ -255,16 +306,19 @@ async function finishStroke(stroke) {
     redraw();
     showProgress();
     if (result.complete) {
+      state.pending = [];
       showSummary();
       return;
     }
     say(`${verdict.message} ${state.ref.stroke_count - state.accepted.length} to go.`, "good");
+    nextPending();
     return;
   }
   state.misses[position] += 1;
   redraw({ points: stroke, color: "#dc2626" });
   say(verdict.message, "bad");
   showProgress();
+  nextPending();
   setTimeout(() => {
     redraw();
     if (state.misses[position] >= state.contract.misses_before_hint && !state.hinted[position]) showHint();
@@ -280,11 +334,15 @@ function showHint() {
 }
 
 function askHint() {
+  if (!state.ref || !$("summary").hidden) return;
   state.hintsAsked += 1;
   showHint();
 }
 
 function showOrder() {
+  if (!state.ref) return;
+  // watching the order before the kanji is written is a hint (it is not one afterwards)
+  if (!state.reviewed && $("summary").hidden) state.hintsAsked += 1;
   say("Stroke order", "hint");
   animateStrokes([...Array(state.ref.stroke_count).keys()], () => say(
     state.accepted.length ? `Continue with stroke ${state.accepted.length + 1}.` : "Draw the first stroke."));
@@ -300,14 +358,13 @@ function drawReference(canvas, strokes, fromCanvas) {
 
 function showSummary() {
   const mistakes = state.misses.reduce((a, b) => a + b, 0);
-  const hints = state.hinted.filter(Boolean).length;
-  $("summary-title").textContent = mistakes === 0 ? "Perfect! Every stroke right first time" : "Done";
+  const hints = Math.max(state.hinted.filter(Boolean).length, state.hintsAsked);
+  const perfect = mistakes === 0 && hints === 0;
+  $("summary-title").textContent = perfect ? "Perfect! Every stroke right first time" : "Done";
   drawReference($("answer"), state.ref.strokes);
-  const { width, height } = size();
-  const scale = 180 / Math.max(width, height);
-  drawReference($("mine"), state.accepted, (s) => s.map(([x, y]) => [x * scale, y * scale]));
-  $("score-line").textContent = `${state.ref.stroke_count} strokes · ${mistakes} ${mistakes === 1 ? "mistake" : "mistakes"}` +
-    (hints ? ` · ${hints} ${hints === 1 ? "hint" : "hints"}` : "");
+  drawReference($("mine"), state.accepted, (s) => s.map(([x, y]) => [x * 180, y * 180]));
+  $("score-line").textContent = `${plural(state.ref.stroke_count, "stroke")} · ${plural(mistakes, "mistake")}` +
+    (hints ? ` · ${plural(hints, "hint")}` : "");
   const list = $("results");
   list.replaceChildren();
   state.misses.forEach((m, i) => {
@@ -319,7 +376,19 @@ function showSummary() {
   say(`${state.kanji} complete.`, "good");
   $("summary").hidden = false;
   $("summary").focus();
-  if (state.set === "practice") recordReview();
+  if (state.set === "practice" && !state.reviewed) recordReview();
+}
+
+function retry() {
+  if (!state.kanji) return;
+  // in practice, starting over after a miss or a hint still counts against the rating
+  const slipped = state.misses.some((m) => m > 0) || state.hintsAsked > 0;
+  if (state.set === "practice" && !state.reviewed && slipped) state.retried = true;
+  loadKanji(state.kanji);
+}
+
+function enableActions(enabled) {
+  for (const id of ["hint", "order", "restart"]) $(id).disabled = !enabled;
 }
 
 // ---------- the API ----------
@@ -371,11 +440,15 @@ async function nextPractice() {
   const count = queue.due.length + queue.new.length;
   $("practice-status").textContent = `Today: ${queue.due.length} to review · ${queue.new.length} new · ` +
     `streak ${stats.streak_days} ${stats.streak_days === 1 ? "day" : "days"} · next due ${dueText(queue.next_due)}`;
-  const kanji = queue.due[0] || queue.new[0];
+  const waiting = [...queue.due, ...queue.new];
+  if (waiting.every((k) => state.skipped.has(k))) state.skipped.clear(); // round again
+  const kanji = waiting.find((k) => !state.skipped.has(k));
   if (!kanji) {
     cancelAnimation();
     state.ref = null;
+    state.kanji = null;
     state.accepted = [];
+    enableActions(false);
     redraw();
     $("summary").hidden = true;
     $("meaning").textContent = "All done for today";
@@ -390,7 +463,7 @@ async function nextPractice() {
 async function recordReview() {
   const body = {
     ...strokesOnCanvas(state.log),
-    hints: state.hintsAsked,
+    hints: state.hintsAsked + (state.retried ? 1 : 0),
     duration_ms: Math.round(performance.now() - state.startedAt),
     attempt_id: state.attemptId,
     accepted: state.claims,
@@ -398,6 +471,7 @@ async function recordReview() {
   try {
     const path = `/v1/me/cards/${encodeURIComponent(state.kanji)}/reviews`;
     const result = await postJSON(path, body);
+    state.reviewed = true;
     $("review-line").textContent = `Rated ${result.rating} · next review ${dueText(result.due)}`;
   } catch {
     $("review-line").textContent = "Could not record this review.";
@@ -406,34 +480,42 @@ async function recordReview() {
 }
 
 // ---------- input ----------
+// a pointer position in canvas units, clamped to the canvas (a finger may slide off it)
 function pointFrom(event) {
   const box = $("ink").getBoundingClientRect();
-  return [event.clientX - box.left, event.clientY - box.top];
+  const clamp = (v) => Math.min(1, Math.max(0, v));
+  return [clamp((event.clientX - box.left) / box.width), clamp((event.clientY - box.top) / box.height)];
 }
 
 function setupInput() {
   const ink = $("ink");
   ink.addEventListener("pointerdown", (event) => {
-    if (state.busy || !state.ref || !$("summary").hidden) return;
+    if (!state.ref || !$("summary").hidden || state.current) return; // one pointer at a time
     cancelAnimation();
     event.preventDefault();
-    ink.setPointerCapture(event.pointerId);
+    try {
+      ink.setPointerCapture(event.pointerId); // moves off the canvas still reach us
+    } catch {
+      // a pointer the browser no longer tracks: the stroke works without capture
+    }
+    state.pointerId = event.pointerId;
     state.current = [pointFrom(event)];
     redraw();
   });
   ink.addEventListener("pointermove", (event) => {
-    if (!state.current) return;
+    if (!state.current || event.pointerId !== state.pointerId) return;
     event.preventDefault();
     const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
     for (const e of events.length ? events : [event]) state.current.push(pointFrom(e));
     redraw();
   });
   const end = (event) => {
-    if (!state.current) return;
+    if (!state.current || event.pointerId !== state.pointerId) return;
     event.preventDefault();
     const stroke = state.current;
     state.current = null;
-    finishStroke(stroke);
+    state.pointerId = null;
+    submitStroke(stroke);
   };
   ink.addEventListener("pointerup", end);
   ink.addEventListener("pointercancel", end);
@@ -445,12 +527,13 @@ function setupInput() {
     $("summary").hidden = true;
     showOrder();
   });
-  $("restart").addEventListener("click", () => loadKanji(state.kanji));
-  $("again").addEventListener("click", () => loadKanji(state.kanji));
+  $("restart").addEventListener("click", retry);
+  $("again").addEventListener("click", retry);
   $("skip").addEventListener("click", nextKanji);
   $("next").addEventListener("click", nextKanji);
   $("set").addEventListener("change", (event) => {
     chooseSet(event.target.value);
+    localStorage.setItem("kanjiwrite-set", event.target.value);
     state.queue = [];
     nextKanji();
   });
@@ -458,8 +541,8 @@ function setupInput() {
     event.preventDefault();
     await ensureLearner();
     const added = await postJSON("/v1/me/cards", { set: $("deck").value });
+    await nextPractice();
     say(`Added ${added.added} kanji (${added.total} in your deck).`, "good");
-    nextPractice();
   });
   $("typed-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -468,7 +551,8 @@ function setupInput() {
   });
   document.addEventListener("keydown", (event) => {
     if (event.target.closest("input, select")) return;
-    const actions = { h: askHint, s: showOrder, r: () => loadKanji(state.kanji), n: nextKanji };
+    if (event.ctrlKey || event.metaKey || event.altKey) return; // the browser's shortcuts
+    const actions = { h: askHint, s: showOrder, r: retry, n: nextKanji };
     const action = actions[event.key.toLowerCase()];
     if (action && state.ref) {
       event.preventDefault();
@@ -478,7 +562,7 @@ function setupInput() {
   window.addEventListener("resize", () => {
     setupCanvas($("ink"));
     drawGrid();
-    redraw();
+    redraw(); // strokes are in canvas units: they keep their place at any size
   });
 }
 
@@ -513,14 +597,17 @@ async function start() {
   fillSetChoosers();
   const params = new URLSearchParams(location.search);
   const wanted = params.get("kanji");
+  const remembered = localStorage.getItem("kanjiwrite-set");
+  const known = (name) => name === "practice" || name === "typed" || name in state.info.sets;
   if (params.get("mode") === "practice") {
     chooseSet("practice");
     await nextPractice();
   } else if (wanted) {
     chooseSet("typed");
+    $("typed").value = wanted;
     await loadKanji(wanted);
   } else {
-    chooseSet(state.set);
+    chooseSet(remembered && known(remembered) && remembered !== "typed" ? remembered : state.set);
     nextKanji();
   }
 }

@@ -32,6 +32,43 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 
 
+@data_app.command("overrides")
+def data_overrides(
+    out: Annotated[Path, typer.Option(help="Folder for overrides.jsonl and its README")],
+    database_url: Annotated[
+        str | None, typer.Option(help="Practice database (default: KANJIWRITE_DATABASE_URL)")
+    ] = None,
+) -> None:
+    """Export learners' "I was right" overrides as a labelled real-writing set
+    (``datasets/overrides.py``: strokes, labels, what the grader said; no learner ids)."""
+    import json
+
+    from kanjiwrite.datasets.overrides import write_overrides
+    from kanjiwrite.serving.practice_store import PracticeStore
+    from kanjiwrite.serving.settings import Settings
+
+    store = PracticeStore(database_url or Settings().database_url, {})
+    rows = store.overrides()
+    records = (
+        {
+            "kanji": row.kanji,
+            "canvas": [row.canvas_width, row.canvas_height],
+            "strokes": json.loads(row.strokes),
+            "labels": ["correct"] * len(json.loads(row.verdicts)),
+            "grader_verdicts": json.loads(row.verdicts),
+            "order": json.loads(row.order),
+            "p_correct": row.p_correct,
+            "model_id": row.model_id,
+            "strictness": row.strictness,
+            "created_at": row.created_at.isoformat(),
+        }
+        for row in rows
+    )
+    path = write_overrides(records, out)
+    store.dispose()
+    typer.echo(f"{len(rows)} overrides -> {path}")
+
+
 @data_app.command("build-pack")
 def build_pack(
     out: Annotated[Path | None, typer.Option(help="Pack file (default: the cache)")] = None,

@@ -34,6 +34,12 @@ class Metrics:
         self.verdicts = Counter(
             "kanjiwrite_verdicts_total", "Stroke verdicts", ["verdict"], registry=self.registry
         )
+        self.overrides = Counter(
+            "kanjiwrite_overrides_total",
+            "Strokes learners said were right after a rejection, per kanji (known kanji only)",
+            ["kanji"],
+            registry=self.registry,
+        )
 
     def scrape_registry(self) -> CollectorRegistry:
         """What a scrape reads: every worker's values in multi-process mode, else ours."""

@@ -7,20 +7,24 @@ is rate-limited per client address (``ratelimit``).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from kanjiwrite.serving.deps import KnownKanji, ScorerDep, StoreDep
-from kanjiwrite.serving.practice_store import DeckFull, utc_now
+from kanjiwrite.models.decoding import grade
+from kanjiwrite.serving.deps import KnownKanji, ScorerDep, StoreDep, reference_of
+from kanjiwrite.serving.practice_store import DeckFull, OverrideRow, TooManyOverrides, utc_now
 from kanjiwrite.serving.ratelimit import limited
 from kanjiwrite.serving.rating import grade_attempt, rate_attempt
 from kanjiwrite.serving.schemas import (
     AddCards,
     CardsAdded,
     LearnerToken,
+    OverrideRequest,
+    OverrideStored,
     Problem,
     Queue,
     ReviewAttempt,
@@ -119,12 +123,23 @@ def review(
 ) -> ReviewResult:
     """Grade and rate one attempt. Send an ``attempt_id``: a retried request with the same id
     returns the first result and stores nothing."""
+    overruled = set(body.overridden)
+    if overruled and not (
+        body.attempt_id and overruled <= store.overridden(learner_id, body.attempt_id)
+    ):
+        raise HTTPException(422, "overridden: no stored override for these strokes")
     if body.attempt_id is not None and (seen := store.replay(learner_id, body.attempt_id)):
         outcome = seen
     else:
         accept = scorer.thresholds[body.strictness]
         attempt = grade_attempt(
-            scorer.predict, ref, body.arrays(), body.canvas_size(), accept, body.accepted
+            scorer.predict,
+            ref,
+            body.arrays(),
+            body.canvas_size(),
+            accept,
+            body.accepted,
+            overruled,
         )
         rating = rate_attempt(attempt.misses, body.hints, attempt.complete, body.duration_ms)
         outcome = store.review(
@@ -153,3 +168,57 @@ def review(
 @router.get("/me/stats", response_model=Stats, responses=UNAUTHORIZED)
 def stats(learner_id: LearnerId, store: StoreDep, now: Now) -> Stats:
     return Stats(**vars(store.stats(learner_id, now)))
+
+
+@router.post(
+    "/me/overrides",
+    response_model=OverrideStored,
+    status_code=201,
+    responses={422: {"model": Problem}, **UNAUTHORIZED, **LIMITED},
+    dependencies=[Depends(limited("overrides"))],
+)
+def override(
+    body: OverrideRequest,
+    learner_id: LearnerId,
+    store: StoreDep,
+    scorer: ScorerDep,
+    request: Request,
+    now: Now,
+) -> OverrideStored:
+    """'I was right': store the learner's claim that the newest stroke of a request the
+    grader rejected is right (the request is graded again here, so what is stored is what
+    the grader says, not what the client reports). ML engineers export these as labelled
+    real writing (``kanjiwrite data overrides``)."""
+    ref = reference_of(scorer, body.kanji)
+    accept = scorer.thresholds[body.strictness]
+    result = grade(scorer.predict, ref, body.arrays(), body.canvas_size(), False, accept)
+    newest = result.strokes[-1]
+    if newest.verdict == "correct":
+        raise HTTPException(422, "strokes: the grader already accepts the last stroke")
+    row = OverrideRow(
+        learner_id=learner_id,
+        kanji=ref.char,
+        strokes=json.dumps([s.tolist() for s in body.arrays()]),
+        canvas_width=body.canvas.width,
+        canvas_height=body.canvas.height,
+        strictness=body.strictness,
+        verdicts=json.dumps([s.verdict for s in result.strokes]),
+        order=json.dumps(list(result.order)),
+        p_correct=newest.p_correct,
+        model_id=scorer.model_id,
+        claim="correct",
+        attempt_id=body.attempt_id,
+        log_index=body.log_index,
+        created_at=now,
+    )
+    try:
+        stored = store.add_override(row, request.app.state.settings.max_overrides_per_learner)
+    except TooManyOverrides as full:
+        raise HTTPException(422, f"overrides: {full}") from None
+    request.app.state.metrics.overrides.labels(ref.char).inc()
+    return OverrideStored(
+        override_id=stored,
+        kanji=ref.char,
+        verdict_overruled=newest.verdict,
+        p_correct=round(newest.p_correct, 4),
+    )

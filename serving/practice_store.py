@@ -91,6 +91,29 @@ class ReviewLogRow(Base):
     complete: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+class OverrideRow(Base):
+    """A learner's claim that a stroke the grader rejected was right: the request as sent
+    (strokes in canvas pixels), what the grader said, and the claim. Exported as labelled
+    real writing (``kanjiwrite data overrides``)."""
+
+    __tablename__ = "overrides"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    learner_id: Mapped[str] = mapped_column(String(32), index=True)
+    kanji: Mapped[str] = mapped_column(String(1), index=True)
+    strokes: Mapped[str] = mapped_column(Text)  # JSON: the request's strokes, last one claimed
+    canvas_width: Mapped[float] = mapped_column(Float)
+    canvas_height: Mapped[float] = mapped_column(Float)
+    strictness: Mapped[str] = mapped_column(String(16))
+    verdicts: Mapped[str] = mapped_column(Text)  # JSON: the grader's verdict of every stroke
+    order: Mapped[str] = mapped_column(Text)  # JSON: the stroke order graded against
+    p_correct: Mapped[float] = mapped_column(Float)  # of the claimed stroke
+    model_id: Mapped[str] = mapped_column(String(64))
+    claim: Mapped[str] = mapped_column(String(16))  # "correct"
+    attempt_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    log_index: Mapped[int | None] = mapped_column(Integer, nullable=True)  # in the review
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 def make_engine(url: str, immediate: bool = True) -> Engine:
     """An engine; on SQLite with WAL, each transaction opened with ``BEGIN IMMEDIATE``
     (writes: they queue for the lock) or ``BEGIN`` (reads: they never wait for a writer)."""
@@ -149,6 +172,10 @@ class ReviewOutcome:
 
 
 class DeckFull(Exception):
+    pass
+
+
+class TooManyOverrides(Exception):
     pass
 
 
@@ -348,6 +375,37 @@ class PracticeStore:
         return ReviewOutcome(
             rating, card.due, round(scheduled, 4), attempt.misses, attempt.complete
         )
+
+    def add_override(self, row: OverrideRow, cap: int) -> int:
+        """Store an override (``TooManyOverrides`` past ``cap`` for the learner); its id."""
+        with self.writes.begin() as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(OverrideRow)
+                .where(OverrideRow.learner_id == row.learner_id)
+            )
+            if count >= cap:
+                raise TooManyOverrides(f"at most {cap} overrides per learner")
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def overridden(self, learner_id: str, attempt_id: str) -> set[int]:
+        """Review-log indices of the strokes this learner overruled in ``attempt_id``."""
+        with self.sessions() as session:
+            return set(
+                session.scalars(
+                    select(OverrideRow.log_index).where(
+                        OverrideRow.learner_id == learner_id,
+                        OverrideRow.attempt_id == attempt_id,
+                    )
+                )
+            )
+
+    def overrides(self) -> list[OverrideRow]:
+        """Every override, oldest first (for the export)."""
+        with self.sessions() as session:
+            return list(session.scalars(select(OverrideRow).order_by(OverrideRow.id)))
 
     def stats(self, learner_id: str, now: datetime) -> LearnerStats:
         with self.sessions() as session:

@@ -1,4 +1,4 @@
-"""Rate limits on what creates state (learners, cards, reviews), per client address, with
+"""Rate limits on what creates state (learners, cards, reviews, overrides), per client address, with
 the ``limits`` library: counters in memory by default, in a shared store by URL."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ class RateLimits:
             "learners": parse(settings.rate_limit_learners),
             "cards": parse(settings.rate_limit_cards),
             "reviews": parse(settings.rate_limit_reviews),
+            "overrides": parse(settings.rate_limit_overrides),
         }
 
     def check(self, rule: str, client: str) -> None:

@@ -258,12 +258,38 @@ class ReviewAttempt(StrokesOnCanvas):
         description="Which strokes the client accepted (one per stroke): lets the server "
         "grade the whole attempt in one batched inference (it checks every verdict itself)",
     )
+    overridden: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=list,
+        description="Strokes (indices) the learner overruled with POST /v1/me/overrides "
+        "under this attempt_id: they count as right",
+    )
 
     @model_validator(mode="after")
     def one_claim_per_stroke(self) -> ReviewAttempt:
         if self.accepted is not None and len(self.accepted) != len(self.strokes):
             raise ValueError("accepted: give one value per stroke")
         return self
+
+
+class OverrideRequest(StrokesOnCanvas):
+    """'I was right': the request whose newest stroke the grader rejected, as it was sent
+    to /v1/score, and (in practice) where that stroke is in the attempt."""
+
+    model_config = ConfigDict(extra="forbid")
+    kanji: str = Field(min_length=1, max_length=1)
+    strokes: strokes_field(MAX_STROKES, "The strokes sent for grading; the last is claimed right")
+    strictness: Strictness = DEFAULT_STRICTNESS
+    attempt_id: str | None = Field(None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    log_index: int | None = Field(
+        None, ge=0, le=4 * MAX_STROKES, description="The stroke's index in the attempt's review"
+    )
+
+
+class OverrideStored(BaseModel):
+    override_id: int
+    kanji: str
+    verdict_overruled: Verdict
+    p_correct: float
 
 
 class ReviewResult(BaseModel):

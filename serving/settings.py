@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     rate_limit_learners: str = "5/hour"  # new learners per client address
     rate_limit_cards: str = "60/minute"  # card additions per client address
     rate_limit_reviews: str = "120/minute"  # reviews per client address
+    rate_limit_overrides: str = "30/minute"  # "I was right" claims per client address
+    max_overrides_per_learner: int = 1000
     metrics_token: str | None = Field(
         None, description="If set, /metrics needs 'Authorization: Bearer <metrics_token>'"
     )

@@ -19,8 +19,13 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    database = tmp_path_factory.mktemp("practice") / "practice.db"
+def database(tmp_path_factory):
+    """The URL of the practice database the test service writes to."""
+    return f"sqlite:///{tmp_path_factory.mktemp('practice') / 'practice.db'}"
+
+
+@pytest.fixture(scope="module")
+def server(database):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -29,7 +34,7 @@ def server(tmp_path_factory):
         env=dict(
             os.environ,
             KANJIWRITE_LOG_LEVEL="warning",
-            KANJIWRITE_DATABASE_URL=f"sqlite:///{database}",
+            KANJIWRITE_DATABASE_URL=database,
             KANJIWRITE_RATE_LIMIT_LEARNERS="1000/hour",  # every test is a new learner
         ),
     )
@@ -514,3 +519,43 @@ def test_screens_at_desktop_and_phone_sizes(browser, server):
         page.wait_for_selector("#review-line:not([hidden])")
         page.screenshot(path=str(SCREENS / f"22_{name}_summary.png"), full_page=True)
         page.context.close()
+
+
+def test_i_was_right_round_trip_from_the_browser_to_a_labelled_set(
+    browser, server, database, pack, tmp_path
+):
+    """An override in the page -> stored -> exported (kanjiwrite data overrides) -> read back
+    as labelled strokes; in practice the stroke counts as right for the rating."""
+    from typer.testing import CliRunner
+
+    from kanjiwrite.cli import app
+    from kanjiwrite.datasets.overrides import read_overrides
+
+    page, _ = learner_page(browser, server, "十")
+    rng = np.random.default_rng(11)
+    strokes = reference(page)["strokes"]
+    draw(page, strokes[0][::-1], rng)  # backwards: rejected
+    page.locator("#overrule").wait_for(state="visible")
+    page.screenshot(path=str(SCREENS / "12_i_was_right.png"))
+    sent = page.evaluate("() => strokesOnCanvas([state.rejected.stroke])")
+    page.locator("#overrule").click()
+    page.wait_for_function("state.accepted.length === 1")
+    assert "Counted as right" in page.locator("#feedback").inner_text()
+    draw(page, strokes[1], rng)
+    review = page.locator("#review-line")
+    review.wait_for(state="visible")
+    assert review.inner_text().startswith(("Rated Good", "Rated Easy"))
+    metrics = httpx.get(f"{server}/metrics").text
+    assert 'kanjiwrite_overrides_total{kanji="十"} 1.0' in metrics
+    page.context.close()
+    out = tmp_path / "overrides"
+    result = CliRunner().invoke(
+        app, ["data", "overrides", "--out", str(out), "--database-url", database]
+    )
+    assert result.exit_code == 0, result.output
+    (attempt,) = [a for a in read_overrides(out, pack) if a.kanji == "十"]
+    assert list(attempt.labels) == [0] and attempt.order[0] == 0  # claimed right
+    np.testing.assert_allclose(attempt.drawn[0], sent["strokes"][0])
+    assert attempt.canvas == (sent["canvas"]["width"], sent["canvas"]["height"])
+    record = (out / "overrides.jsonl").read_text()
+    assert "wrong_direction" in record and "learner" not in record

@@ -361,3 +361,50 @@ def test_deck_cap_and_rate_limits_answer_4xx(tmp_path, pack):
         limited = client.post("/v1/me/cards", json={"kanji": ["四"]}, headers=auth)
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
         assert [client.post("/v1/learners").status_code for _ in range(3)] == [201, 201, 429]
+
+
+def test_i_was_right_is_stored_capped_limited_and_counts_in_the_review(tmp_path, pack):
+    """An override stores the claim with what the grader said; in the review of the same
+    attempt the overruled stroke counts as right; claims without a stored override are
+    refused; the cap and the rate limit answer 4xx."""
+    url = f"sqlite:///{tmp_path}/overrides.db"
+    migrate(url)
+    settings = Settings(database_url=url, max_overrides_per_learner=2)
+    with TestClient(create_app(settings)) as client:
+        auth = sign_up(client)
+        client.post("/v1/me/cards", json={"kanji": ["十"]}, headers=auth)
+        right = written(pack, "十")
+        backwards = written(pack, "十", wrong=True)[0]
+        body = {"kanji": "十", "strokes": [backwards], "canvas": {"width": 400, "height": 400}}
+        claim = {**body, "attempt_id": "attempt-0001", "log_index": 0}
+        stored = client.post("/v1/me/overrides", json=claim, headers=auth)
+        assert stored.status_code == 201, stored.text
+        assert stored.json()["verdict_overruled"] == "wrong_direction"
+        accepted = client.post(
+            "/v1/me/overrides", json={**body, "strokes": right[:1]}, headers=auth
+        )
+        assert accepted.status_code == 422 and "already accepts" in accepted.text
+        review = {
+            "strokes": [backwards, right[1]],
+            "canvas": {"width": 400, "height": 400},
+            "duration_ms": 9000,
+            "accepted": [True, True],
+            "overridden": [0],
+        }
+        unknown = client.post(
+            "/v1/me/cards/十/reviews", json={**review, "attempt_id": "attempt-9999"}, headers=auth
+        )
+        assert unknown.status_code == 422 and "no stored override" in unknown.text
+        result = client.post(
+            "/v1/me/cards/十/reviews", json={**review, "attempt_id": "attempt-0001"}, headers=auth
+        ).json()
+        assert result["complete"] and result["misses"] == [0, 0] and result["rating"] == "Good"
+        client.post("/v1/me/overrides", json=claim, headers=auth)
+        full = client.post("/v1/me/overrides", json=claim, headers=auth)
+        assert full.status_code == 422 and "at most 2" in full.text
+        metrics = client.get("/metrics").text
+        assert 'kanjiwrite_overrides_total{kanji="十"} 2.0' in metrics
+    with TestClient(create_app(Settings(database_url=url, rate_limit_overrides="1/minute"))) as c:
+        auth = sign_up(c)
+        codes = [c.post("/v1/me/overrides", json=claim, headers=auth).status_code for _ in range(2)]
+        assert codes == [201, 429]

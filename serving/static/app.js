@@ -24,6 +24,8 @@ const state = {
   reviewed: false, // this card's review is recorded: a retry is practice, not a second review
   retried: false, // Retry after a miss or a hint: the review counts it as a hint
   skipped: new Set(), // practice cards skipped this session
+  rejected: null, // the last rejected stroke, which the learner may overrule ("I was right")
+  overridden: [], // log indices of the strokes overruled in this attempt
   log: [], // every stroke drawn for this kanji, wrong ones included
   hintsAsked: 0,
   startedAt: 0,
@@ -220,6 +222,8 @@ async function loadKanji(kanji) {
   state.misses = new Array(state.ref.stroke_count).fill(0);
   state.hinted = new Array(state.ref.stroke_count).fill(false);
   state.log = [];
+  state.overridden = [];
+  showOverrule(null);
   state.claims = []; // per stroke of the log: whether it was accepted (the review sends these)
   state.attemptId = newAttemptId();
   state.hintsAsked = 0;
@@ -305,7 +309,9 @@ async function finishStroke(stroke) {
     state.accepted.push(stroke);
     redraw();
     showProgress();
-    if (result.complete) {
+    // complete when every stroke is accepted (an overruled stroke included: the server,
+    // seeing it rejected, would not call the request complete)
+    if (result.complete || state.accepted.length === state.ref.stroke_count) {
       state.pending = [];
       showSummary();
       return;
@@ -318,6 +324,9 @@ async function finishStroke(stroke) {
   redraw({ points: stroke, color: "#dc2626" });
   say(verdict.message, "bad");
   showProgress();
+  if (!state.pending.length) {
+    showOverrule({ stroke, position, logIndex: state.log.length - 1, sent: [...state.accepted, stroke] });
+  }
   nextPending();
   setTimeout(() => {
     redraw();
@@ -379,6 +388,42 @@ function showSummary() {
   if (state.set === "practice" && !state.reviewed) recordReview();
 }
 
+function showOverrule(rejected) {
+  state.rejected = rejected;
+  $("overrule").hidden = rejected === null;
+}
+
+// "I was right": the service stores the claim (labelled data for the ML side) and the
+// stroke counts as right, here and in the practice review
+async function overrule() {
+  const rejected = state.rejected;
+  if (!rejected || state.busy) return;
+  showOverrule(null);
+  try {
+    await ensureToken();
+    await postJSON("/v1/me/overrides", {
+      kanji: state.kanji,
+      ...strokesOnCanvas(rejected.sent),
+      attempt_id: state.attemptId,
+      log_index: rejected.logIndex,
+    });
+  } catch {
+    say("Could not record that; the stroke still counts as a miss.", "bad");
+    return;
+  }
+  state.accepted.push(rejected.stroke);
+  state.claims[rejected.logIndex] = true;
+  state.misses[rejected.position] -= 1;
+  state.overridden.push(rejected.logIndex);
+  redraw();
+  showProgress();
+  if (state.accepted.length === state.ref.stroke_count) {
+    showSummary();
+    return;
+  }
+  say(`Counted as right, thank you. ${state.ref.stroke_count - state.accepted.length} to go.`, "good");
+}
+
 function retry() {
   if (!state.kanji) return;
   // in practice, starting over after a miss or a hint still counts against the rating
@@ -414,14 +459,19 @@ function postJSON(path, body) {
 }
 
 // ---------- daily practice (FSRS on the server) ----------
-async function ensureLearner() {
+// a learner token (a new learner when there is none or it is unknown); true when new
+async function ensureToken() {
   if (state.token) {
     const check = await fetch("/v1/me/stats", { headers: authHeaders() });
-    if (check.ok) return;
+    if (check.ok) return false;
   }
   state.token = (await postJSON("/v1/learners")).learner_token;
   localStorage.setItem("kanjiwrite-token", state.token);
-  await postJSON("/v1/me/cards", { set: "grade-1" });
+  return true;
+}
+
+async function ensureLearner() {
+  if (await ensureToken()) await postJSON("/v1/me/cards", { set: "grade-1" });
 }
 
 function dueText(iso) {
@@ -467,6 +517,7 @@ async function recordReview() {
     duration_ms: Math.round(performance.now() - state.startedAt),
     attempt_id: state.attemptId,
     accepted: state.claims,
+    overridden: state.overridden,
   };
   try {
     const path = `/v1/me/cards/${encodeURIComponent(state.kanji)}/reviews`;
@@ -499,6 +550,7 @@ function setupInput() {
       // a pointer the browser no longer tracks: the stroke works without capture
     }
     state.pointerId = event.pointerId;
+    showOverrule(null); // a new stroke: the last verdict stands
     state.current = [pointFrom(event)];
     redraw();
   });
@@ -522,6 +574,7 @@ function setupInput() {
   ink.addEventListener("touchmove", (event) => event.preventDefault(), { passive: false });
 
   $("hint").addEventListener("click", askHint);
+  $("overrule").addEventListener("click", overrule);
   $("order").addEventListener("click", showOrder);
   $("replay").addEventListener("click", () => {
     $("summary").hidden = true;

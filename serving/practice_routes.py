@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kanjiwrite.models.decoding import grade
@@ -22,6 +22,7 @@ from kanjiwrite.serving.rating import grade_attempt, rate_attempt
 from kanjiwrite.serving.schemas import (
     AddCards,
     CardsAdded,
+    LearnerSettings,
     LearnerToken,
     OverrideRequest,
     OverrideStored,
@@ -98,13 +99,30 @@ def add_cards(
 
 
 @router.get("/me/queue", response_model=Queue, responses=UNAUTHORIZED)
-def queue(learner_id: LearnerId, store: StoreDep, now: Now) -> Queue:
-    today = store.queue(learner_id, now)
+def queue(
+    learner_id: LearnerId,
+    store: StoreDep,
+    now: Now,
+    more: Annotated[int, Query(ge=0, le=100, description="Study more: extra new kanji")] = 0,
+) -> Queue:
+    today = store.queue(learner_id, now, more)
     return Queue(
         due=today.due,
         new=today.new,
         next_due=today.next_due.isoformat() if today.next_due else None,
+        reps=today.reps,
     )
+
+
+@router.get("/me/settings", response_model=LearnerSettings, responses=UNAUTHORIZED)
+def get_settings(learner_id: LearnerId, store: StoreDep) -> LearnerSettings:
+    return LearnerSettings(**vars(store.settings(learner_id)))
+
+
+@router.put("/me/settings", response_model=LearnerSettings, responses=UNAUTHORIZED)
+def put_settings(body: LearnerSettings, learner_id: LearnerId, store: StoreDep) -> LearnerSettings:
+    store.update_settings(learner_id, body.daily_new, body.strictness)
+    return body
 
 
 @router.post(

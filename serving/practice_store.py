@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
     create_engine,
     event,
     func,
@@ -53,6 +54,8 @@ class Learner(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random, never shown
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the token
+    daily_new: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the default
+    strictness: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class CardRow(Base):
@@ -159,6 +162,13 @@ class TodayQueue:
     due: list[str]  # kanji due for review, most overdue first
     new: list[str]  # new kanji for today, within the daily limit
     next_due: datetime | None  # the next review after now
+    reps: dict[str, int]  # reviews so far of each kanji listed (the demo's tracing level)
+
+
+@dataclass
+class LearnerSettings:
+    daily_new: int
+    strictness: str
 
 
 @dataclass
@@ -186,6 +196,8 @@ class LearnerStats:
     reviews: int
     streak_days: int
     retention_30d: float | None  # share of reviews (not first sightings) not rated Again
+    forecast: list[int]  # reviews falling due on each of the next 7 days (today first)
+    hardest: list[dict]  # the kanji most often rated Again: kanji, again, reviews
 
 
 class PracticeStore:
@@ -249,9 +261,24 @@ class PracticeStore:
                 )
             return len(fresh), len(have) + len(fresh)
 
-    def queue(self, learner_id: str, now: datetime) -> TodayQueue:
-        """Due reviews first (most overdue first), then new kanji up to today's limit."""
+    def settings(self, learner_id: str) -> LearnerSettings:
+        with self.sessions() as session:
+            learner = session.get(Learner, learner_id)
+            return LearnerSettings(
+                learner.daily_new if learner.daily_new is not None else self.daily_new,
+                learner.strictness or "standard",
+            )
+
+    def update_settings(self, learner_id: str, daily_new: int, strictness: str) -> None:
+        with self.writes.begin() as session:
+            learner = session.get(Learner, learner_id)
+            learner.daily_new, learner.strictness = daily_new, strictness
+
+    def queue(self, learner_id: str, now: datetime, more: int = 0) -> TodayQueue:
+        """Due reviews first (most overdue first), then new kanji up to today's limit (the
+        learner's setting) plus ``more`` ("study more")."""
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        limit = self.settings(learner_id).daily_new + more
         with self.sessions() as session:
             due = session.scalars(
                 select(CardRow)
@@ -271,14 +298,15 @@ class PracticeStore:
                 select(CardRow)
                 .where(CardRow.learner_id == learner_id, CardRow.reps == 0)
                 .order_by(CardRow.created_at)
-                .limit(max(self.daily_new - introduced, 0))
+                .limit(max(limit - introduced, 0))
             ).all()
             upcoming = session.scalar(
                 select(func.min(CardRow.due)).where(
                     CardRow.learner_id == learner_id, CardRow.reps > 0, CardRow.due > now
                 )
             )
-        return TodayQueue([c.kanji for c in due], [c.kanji for c in new], _aware(upcoming))
+        reps = {c.kanji: c.reps for c in [*due, *new]}
+        return TodayQueue([c.kanji for c in due], [c.kanji for c in new], _aware(upcoming), reps)
 
     def review(
         self,
@@ -422,6 +450,21 @@ class PracticeStore:
                     ReviewLogRow.reviewed_at, ReviewLogRow.rating, ReviewLogRow.first_review
                 ).where(ReviewLogRow.learner_id == learner_id)
             ).all()
+            week = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=7)
+            upcoming = session.scalars(
+                select(CardRow.due).where(
+                    CardRow.learner_id == learner_id, CardRow.reps > 0, CardRow.due < week
+                )
+            ).all()
+            again = func.sum(case((ReviewLogRow.rating == int(fsrs.Rating.Again), 1), else_=0))
+            hardest = session.execute(
+                select(ReviewLogRow.kanji, again, func.count())
+                .where(ReviewLogRow.learner_id == learner_id)
+                .group_by(ReviewLogRow.kanji)
+                .having(again > 0)
+                .order_by(again.desc(), func.count().desc(), ReviewLogRow.kanji)
+                .limit(5)
+            ).all()
         days = {_aware(at).date() for at, _, _ in logs}
         streak, day = 0, now.date()
         if day not in days:
@@ -436,7 +479,18 @@ class PracticeStore:
         retention = (
             (sum(r != int(fsrs.Rating.Again) for r in recent) / len(recent)) if recent else None
         )
-        return LearnerStats(cards, due, len(logs), streak, retention)
+        forecast = [0] * 7
+        for moment in upcoming:  # overdue ones count today
+            forecast[max(0, (_aware(moment).date() - now.date()).days)] += 1
+        return LearnerStats(
+            cards,
+            due,
+            len(logs),
+            streak,
+            retention,
+            forecast,
+            [{"kanji": k, "again": int(a), "reviews": n} for k, a, n in hardest],
+        )
 
 
 def _aware(moment: datetime | None) -> datetime | None:

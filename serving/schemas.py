@@ -234,6 +234,19 @@ class Queue(BaseModel):
     due: list[str] = Field(description="Kanji due for review, most overdue first")
     new: list[str] = Field(description="New kanji for today, within the daily limit")
     next_due: str | None = Field(description="When the next review falls due (ISO 8601, UTC)")
+    reps: dict[str, int] = Field(description="Reviews so far of each kanji listed")
+
+
+class LearnerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    daily_new: int = Field(ge=0, le=200, description="New kanji a day")
+    strictness: Strictness = Field(description="How strictly strokes are graded")
+
+
+class HardKanji(BaseModel):
+    kanji: str
+    again: int = Field(description="Reviews rated Again")
+    reviews: int
 
 
 class ReviewAttempt(StrokesOnCanvas):
@@ -309,3 +322,5 @@ class Stats(BaseModel):
     retention_30d: float | None = Field(
         description="Share of reviews (not first sightings) in the last 30 days not rated Again"
     )
+    forecast: list[int] = Field(description="Reviews due on each of the next 7 days, today first")
+    hardest: list[HardKanji] = Field(description="The kanji most often rated Again")

@@ -239,7 +239,9 @@ def learner_page(browser, server, kanji, width=1100, height=900):
     page = context.new_page()
     page.goto(f"{server}/?mode=practice")
     page.wait_for_function(
-        "document.getElementById('practice-status').textContent.startsWith('Today')"
+        "document.getElementById('practice-status').textContent.startsWith('Today') && "
+        "(state.ref !== null || document.getElementById('meaning').textContent === "
+        "'All done for today')"
     )
     return page, auth
 
@@ -532,6 +534,9 @@ def test_i_was_right_round_trip_from_the_browser_to_a_labelled_set(
     from kanjiwrite.datasets.overrides import read_overrides
 
     page, _ = learner_page(browser, server, "十")
+    page.select_option("#guide", "none")  # recall, not tracing: from the start of the card
+    page.reload()
+    page.wait_for_function("state.kanji !== null && state.ref !== null")
     rng = np.random.default_rng(11)
     strokes = reference(page)["strokes"]
     draw(page, strokes[0][::-1], rng)  # backwards: rejected
@@ -559,3 +564,79 @@ def test_i_was_right_round_trip_from_the_browser_to_a_labelled_set(
     assert attempt.canvas == (sent["canvas"]["width"], sent["canvas"]["height"])
     record = (out / "overrides.jsonl").read_text()
     assert "wrong_direction" in record and "learner" not in record
+
+
+# --- issue #15: what the best tools have ---------------------------------------------------------
+
+INK_SUM = """(id) => { const c = document.getElementById(id);
+  const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let sum = 0; for (let i = 3; i < data.length; i += 4) sum += data[i]; return sum; }"""
+
+
+def test_tracing_guide_follows_practice_history_and_can_be_switched(browser, server):
+    page, _ = learner_page(browser, server, "三")
+    grid_only = page.evaluate(
+        "() => { state.reps[state.kanji] = 5; drawGrid(); return guideLevel(); }"
+    )
+    assert grid_only == "none"
+    bare = page.evaluate(INK_SUM, "grid")
+    levels = {}
+    for reps in (0, 1):
+        levels[reps] = page.evaluate(
+            f"() => {{ state.reps[state.kanji] = {reps}; drawGrid(); return guideLevel(); }}"
+        )
+        levels[reps, "ink"] = page.evaluate(INK_SUM, "grid")
+    assert levels[0] == "outline" and levels[1] == "faded"
+    assert levels[0, "ink"] > levels[1, "ink"] > bare  # outline, faded, hidden
+    page.screenshot(path=str(SCREENS / "13_tracing_faded.png"))
+    page.select_option("#guide", "outline")  # the manual switch wins over the history
+    assert page.evaluate("guideLevel()") == "outline"
+    page.reload()
+    page.wait_for_function("state.kanji !== null")
+    assert page.locator("#guide").input_value() == "outline"  # remembered
+    page.context.close()
+
+
+def test_hint_stays_the_right_stroke_shows_after_a_miss_and_undo(browser, server):
+    page, _ = open_page(browser, server, "口")
+    rng = np.random.default_rng(12)
+    strokes = reference(page)["strokes"]
+    page.locator("#hint").click()
+    page.wait_for_timeout(2500)  # the animation is over
+    assert page.evaluate("state.hintAt") == 0 and page.evaluate(INK_SUM, "ink") > 0  # stays
+    draw(page, strokes[0], rng)
+    page.wait_for_function("state.accepted.length === 1")
+    draw(page, strokes[1][::-1], rng)  # wrong: backwards
+    page.wait_for_function("state.hintAt === 1", timeout=5000)  # the right one, in its place
+    page.screenshot(path=str(SCREENS / "14_after_a_miss.png"))
+    page.keyboard.press("u")  # undo the accepted first stroke
+    assert page.evaluate("state.accepted.length") == 0
+    assert "taken back" in page.locator("#feedback").inner_text()
+    page.close()
+    practice, _ = learner_page(browser, server, "口")
+    assert practice.locator("#undo").is_disabled()  # practice reviews every stroke drawn
+    practice.context.close()
+
+
+def test_settings_study_more_and_stats_view(browser, server):
+    page, auth = learner_page(browser, server, "十口三二")
+    page.locator("#study summary").click()
+    page.fill("#daily-new", "1")
+    page.select_option("#strictness", "strict")
+    page.locator("#settings-form button[type=submit]").click()
+    page.wait_for_function("document.getElementById('feedback').textContent === 'Settings saved.'")
+    saved = httpx.get(f"{server}/v1/me/settings", headers=auth).json()
+    assert saved == {"daily_new": 1, "strictness": "strict"}
+    assert "1 new" in page.locator("#practice-status").inner_text()
+    page.locator("#more").click()
+    page.wait_for_function(
+        "document.getElementById('practice-status').textContent.includes('4 new')"
+    )
+    assert page.locator("#forecast span").count() == 7
+    assert "in your deck" in page.locator("#stats-line").inner_text()
+    page.screenshot(path=str(SCREENS / "15_settings_and_stats.png"), full_page=True)
+    page.reload()
+    page.wait_for_function("state.settingsLoaded")
+    assert page.locator("#daily-new").input_value() == "1"
+    assert page.evaluate("state.strictness") == "strict"
+    page.context.close()

@@ -408,3 +408,37 @@ def test_i_was_right_is_stored_capped_limited_and_counts_in_the_review(tmp_path,
         auth = sign_up(c)
         codes = [c.post("/v1/me/overrides", json=claim, headers=auth).status_code for _ in range(2)]
         assert codes == [201, 429]
+
+
+def test_settings_study_more_and_stats_for_the_stats_view(app_and_time, pack):
+    client, _ = app_and_time
+    auth = sign_up(client)
+    assert client.get("/v1/me/settings", headers=auth).json() == {
+        "daily_new": 10,
+        "strictness": "standard",
+    }
+    saved = {"daily_new": 3, "strictness": "strict"}
+    assert client.put("/v1/me/settings", json=saved, headers=auth).json() == saved
+    assert client.get("/v1/me/settings", headers=auth).json() == saved
+    bad = client.put("/v1/me/settings", json={"daily_new": -1, "strictness": "x"}, headers=auth)
+    assert bad.status_code == 422
+    client.post("/v1/me/cards", json={"set": "grade-1"}, headers=auth)
+    queue = client.get("/v1/me/queue", headers=auth).json()
+    assert len(queue["new"]) == 3 and set(queue["reps"].values()) == {0}
+    assert len(client.get("/v1/me/queue?more=5", headers=auth).json()["new"]) == 8
+    first, second = queue["new"][:2]
+    body = {"canvas": {"width": 400, "height": 400}, "duration_ms": 9000}
+    client.post(  # a failure: stroke 1 backwards three times, never finished
+        f"/v1/me/cards/{first}/reviews",
+        json={**body, "strokes": written(pack, first, wrong=True)[:1] * 3},
+        headers=auth,
+    )
+    client.post(
+        f"/v1/me/cards/{second}/reviews",
+        json={**body, "strokes": written(pack, second)},
+        headers=auth,
+    )
+    stats = client.get("/v1/me/stats", headers=auth).json()
+    assert stats["hardest"] == [{"kanji": first, "again": 1, "reviews": 1}]
+    assert len(stats["forecast"]) == 7 and sum(stats["forecast"]) == 2
+    assert client.get("/v1/me/queue", headers=auth).json()["reps"].get(first, 1) >= 1

@@ -25,6 +25,12 @@ const state = {
   retried: false, // Retry after a miss or a hint: the review counts it as a hint
   skipped: new Set(), // practice cards skipped this session
   rejected: null, // the last rejected stroke, which the learner may overrule ("I was right")
+  hintAt: null, // the position whose stroke stays shown in place (after a hint or a miss)
+  strictness: "standard", // the learner's setting (practice) or the default
+  reps: {}, // reviews so far of the kanji in today's queue (the tracing guide's level)
+  more: 0, // "study more": extra new kanji today
+  guided: false, // the outline was shown during this attempt (a hint, in practice)
+  settingsLoaded: false,
   overridden: [], // log indices of the strokes overruled in this attempt
   log: [], // every stroke drawn for this kanji, wrong ones included
   hintsAsked: 0,
@@ -62,6 +68,23 @@ function drawGrid() {
     ctx.stroke();
   }
   ctx.setLineDash([]);
+  const level = guideLevel();
+  if (state.ref && level !== "none") {
+    state.guided = state.guided || level === "outline"; // tracing the outline is not recall
+    const color = level === "outline" ? "rgba(87, 83, 78, 0.3)" : "rgba(87, 83, 78, 0.1)";
+    for (const s of state.ref.strokes) strokePath(ctx, fromReference(s, w, h), color, inkWidth());
+  }
+}
+
+// the tracing guide: the choice, or in practice (Auto) from the card's history: the outline
+// the first time (rated as a hint: the card stays in its learning steps), faded for the next
+// two reviews (a light scaffold, not counted), then none
+function guideLevel() {
+  const chosen = $("guide").value;
+  if (chosen !== "auto") return chosen;
+  if (state.set !== "practice" || !state.kanji) return "none";
+  const reps = state.reps[state.kanji] || 0;
+  return reps === 0 ? "outline" : reps < 3 ? "faded" : "none";
 }
 
 function strokePath(ctx, points, color, width) {
@@ -96,6 +119,10 @@ function redraw(extra) {
   const ctx = $("ink").getContext("2d");
   const { width: w, height: h } = size();
   ctx.clearRect(0, 0, w, h);
+  if (state.ref && state.hintAt !== null && state.hintAt === state.accepted.length) {
+    const stroke = fromReference(state.ref.strokes[state.hintAt], w, h);
+    strokePath(ctx, stroke, "rgba(29, 78, 216, 0.25)", inkWidth()); // stays until written
+  }
   for (const s of state.accepted) strokePath(ctx, toPixels(s), "#1c1917", inkWidth());
   for (const s of state.pending) strokePath(ctx, toPixels(s), "#57534e", inkWidth());
   if (state.current) strokePath(ctx, toPixels(state.current), "#1c1917", inkWidth());
@@ -219,6 +246,8 @@ async function loadKanji(kanji) {
   state.current = null;
   state.pointerId = null;
   state.pending = [];
+  state.hintAt = null;
+  state.guided = false;
   state.misses = new Array(state.ref.stroke_count).fill(0);
   state.hinted = new Array(state.ref.stroke_count).fill(false);
   state.log = [];
@@ -231,6 +260,7 @@ async function loadKanji(kanji) {
   $("summary").hidden = true;
   $("review-line").hidden = true;
   enableActions(true);
+  drawGrid();
   showPrompt();
   showProgress();
   redraw();
@@ -269,7 +299,8 @@ function strokesOnCanvas(strokes) {
 }
 
 function grade(stroke) {
-  return postJSON("/v1/score", { kanji: state.kanji, ...strokesOnCanvas([...state.accepted, stroke]) });
+  const body = { kanji: state.kanji, strictness: state.strictness };
+  return postJSON("/v1/score", { ...body, ...strokesOnCanvas([...state.accepted, stroke]) });
 }
 
 // a finished stroke: graded now, or queued while an earlier one is being graded
@@ -329,6 +360,7 @@ async function finishStroke(stroke) {
   }
   nextPending();
   setTimeout(() => {
+    if (state.accepted.length === position) state.hintAt = position; // the right one, in place
     redraw();
     if (state.misses[position] >= state.contract.misses_before_hint && !state.hinted[position]) showHint();
   }, 900);
@@ -338,6 +370,7 @@ function showHint() {
   const position = state.accepted.length;
   if (position >= state.ref.stroke_count) return;
   state.hinted[position] = true;
+  state.hintAt = position; // and it stays until that stroke is written
   say(`Here is stroke ${position + 1}: watch, then write it.`, "hint");
   animateStrokes([position]);
 }
@@ -403,6 +436,7 @@ async function overrule() {
     await ensureToken();
     await postJSON("/v1/me/overrides", {
       kanji: state.kanji,
+      strictness: state.strictness,
       ...strokesOnCanvas(rejected.sent),
       attempt_id: state.attemptId,
       log_index: rejected.logIndex,
@@ -434,6 +468,17 @@ function retry() {
 
 function enableActions(enabled) {
   for (const id of ["hint", "order", "restart"]) $(id).disabled = !enabled;
+  // in practice every stroke drawn is part of the review: nothing to take back
+  $("undo").disabled = !enabled || state.set === "practice";
+}
+
+function undo() {
+  if (state.set === "practice" || state.busy || !state.accepted.length || !$("summary").hidden) return;
+  state.accepted.pop();
+  showOverrule(null);
+  redraw();
+  showProgress();
+  say(`Stroke ${state.accepted.length + 1} taken back: write it again.`);
 }
 
 // ---------- the API ----------
@@ -472,6 +517,34 @@ async function ensureToken() {
 
 async function ensureLearner() {
   if (await ensureToken()) await postJSON("/v1/me/cards", { set: "grade-1" });
+  if (!state.settingsLoaded) {
+    const settings = await api("/v1/me/settings");
+    state.strictness = settings.strictness;
+    $("daily-new").value = settings.daily_new;
+    $("strictness").value = settings.strictness;
+    state.settingsLoaded = true;
+  }
+}
+
+function showStats(stats) {
+  const retention = stats.retention_30d === null ? "–" : `${Math.round(stats.retention_30d * 100)}%`;
+  $("stats-line").textContent = `${stats.cards} kanji in your deck · ` +
+    `${plural(stats.reviews, "review")} · 30-day retention ${retention} · ` +
+    `streak ${plural(stats.streak_days, "day")}`;
+  const most = Math.max(1, ...stats.forecast);
+  const names = ["today", "tomorrow", "in 2 days", "in 3 days", "in 4 days", "in 5 days", "in 6 days"];
+  $("forecast").replaceChildren(...stats.forecast.map((count, day) => {
+    const bar = document.createElement("span");
+    bar.style.height = `${(100 * count) / most}%`;
+    bar.dataset.count = count;
+    bar.title = `${count} due ${names[day]}`;
+    return bar;
+  }));
+  $("forecast").setAttribute("aria-label", "Reviews due: " +
+    stats.forecast.map((count, day) => `${count} ${names[day]}`).join(", "));
+  $("hardest").textContent = stats.hardest.length
+    ? "Hardest: " + stats.hardest.map((h) => `${h.kanji} (${h.again} of ${h.reviews} Again)`).join(", ")
+    : "No kanji rated Again yet.";
 }
 
 function dueText(iso) {
@@ -485,8 +558,10 @@ function dueText(iso) {
 
 async function nextPractice() {
   await ensureLearner();
-  const queue = await api("/v1/me/queue");
+  const queue = await api(`/v1/me/queue?more=${state.more}`);
   const stats = await api("/v1/me/stats");
+  state.reps = queue.reps;
+  showStats(stats);
   const count = queue.due.length + queue.new.length;
   $("practice-status").textContent = `Today: ${queue.due.length} to review · ${queue.new.length} new · ` +
     `streak ${stats.streak_days} ${stats.streak_days === 1 ? "day" : "days"} · next due ${dueText(queue.next_due)}`;
@@ -499,6 +574,7 @@ async function nextPractice() {
     state.kanji = null;
     state.accepted = [];
     enableActions(false);
+    drawGrid();
     redraw();
     $("summary").hidden = true;
     $("meaning").textContent = "All done for today";
@@ -513,7 +589,8 @@ async function nextPractice() {
 async function recordReview() {
   const body = {
     ...strokesOnCanvas(state.log),
-    hints: state.hintsAsked + (state.retried ? 1 : 0),
+    hints: state.hintsAsked + (state.retried ? 1 : 0) + (state.guided ? 1 : 0),
+    strictness: state.strictness,
     duration_ms: Math.round(performance.now() - state.startedAt),
     attempt_id: state.attemptId,
     accepted: state.claims,
@@ -575,6 +652,29 @@ function setupInput() {
 
   $("hint").addEventListener("click", askHint);
   $("overrule").addEventListener("click", overrule);
+  $("undo").addEventListener("click", undo);
+  $("guide").addEventListener("change", () => {
+    drawGrid();
+    localStorage.setItem("kanjiwrite-guide", $("guide").value);
+  });
+  $("settings-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { daily_new: Number($("daily-new").value), strictness: $("strictness").value };
+    try {
+      await api("/v1/me/settings", { method: "PUT", body: JSON.stringify(body) });
+    } catch {
+      say("Could not save the settings.", "bad");
+      return;
+    }
+    state.strictness = body.strictness;
+    await nextPractice();
+    say("Settings saved.", "good");
+  });
+  $("more").addEventListener("click", async () => {
+    state.more += 10;
+    await nextPractice();
+    say("Ten more new kanji for today.", "good");
+  });
   $("order").addEventListener("click", showOrder);
   $("replay").addEventListener("click", () => {
     $("summary").hidden = true;
@@ -605,7 +705,7 @@ function setupInput() {
   document.addEventListener("keydown", (event) => {
     if (event.target.closest("input, select")) return;
     if (event.ctrlKey || event.metaKey || event.altKey) return; // the browser's shortcuts
-    const actions = { h: askHint, s: showOrder, r: retry, n: nextKanji };
+    const actions = { h: askHint, s: showOrder, r: retry, n: nextKanji, u: undo };
     const action = actions[event.key.toLowerCase()];
     if (action && state.ref) {
       event.preventDefault();
@@ -651,6 +751,7 @@ async function start() {
   const params = new URLSearchParams(location.search);
   const wanted = params.get("kanji");
   const remembered = localStorage.getItem("kanjiwrite-set");
+  $("guide").value = localStorage.getItem("kanjiwrite-guide") || "auto";
   const known = (name) => name === "practice" || name === "typed" || name in state.info.sets;
   if (params.get("mode") === "practice") {
     chooseSet("practice");

@@ -41,7 +41,6 @@ from kanjiwrite.serving.settings import Settings
 
 log = logging.getLogger("kanjiwrite.serving")
 STATIC = Path(__file__).parent / "static"
-REDOC = STATIC / "vendor" / "redoc"  # ReDoc 2.5.4 standalone bundle (MIT), from npm
 # the demo page and its files: scripts and styles from this origin only, no inline script,
 # never framed, no referrer sent along
 DEMO_HEADERS = {

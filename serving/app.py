@@ -26,6 +26,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from swagger_ui_bundle import swagger_ui_path
 
 from kanjiwrite.datasets.kanjidic import OUT as PROMPTS
@@ -125,6 +127,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrent_requests)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException):
+        """FastAPI's JSON error, with a whole ``Allow`` for a 405: every method some route
+        of that path takes (Starlette names only the first route's)."""
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(
+                method
+                for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+                if any(
+                    route.matches({**request.scope, "method": method})[0] == Match.FULL
+                    for route in request.app.router.routes
+                )
+            )
+        return JSONResponse(
+            {"detail": error.detail}, status_code=error.status_code, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError):

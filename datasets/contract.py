@@ -11,7 +11,7 @@ with it, so the rule a model is chosen by is the rule it ships with.
 
 Adding a verdict label means: append it to ``LABELS`` (and to ``STROKE_ERRORS`` when the
 model should choose it for a rejected stroke), synthesise it in ``datasets/errors.py``,
-give it a sentence in ``serving/messages.py`` (a test checks every label has one), and
+give it a sentence in ``models/messages.py`` (a test checks every label has one), and
 retrain and re-export (the exported metadata and the app spec carry the list). Nothing
 else names the labels.
 """

@@ -1,4 +1,5 @@
-"""Daily practice endpoints (FSRS): learners, decks, today's queue, graded reviews, stats.
+"""Daily practice endpoints (FSRS): learners, decks, settings, today's queue, graded
+reviews, stats, and overrides ("I was right").
 
 A learner authenticates with ``Authorization: Bearer <token>`` (the token ``POST
 /v1/learners`` returns once); tokens never appear in a URL. Everything that creates state

@@ -442,3 +442,13 @@ def test_settings_study_more_and_stats_for_the_stats_view(app_and_time, pack):
     assert stats["hardest"] == [{"kanji": first, "again": 1, "reviews": 1}]
     assert len(stats["forecast"]) == 7 and sum(stats["forecast"]) == 2
     assert client.get("/v1/me/queue", headers=auth).json()["reps"].get(first, 1) >= 1
+
+
+def test_a_rotated_token_replaces_the_old_one(app_and_time):
+    client, _ = app_and_time
+    auth = sign_up(client)
+    fresh = client.post("/v1/me/token", headers=auth).json()["learner_token"]
+    assert client.get("/v1/me/stats", headers=auth).status_code == 401
+    assert (
+        client.get("/v1/me/stats", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+    )

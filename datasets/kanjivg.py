@@ -299,6 +299,11 @@ class ReferencePack:
     def stroke_counts(self) -> np.ndarray:
         return np.diff(self._arrays["char_stroke_start"])
 
+    def longest(self) -> str:
+        """The character with the most strokes (of several, the highest code point)."""
+        counts = self.stroke_counts()
+        return max(c for c, n in zip(self.chars, counts, strict=True) if n == counts.max())
+
     def alternative_order_count(self) -> int:
         return len(self._arrays["alt_char"])
 

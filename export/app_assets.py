@@ -112,7 +112,7 @@ def pack_checks(pack: ReferencePack, path: Path) -> dict:
     """What a reader of the binary pack at ``path`` must get: its checksum and size, the
     header's ids, and a few characters' strokes (KanjiVG units), types and orders."""
     header, _ = read_binary_pack(path)
-    longest = max(pack.chars, key=lambda c: (pack[c].stroke_count, c))
+    longest = pack.longest()
     return {
         "file": Path(path).name,
         "bytes": Path(path).stat().st_size,

@@ -31,7 +31,7 @@ import numpy as np
 from kanjiwrite.datasets.augment import humanize
 from kanjiwrite.datasets.contract import LABELS, STRICTNESS, STROKE_ERRORS
 from kanjiwrite.datasets.errors import DEFAULT_ERRORS, corrupt
-from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack
+from kanjiwrite.datasets.kanjivg import ReferencePack
 from kanjiwrite.export.to_coreml import bucket_for
 from kanjiwrite.models.decoding import Predict, build_batch, decode
 from kanjiwrite.models.messages import explain
@@ -218,7 +218,7 @@ def shape_cases(maker: CaseMaker) -> list[dict]:
             drawn[1] = drawn[1][:1]  # one touch point
             yield maker.request("tap", "a tap where stroke 2 of 十 belongs", "十", drawn, canvas)
 
-    longest = max(pack.chars, key=lambda c: (pack[c].stroke_count, c))
+    longest = pack.longest()
     return [
         first(tap(), lambda c: last_verdict(c) != "correct", "tap"),
         first(
@@ -405,14 +405,4 @@ def golden_vectors(
         "requests": requests,
         "sessions": sessions,
         "padded_batch": padded_batch(maker, by_name["missing"], by_name["verdict-extra"]),
-    }
-
-
-def reference_check(ref: KanjiRef) -> dict:
-    """What a reader of the binary pack must get for ``ref``."""
-    return {
-        "kanji": ref.char,
-        "strokes": [np.round(s, 2).tolist() for s in ref.strokes],
-        "types": list(ref.types),
-        "orders": [list(o) for o in ref.orders()],
     }

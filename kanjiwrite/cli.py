@@ -47,23 +47,24 @@ def data_overrides(
     from kanjiwrite.serving.practice_store import PracticeStore
     from kanjiwrite.serving.settings import Settings
 
-    store = PracticeStore(database_url or Settings().database_url, {})
-    rows = store.overrides()
-    records = (
-        {
+    def record(row) -> dict:
+        verdicts = json.loads(row.verdicts)
+        return {
             "kanji": row.kanji,
             "canvas": [row.canvas_width, row.canvas_height],
             "strokes": json.loads(row.strokes),
-            "labels": ["correct"] * len(json.loads(row.verdicts)),
-            "grader_verdicts": json.loads(row.verdicts),
+            "labels": ["correct"] * len(verdicts),  # accepted before, and claimed right
+            "grader_verdicts": verdicts,
             "order": json.loads(row.order),
             "p_correct": row.p_correct,
             "model_id": row.model_id,
             "strictness": row.strictness,
             "created_at": row.created_at.isoformat(),
         }
-        for row in rows
-    )
+
+    store = PracticeStore(database_url or Settings().database_url, {})
+    rows = store.overrides()
+    records = (record(row) for row in rows)
     path = write_overrides(records, out)
     store.dispose()
     typer.echo(f"{len(rows)} overrides -> {path}")

@@ -231,9 +231,9 @@ class ConcurrencyLimit:
 
 class BodyGuard:
     """ASGI middleware: 413 for a body over the limit (declared or streamed), 408 for a body
-        not received within ``timeout`` seconds, 415 for a non-empty POST body to the API that
-        is not JSON, before anything parses it. An aborted upload is answered 499 (nginx's "client
-    closed request"; nobody reads it), so it is one access-log line and no traceback."""
+    not received within ``timeout`` seconds, 415 for a non-empty POST body to the API that
+    is not JSON, before anything parses it. An aborted upload is answered 499 (nginx's
+    "client closed request"; nobody reads it), so it is one access-log line, no traceback."""
 
     def __init__(self, app, max_bytes: int, timeout: float):
         self.app, self.max_bytes, self.timeout = app, max_bytes, timeout

@@ -200,7 +200,7 @@ def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
     from kanjiwrite.datasets.strokes import resample
 
     pack = load_pack()
-    kanji = max(pack.chars, key=lambda c: (pack[c].stroke_count, c))
+    kanji = pack.longest()
     strokes = [s * 3 + 40 for s in pack[kanji].strokes]
     canvas = {"width": 400, "height": 400}
 

@@ -154,7 +154,7 @@ def review(
         attempt = grade_attempt(
             scorer.predict,
             ref,
-            body.arrays(),
+            body.strokes,
             body.canvas_size(),
             accept,
             body.accepted,
@@ -210,14 +210,14 @@ def override(
     real writing (``kanjiwrite data overrides``)."""
     ref = reference_of(scorer, body.kanji)
     accept = scorer.thresholds[body.strictness]
-    result = grade(scorer.predict, ref, body.arrays(), body.canvas_size(), False, accept)
+    result = grade(scorer.predict, ref, body.strokes, body.canvas_size(), False, accept)
     newest = result.strokes[-1]
     if newest.verdict == "correct":
         raise HTTPException(422, "strokes: the grader already accepts the last stroke")
     row = OverrideRow(
         learner_id=learner_id,
         kanji=ref.char,
-        strokes=json.dumps([s.tolist() for s in body.arrays()]),
+        strokes=json.dumps([s.tolist() for s in body.strokes]),
         canvas_width=body.canvas.width,
         canvas_height=body.canvas.height,
         strictness=body.strictness,

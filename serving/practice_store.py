@@ -322,15 +322,14 @@ class PracticeStore:
     ) -> ReviewOutcome | None:
         """Record one rated attempt (``None``: no such card); the card row is locked for the
         update, so concurrent reviews of the same card are applied one after the other and
-        none is lost. An ``attempt_id`` seen before returns the first outcome and stores
-        nothing (a retried request is not a second review)."""
-        if attempt_id is not None and (seen := self.replay(learner_id, attempt_id)):
-            return seen
+        none is lost. An ``attempt_id`` stored before (the unique constraint says so) returns
+        the first outcome and stores nothing: a retried request is not a second review
+        (callers look it up first with ``replay`` to spare the grading)."""
         try:
             return self._review(
                 learner_id, kanji, attempt, rating, hints, duration_ms, model_id, now, attempt_id
             )
-        except IntegrityError:  # the same attempt id stored meanwhile by a concurrent request
+        except IntegrityError:  # this attempt id is stored already (a retry, or a race)
             if attempt_id is None:
                 raise
             return self.replay(learner_id, attempt_id)

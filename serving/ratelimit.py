@@ -1,5 +1,6 @@
-"""Rate limits on what creates state (learners, cards, reviews, overrides), per client address, with
-the ``limits`` library: counters in memory by default, in a shared store by URL."""
+"""Rate limits on what creates state (learners, cards, reviews, overrides), per client
+address, with the ``limits`` library: counters in memory by default, in a shared store by
+URL."""
 
 from __future__ import annotations
 

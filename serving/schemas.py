@@ -27,6 +27,7 @@ from kanjiwrite.models.order_rules import RULES
 
 Verdict = Literal[LABELS]
 Strictness = Literal[STRICTNESS]
+AttemptId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 OrderRule = Literal[tuple(RULES)]
 MAX_CANVAS = 100_000.0  # canvas units a client may declare
 
@@ -97,12 +98,8 @@ class StrokesOnCanvas(BaseModel):
     """Checks shared by every request that carries strokes: points may stray off the canvas
     (a finger slides past the edge) but not by more than the canvas's own size."""
 
-    strokes: list  # parsed into (N, 2) float64 arrays by the subclasses (parse_strokes)
+    strokes: list  # (N, 2) float64 arrays, timestamps dropped (subclasses: parse_strokes)
     canvas: Canvas = Field(default_factory=Canvas)
-
-    def arrays(self) -> list[np.ndarray]:
-        """The strokes as ``(N, 2)`` float64 arrays (timestamps dropped)."""
-        return self.strokes
 
     def canvas_size(self) -> tuple[float, float]:
         return self.canvas.width, self.canvas.height
@@ -258,11 +255,8 @@ class ReviewAttempt(StrokesOnCanvas):
     hints: int = Field(0, ge=0, le=1000, description="Hints the learner asked for")
     strictness: Strictness = DEFAULT_STRICTNESS
     duration_ms: int | None = Field(None, ge=0, le=86_400_000)
-    attempt_id: str | None = Field(
+    attempt_id: AttemptId | None = Field(
         None,
-        min_length=8,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_-]+$",
         description="The client's id for this attempt (e.g. a UUID): a repeat of the same id "
         "returns the first result and stores nothing",
     )
@@ -292,7 +286,7 @@ class OverrideRequest(StrokesOnCanvas):
     kanji: str = Field(min_length=1, max_length=1)
     strokes: strokes_field(MAX_STROKES, "The strokes sent for grading; the last is claimed right")
     strictness: Strictness = DEFAULT_STRICTNESS
-    attempt_id: str | None = Field(None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    attempt_id: AttemptId | None = None
     log_index: int | None = Field(
         None, ge=0, le=4 * MAX_STROKES, description="The stroke's index in the attempt's review"
     )

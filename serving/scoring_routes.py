@@ -33,7 +33,7 @@ def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> ScoreRespo
     accept = scorer.thresholds[body.strictness]
     started = time.perf_counter()
     result = grade(
-        scorer.predict, ref, body.arrays(), body.canvas_size(), prefixes=False, accept=accept
+        scorer.predict, ref, body.strokes, body.canvas_size(), prefixes=False, accept=accept
     )
     metrics.inference.observe(time.perf_counter() - started)
     strokes = []

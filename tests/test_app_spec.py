@@ -70,7 +70,7 @@ def test_golden_cases_cover_every_behaviour_the_issue_lists(golden, pack):
     retry = next(r for r in golden["sessions"] if r["name"].startswith("retry"))
     assert [s["accepted"] for s in retry["lifts"]].count(False) == 1 and retry["complete"]
     assert any(c["kanji"] in "あア" for c in requests)  # kana
-    longest = max(pack.chars, key=lambda c: pack[c].stroke_count)
+    longest = pack.longest()
     assert any(len(c["strokes"]) == pack[longest].stroke_count for c in requests)
     batch = golden["padded_batch"]
     assert batch["bucket"][0] > sum(

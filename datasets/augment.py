@@ -8,8 +8,11 @@ and rotation, a smooth low-frequency wobble, hooks at the start and tails at the
 relations that tell characters apart (``geometry.relations``: the longer of two parallel
 strokes, clear crossings, strokes clearly apart) are kept: a variation that breaks one is
 drawn again, smaller. Per character: a random affine (rotation, shear, aspect) placing the
-character at a random size and place on a canvas of 100 to 1000 px; then uneven speed (8 to
-200 points per stroke) and quantisation to whole pixels.
+reference box (the whole character's, whatever has been drawn of it) in the writing box of
+a canvas of 100 to 1000 px as real writers do (``box_scale``, ``box_offset``: calibrated on
+the Tegaki train part, ``kanjiwrite data realism``), so where a stroke lies in the box
+means what it means for a learner; then uneven speed (8 to 200 points per stroke) and
+quantisation to whole pixels.
 
 The per-character affine is one 3x3 matrix applied to all points in numpy; the same
 transform through torchvision's ``KeyPoints`` costs a tensor dispatch per character, which
@@ -36,7 +39,12 @@ class AugmentConfig:
     rotation_deg: float = 7.0
     shear: float = 0.15
     aspect: float = 0.12  # x/y scale ratio within exp(+-aspect)
-    fill: tuple[float, float] = (0.45, 0.95)  # character size / shorter canvas side
+    # the reference box onto the writing box (the canvas's centred square): size factor
+    # (real writers: 0.68 to 1.17 of the reference's size, 1st to 99th percentile) and
+    # offset of the centre in box units (real: sd 0.04, 95th percentile 0.08)
+    box_scale: tuple[float, float] = (0.68, 1.08)
+    box_offset_sd: float = 0.04
+    box_offset_max: float = 0.12
     canvas_px: tuple[int, int] = (100, 1000)
     canvas_aspect: tuple[float, float] = (0.75, 1.33)  # non-square canvases, half the time
     # per stroke, character units: the bounds of variation still labelled correct,
@@ -249,36 +257,25 @@ def smooth_noise(
 
 
 def character_affine(
-    box_low: np.ndarray, box_high: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
+    char_size: float, rng: np.random.Generator, cfg: AugmentConfig
 ) -> tuple[np.ndarray, tuple[float, float]]:
-    """A random 2x3 affine taking the character's box onto a random canvas, and that canvas."""
+    """A random 2x3 affine taking the reference box (``char_size`` square) into the writing
+    box of a random canvas as a writer places a character, and that canvas."""
     side = float(np.exp(rng.uniform(*np.log(cfg.canvas_px))))
     ratio = rng.uniform(*cfg.canvas_aspect) if rng.random() < 0.5 else 1.0
     width, height = (side, side * ratio) if ratio >= 1 else (side / ratio, side)
     width, height = min(width, cfg.canvas_px[1]), min(height, cfg.canvas_px[1])
+    unit = min(width, height)
     aspect = np.exp(rng.uniform(-cfg.aspect, cfg.aspect))
-    linear = (
+    scale = np.exp(rng.uniform(*np.log(cfg.box_scale))) * unit / char_size
+    linear = scale * (
         rotation(np.deg2rad(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg)))
         @ np.array([[1.0, rng.uniform(-cfg.shear, cfg.shear)], [0.0, 1.0]])
         @ np.diag([aspect, 1.0 / aspect])
     )
-    corners = np.array(
-        [
-            [box_low[0], box_low[1]],
-            [box_low[0], box_high[1]],
-            [box_high[0], box_low[1]],
-            [box_high[0], box_high[1]],
-        ]
-    )
-    centred = (corners - (box_low + box_high) / 2) @ linear.T
-    size = float(max(centred.max(axis=0) - centred.min(axis=0)))
-    scale = rng.uniform(*cfg.fill) * min(width, height) / max(size, 1e-9)
-    linear = scale * linear
-    placed = (corners - (box_low + box_high) / 2) @ linear.T
-    room_low = -placed.min(axis=0)
-    room_high = np.array([width, height]) - placed.max(axis=0)
-    shift = rng.uniform(room_low, np.maximum(room_high, room_low))
-    matrix = np.concatenate([linear, (shift - linear @ ((box_low + box_high) / 2))[:, None]], 1)
+    offset = np.clip(rng.normal(0.0, cfg.box_offset_sd, 2), -cfg.box_offset_max, cfg.box_offset_max)
+    target = np.array([width, height]) / 2 + offset * unit
+    matrix = np.concatenate([linear, (target - linear @ np.full(2, char_size / 2))[:, None]], 1)
     return matrix, (round(width), round(height))
 
 
@@ -318,9 +315,9 @@ def humanize(
     pixels, and the canvas ``(width, height)``. ``components`` are lists of stroke
     positions that move together (``synthesis.components``)."""
     varied = vary_strokes(strokes, rng, cfg, char_size, components)
-    points = np.concatenate(varied)
-    matrix, canvas = character_affine(points.min(axis=0), points.max(axis=0), rng, cfg)
+    matrix, canvas = character_affine(char_size, rng, cfg)
     drawn = sample_unevenly([apply_affine(s, matrix) for s in varied], rng, cfg)
+    drawn = [np.clip(s, 0.0, canvas) for s in drawn]  # a touch screen ends at its edges
     if cfg.quantise:
         drawn = [np.round(s) for s in drawn]
     return drawn, canvas

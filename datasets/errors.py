@@ -6,9 +6,10 @@ Labels (``contract.LABELS``; ``extra`` and missing strokes are attempt-level):
 * ``wrong_direction``: stroke k drawn from its end to its start.
 * ``wrong_order``: another stroke j of the same character, drawn in its own place.
 * ``wrong_shape``: a different shape of similar extent: a stroke of another type fitted
-  to stroke k's box, a straight line where a hook or turn belongs, a truncated stroke, or
-  strokes k and k+1 merged into one.
-* ``misplaced``: stroke k's shape, moved and/or resized relative to the rest, or drawn so
+  to stroke k's box, a straight line where a hook or turn belongs, a truncated stroke,
+  strokes k and k+1 merged into one, or a tap (one point) where a stroke belongs.
+* ``misplaced``: stroke k's shape, moved and/or resized in the writing box (the first
+  stroke too) and relative to the rest, or drawn so
   that a relation with an earlier stroke breaks (``proportion``: of two parallel strokes,
   the longer drawn shorter than the other or the shorter longer).
 * ``extra``: a stroke after the character is complete.
@@ -74,6 +75,11 @@ def truncate(stroke: np.ndarray, keep: float) -> np.ndarray:
     )
 
 
+def tap(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A touch without a stroke: one point somewhere on the stroke."""
+    return stroke[rng.integers(len(stroke))][None].copy()
+
+
 def merge(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Two strokes written as one, without lifting the pen."""
     return np.concatenate([first, second])
@@ -88,17 +94,20 @@ def fit_to_box(donor: np.ndarray, target: np.ndarray) -> np.ndarray:
 def misplace(
     stroke: np.ndarray, rng: np.random.Generator, cfg: ErrorConfig, char_size: float
 ) -> np.ndarray:
-    """Move the stroke by 0.22-0.4 of the character, or resize a large stroke by 2.4-3.2x
-    either way (small strokes are only moved: their size is dominated by hand jitter)."""
+    """Move the stroke by ``misplace_offset`` of the character (its centre staying in the
+    box where it can), or resize a large stroke by ``misplace_scale`` either way (small
+    strokes are only moved: their size is dominated by hand jitter)."""
     middle = geometry.centre(stroke)
     large = geometry.extent(stroke) >= cfg.min_resize_extent * char_size
     if large and rng.random() < cfg.misplace_resize_probability:
         factor = rng.uniform(*cfg.misplace_scale)
         factor = factor if rng.random() < 0.5 else 1.0 / factor
         return (stroke - middle) * factor + middle
-    theta = rng.uniform(0, 2 * np.pi)
     distance = rng.uniform(*cfg.misplace_offset) * char_size
-    return stroke + distance * np.array([np.cos(theta), np.sin(theta)])
+    theta = rng.uniform(0, 2 * np.pi, 8)  # the first direction that stays in the box
+    moved = middle + distance * np.stack([np.cos(theta), np.sin(theta)], 1)
+    inside = np.all((moved >= 0.1 * char_size) & (moved <= 0.9 * char_size), axis=1)
+    return stroke + moved[int(np.argmax(inside))] - middle
 
 
 def proportion(
@@ -143,6 +152,7 @@ def wrong_shape_candidates(
         makers.append(lambda: truncate(stroke, rng.uniform(*cfg.truncate_keep)))
     if k + 1 < len(strokes):
         makers.append(lambda: merge(stroke, strokes[k + 1]))
+    makers.append(lambda: tap(stroke, rng))
     if donors:
         makers += [lambda: fit_to_box(donors[rng.integers(len(donors))], stroke)] * 3
     for i in rng.permutation(len(makers)):
@@ -192,10 +202,8 @@ def corrupt(
             if geometry.shape_distance(candidate, stroke, char_size) >= cfg.min_shape_distance:
                 return candidate, k
         return None
-    if label == "misplaced":
-        if k == 0:  # placement is judged relative to strokes already drawn
-            return None
-        if rng.random() < cfg.proportion_probability:
+    if label == "misplaced":  # a first stroke too: its place in the writing box is judged
+        if k > 0 and rng.random() < cfg.proportion_probability:
             made = proportion(strokes, k, rng, cfg, char_size)
             if made is not None:
                 return made, k

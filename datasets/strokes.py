@@ -15,9 +15,14 @@ Model inputs (``stroke_features``), for S strokes:
    origin and its larger side the unit, floored at ``MIN_FRAME_FRACTION`` of the shorter
    canvas side so that one short stroke is not blown up to full size. Scale and translation
    are thus relative to what has been written, not to the canvas.
-3. Per point: ``x, y`` in the frame (about -0.5 .. 0.5), ``dx, dy`` the unit direction of
+3. The *box* is the writing square: the canvas centre is the origin and the shorter canvas
+   side the unit (a KanjiVG reference's box is its 109 x 109 viewBox). Where a stroke lies
+   in the box is what tells a misplaced first stroke, or a later stroke drawn first, from a
+   right one: the frame alone cannot (one stroke is always centred in its own frame).
+4. Per point: ``x, y`` in the frame (about -0.5 .. 0.5), ``dx, dy`` the unit direction of
    travel (forward difference; the last point repeats the previous direction; (0, 0) for a
-   tap), ``pen_down`` = 1 on a stroke's first point, ``pen_up`` = 1 on its last.
+   tap), ``pen_down`` = 1 on a stroke's first point, ``pen_up`` = 1 on its last, and
+   ``box_x, box_y`` the point in the box (about -0.5 .. 0.5).
 
 Result: float32 ``(S, POINTS_PER_STROKE, len(FEATURES))``. ``model_inputs`` applies it to
 the drawn strokes and to the reference (see there for the reference's frame). Golden
@@ -33,7 +38,7 @@ import numpy as np
 
 from kanjiwrite.datasets.contract import KANJIVG_CANVAS, POINTS_PER_STROKE
 
-FEATURES = ("x", "y", "dx", "dy", "pen_down", "pen_up")
+FEATURES = ("x", "y", "dx", "dy", "pen_down", "pen_up", "box_x", "box_y")
 MIN_FRAME_FRACTION = 0.25
 
 Stroke = np.ndarray
@@ -108,15 +113,10 @@ def character_frame(strokes: Sequence[Stroke], canvas: Canvas) -> tuple[float, f
     return float(centre[0]), float(centre[1]), unit
 
 
-def normalize(
-    strokes: Sequence[Stroke], canvas: Canvas, frame_count: int | None = None
-) -> np.ndarray:
-    """Resampled strokes in the joint frame of the first ``frame_count`` strokes (all by
-    default): float64 ``(S, POINTS_PER_STROKE, 2)``."""
-    clean = [as_stroke(s) for s in strokes]
-    cx, cy, unit = character_frame(clean[:frame_count], canvas)
-    resampled = resample_many(clean)
-    return (resampled - np.array([cx, cy])) / unit
+def in_box(xy: np.ndarray, canvas: Canvas) -> np.ndarray:
+    """Points ``(..., 2)`` in the writing box of ``canvas`` (see module doc)."""
+    width, height = float(canvas[0]), float(canvas[1])
+    return (xy - np.array([width / 2.0, height / 2.0])) / min(width, height)
 
 
 def directions(points: np.ndarray) -> np.ndarray:
@@ -134,15 +134,17 @@ def stroke_features(
     the frame of the first ``frame_count`` strokes (all by default)."""
     if len(strokes) == 0:
         return np.zeros((0, POINTS_PER_STROKE, len(FEATURES)), np.float32)
-    return features_in_frame(normalize(strokes, canvas, frame_count))
+    return prefix_features(strokes, canvas, [len(strokes) if frame_count is None else frame_count])[0]
 
 
-def features_in_frame(xy: np.ndarray) -> np.ndarray:
-    """Features of resampled strokes ``(..., S, P, 2)`` already in their frame."""
+def assemble_features(xy: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Features of resampled strokes ``(..., S, P, 2)`` in their frame, with the same points
+    in the box ``(S, P, 2)`` (broadcast)."""
     pen = np.zeros((*xy.shape[:-1], 2))
     pen[..., 0, 0] = 1.0
     pen[..., -1, 1] = 1.0
-    return np.concatenate([xy, directions(xy), pen], axis=-1).astype(np.float32)
+    box = np.broadcast_to(box, xy.shape)
+    return np.concatenate([xy, directions(xy), pen, box], axis=-1).astype(np.float32)
 
 
 def model_inputs(
@@ -170,7 +172,8 @@ def prefix_features(
     clean = [as_stroke(s) for s in strokes]
     xy = resample_many(clean)
     frames = np.array([character_frame(clean[:c], canvas) for c in frame_counts])
-    return features_in_frame((xy[None] - frames[:, None, None, :2]) / frames[:, None, None, 2:])
+    framed = (xy[None] - frames[:, None, None, :2]) / frames[:, None, None, 2:]
+    return assemble_features(framed, in_box(xy, canvas))
 
 
 def prefix_inputs(

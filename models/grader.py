@@ -2,12 +2,13 @@
 
 Inputs (from ``datasets.strokes.model_inputs``, padded to a batch):
 
-* ``drawn``      float32 (B, D, P, 6): the learner's strokes so far, in writing order
+* ``drawn``      float32 (B, D, P, F): the learner's strokes so far, in writing order
 * ``drawn_mask`` bool    (B, D): real strokes
-* ``reference``  float32 (B, R, P, 6): the expected strokes, in the accepted order graded
+* ``reference``  float32 (B, R, P, F): the expected strokes, in the accepted order graded
 * ``reference_mask`` bool (B, R)
 
-Architecture: a 1-D convolutional encoder turns each stroke's P points into one token
+(F = ``len(FEATURES)``: each point in the frame of the strokes so far and in the writing
+box.) Architecture: a 1-D convolutional encoder turns each stroke's P points into one token
 (shared by drawn and reference strokes). Each drawn token also gets the token of the
 reference stroke expected at its position. A transformer then mixes all tokens: reference
 tokens see the reference; drawn stroke k sees the reference and drawn strokes 0..k (so a
@@ -36,6 +37,9 @@ from torch import nn
 from kanjiwrite import __version__
 from kanjiwrite.datasets.contract import LABELS, MAX_STROKES, POINTS_PER_STROKE
 from kanjiwrite.datasets.strokes import FEATURES
+
+FRAME_XY = slice(FEATURES.index("x"), FEATURES.index("y") + 1)
+BOX_XY = slice(FEATURES.index("box_x"), FEATURES.index("box_y") + 1)
 
 NEG = -1e4  # additive mask value (finite, so fp16 and exporters stay happy)
 
@@ -72,15 +76,17 @@ class StrokeEncoder(nn.Module):
             nn.GELU(),
         )
         self.out = nn.Sequential(
-            nn.Linear(2 * c + 8, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, cfg.d_model)
+            nn.Linear(2 * c + 14, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, cfg.d_model)
         )
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         h = self.conv(points.transpose(1, 2))  # (N, C, P)
-        xy = points[..., :2]
+        xy, box = points[..., FRAME_XY], points[..., BOX_XY]
         geometry = torch.cat(
-            [xy[:, 0], xy[:, -1], xy.mean(1), xy.amax(1) - xy.amin(1)], dim=-1
-        )  # start, end, centre, extent
+            [xy[:, 0], xy[:, -1], xy.mean(1), xy.amax(1) - xy.amin(1)]
+            + [box[:, 0], box[:, -1], box.mean(1)],
+            dim=-1,
+        )  # start, end, centre, extent in the frame; start, end, centre in the box
         return self.out(torch.cat([h.mean(-1), h.amax(-1), geometry], dim=-1))
 
 

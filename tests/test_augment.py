@@ -27,15 +27,23 @@ def test_drawn_strokes_look_like_touch_input(sho):
             assert stroke[:, 1].min() >= -1 and stroke[:, 1].max() <= h + 1
 
 
-def test_character_fills_a_random_share_of_the_canvas(sho):
+def test_character_sits_in_the_writing_box_as_real_writers_place_it(sho):
+    # real writers (Tegaki train part): ink centre within sd 0.04 of the reference's place
+    # in the box, size 0.68-1.17 of the reference's (1st-99th percentile)
     rng = np.random.default_rng(1)
-    fills = []
+    ref = np.concatenate(sho)
+    ref_centre = ((ref.max(0) + ref.min(0)) / 2 - 54.5) / 109.0
+    ref_size = (ref.max(0) - ref.min(0)).max() / 109.0
+    shifts, sizes = [], []
     for _ in range(300):
         drawn, canvas = humanize(sho, rng)
         points = np.concatenate(drawn)
-        fills.append((points.max(0) - points.min(0)).max() / min(canvas))
-    # the configured 0.45-0.95 applies to the slanted box, the ink is a little smaller
-    assert min(fills) > 0.3 and max(fills) < 1.0 and np.std(fills) > 0.08
+        box = (points - np.array(canvas) / 2) / min(canvas)
+        shifts.append((box.max(0) + box.min(0)) / 2 - ref_centre)
+        sizes.append((box.max(0) - box.min(0)).max() / ref_size)
+    shifts = np.array(shifts)
+    assert 0.03 < shifts.std() < 0.08 and np.abs(shifts).max() < 0.2
+    assert 0.55 < min(sizes) and max(sizes) < 1.45 and np.std(sizes) > 0.08
 
 
 def test_per_stroke_variation_stays_within_the_correct_bounds(sho):

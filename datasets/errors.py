@@ -56,6 +56,8 @@ class ErrorConfig:
 
 
 DEFAULT_ERRORS = ErrorConfig()
+# a stroke moved a third of the box away (what a learner's misplaced stroke is tested with)
+THIRD_OF_THE_BOX = ErrorConfig(misplace_offset=(1 / 3, 1 / 3), misplace_resize_probability=0.0)
 
 
 def reverse(stroke: np.ndarray) -> np.ndarray:

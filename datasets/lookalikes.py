@@ -16,8 +16,10 @@ shape is A's (too long, too short, moved), ``wrong_shape`` otherwise; the rest
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -97,3 +99,64 @@ def mine_lookalikes(pack: ReferencePack, chars: list[str]) -> dict[str, list[Loo
 def lookalikes_of(pack: ReferencePack, split_chars: tuple[str, ...]) -> dict[str, list[LookAlike]]:
     """``mine_lookalikes`` for a split, computed once per process."""
     return mine_lookalikes(pack, list(split_chars))
+
+
+# --- partners: the look-alikes a drawing is compared with while it is graded ---------------
+
+PARTNERS_PER_KANJI = 4  # the nearest look-alikes kept per kanji (one batch item each)
+# small kana differ from their full-size kana only in size and place, which writers vary
+SMALL_KANA = set("ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶㇰㇱㇲㇳㇴㇵㇶㇷㇸㇹㇺㇻㇼㇽㇾㇿ")
+PARTNER_TABLE = Path(__file__).parent / "data" / "lookalikes.json"
+
+Difference = tuple[
+    str, int, int
+]  # ("longer", i, j), ("crosses", i, j), ("apart", i, j), ("stroke", k, k)
+
+
+def differences(pack: ReferencePack, asked: str, written: str) -> list[Difference]:
+    """What the asked character has that the look-alike written instead does not (stroke
+    indices of ``asked``): stroke i clearly the longer of i and j, strokes i and j crossing
+    clearly (or clearly not), stroke k clearly another; most telling first."""
+    a = geometry.relations(pack[asked].strokes, KANJIVG_SIZE)
+    b = geometry.relations(pack[written].strokes, KANJIVG_SIZE)
+    found: list[Difference] = [("longer", i, j) for i, j in sorted(a["longer"] - b["longer"])]
+    found += [("crosses", i, j) for i, j in sorted(a["crossing"] - b["crossing"])]
+    found += [("apart", i, j) for i, j in sorted(b["crossing"] - a["crossing"])]
+    d = stroke_distances(pack, [asked, written])[0, 1]
+    found += [("stroke", int(k), int(k)) for k in np.argsort(-d) if d[k] > DIFFERENT]
+    return found
+
+
+def mine_partner_table(pack: ReferencePack) -> dict[str, list[tuple[str, list[Difference]]]]:
+    """For every character of the pack with look-alikes (kana too, small kana aside): its
+    nearest ``PARTNERS_PER_KANJI`` look-alikes and how each differs (``differences``)."""
+    table = {}
+    chars = [c for c in pack.chars if c not in SMALL_KANA]
+    for asked, pairs in mine_lookalikes(pack, chars).items():
+        written = [p.written for p in pairs]
+        d = stroke_distances(pack, [asked, *written])[0, 1:].mean(-1)
+        nearest = [written[i] for i in np.argsort(d, kind="stable")[:PARTNERS_PER_KANJI]]
+        table[asked] = [(w, differences(pack, asked, w)) for w in nearest]
+    return table
+
+
+def write_partner_table(pack: ReferencePack, path: Path = PARTNER_TABLE) -> Path:
+    """Mine the partner table and write it as JSON (``kanjiwrite data lookalikes``)."""
+    body = {"pack_version": pack.version, "partners": as_json(mine_partner_table(pack))}
+    path.write_text(json.dumps(body, ensure_ascii=False, sort_keys=True, indent=0) + "\n")
+    return path
+
+
+@cache
+def partner_table(pack: ReferencePack, path: Path = PARTNER_TABLE) -> dict[str, list]:
+    """The shipped partner table of ``pack`` (``[written, differences]`` per asked
+    character); mined here when the table was made for another pack version."""
+    if path.exists():
+        body = json.loads(path.read_text())
+        if body["pack_version"] == pack.version:
+            return body["partners"]
+    return as_json(mine_partner_table(pack))
+
+
+def as_json(table: dict[str, list[tuple[str, list[Difference]]]]) -> dict[str, list]:
+    return {a: [[w, [list(x) for x in diff]] for w, diff in ps] for a, ps in table.items()}

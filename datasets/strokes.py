@@ -134,7 +134,9 @@ def stroke_features(
     the frame of the first ``frame_count`` strokes (all by default)."""
     if len(strokes) == 0:
         return np.zeros((0, POINTS_PER_STROKE, len(FEATURES)), np.float32)
-    return prefix_features(strokes, canvas, [len(strokes) if frame_count is None else frame_count])[0]
+    return prefix_features(strokes, canvas, [len(strokes) if frame_count is None else frame_count])[
+        0
+    ]
 
 
 def assemble_features(xy: np.ndarray, box: np.ndarray) -> np.ndarray:

@@ -8,7 +8,8 @@ Binary reference pack (``reference-pack.kwrp``), all integers little-endian:
     bytes 4-7   uint32 format version (1)
     bytes 8-11  uint32 N, the length of the JSON header that follows
     N bytes     UTF-8 JSON: {"pack_version", "model_id", "point_scale", "attribution",
-                "type_names", "arrays": {name: {"dtype", "count", "offset"}}}
+                "type_names", "partners" (``lookalikes.partner_table``),
+                "arrays": {name: {"dtype", "count", "offset"}}}
     then the arrays, each starting at its "offset" (bytes from the start of the file,
     4-byte aligned): the arrays of the .npz pack (see ``datasets/kanjivg.py``):
     codepoints int32, char_stroke_start int32, stroke_point_start int32,
@@ -29,6 +30,7 @@ from kanjiwrite.datasets.kanjidic import ATTRIBUTION as KANJIDIC_ATTRIBUTION
 from kanjiwrite.datasets.kanjidic import load_prompts
 from kanjiwrite.datasets.kanjivg import ATTRIBUTION as KANJIVG_ATTRIBUTION
 from kanjiwrite.datasets.kanjivg import ReferencePack
+from kanjiwrite.datasets.lookalikes import partner_table
 
 MAGIC = b"KWRP"
 FORMAT = 1
@@ -56,6 +58,7 @@ def write_binary_pack(pack: ReferencePack, path: Path, model_id: str) -> Path:
         "point_scale": pack.meta["point_scale"],
         "attribution": pack.meta["attribution"],
         "type_names": type_names,
+        "partners": partner_table(pack),
         "arrays": {},
     }
     # offsets depend on the header's length, which depends on the offsets: settle it twice

@@ -29,11 +29,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from kanjiwrite.datasets.augment import humanize
-from kanjiwrite.datasets.contract import LABELS, STRICTNESS, STROKE_ERRORS
-from kanjiwrite.datasets.errors import DEFAULT_ERRORS, corrupt
+from kanjiwrite.datasets.contract import KANJIVG_SIZE, LABELS, STRICTNESS, STROKE_ERRORS
+from kanjiwrite.datasets.errors import DEFAULT_ERRORS, THIRD_OF_THE_BOX, corrupt, misplace
 from kanjiwrite.datasets.kanjivg import ReferencePack
 from kanjiwrite.export.to_coreml import bucket_for
-from kanjiwrite.models.decoding import Predict, build_batch, decode
+from kanjiwrite.models.decoding import Predict, build_batch, decode, partners_of, taps_of
 from kanjiwrite.models.messages import explain
 
 MARGIN = 0.05  # |p_correct - threshold| of every stroke of a chosen case
@@ -41,6 +41,7 @@ SEED = 11
 VERDICT_KANJI = "口日木水永書漢国右左"
 ALTERNATIVE_ORDER_KANJI = "必王国"
 SESSION_KANJI = "主"  # (0, 1, 3, 4, 2) besides the standard order
+LOOKALIKE_PAIR = ("土", "士")  # asked, written instead
 
 
 def _rounded(array: np.ndarray) -> list:
@@ -67,22 +68,37 @@ class CaseMaker:
         drawn: list[np.ndarray],
         canvas: tuple[float, float],
         strictness: str = "standard",
+        settled: int | None = None,
     ) -> dict:
+        """One request; ``settled`` (default: all but the newest, the app's protocol)."""
         ref = self.pack[kanji]
         threshold = self.thresholds[strictness]
-        inputs, orders = build_batch(ref, drawn, canvas, prefixes=False)
+        settled = len(drawn) - 1 if settled is None else settled
+        partners = partners_of(self.pack, kanji)
+        inputs, orders = build_batch(ref, drawn, canvas, False, partners)
         inputs = {k: v.astype(np.float32) for k, v in inputs.items()}
         verdict_probs, match_probs = self.predict(inputs)
-        result = decode(verdict_probs, match_probs, orders, len(drawn), threshold)
+        result = decode(
+            verdict_probs,
+            match_probs,
+            orders,
+            len(drawn),
+            threshold,
+            partners,
+            settled,
+            taps_of(drawn),
+        )
         return {
             "name": name,
             "about": about,
             "kanji": kanji,
             "strictness": strictness,
             "threshold": threshold,
+            "settled": settled,
             "canvas": list(canvas),
             "strokes": [s.astype(int).tolist() for s in drawn],
             "orders": [list(o) for o in orders],
+            "partners": [p.ref.char for p in partners],
             "inputs": {k: _rounded(v) for k, v in inputs.items()},
             "outputs": {
                 "verdict_probs": _rounded(verdict_probs),
@@ -96,13 +112,15 @@ class CaseMaker:
                         "p_correct": round(s.p_correct, 6),
                         "expected_index": s.expected_index,
                         "matched_index": s.matched_index,
+                        "story": s.story,
+                        "lookalike": s.lookalike,
                         "message": message,
                         "rule": rule,
                     }
                     for s, (_, message), (rule, _) in zip(
                         result.strokes,
-                        explain(ref, result, rules=False),
-                        explain(ref, result),
+                        explain(ref, result, partners, rules=False),
+                        explain(ref, result, partners),
                         strict=True,
                     )
                 ],
@@ -200,7 +218,7 @@ def written(maker: CaseMaker, name: str, about: str, kanji: str, order=None, cou
     strokes = [ref.strokes[i] for i in order[:count]]
     while True:
         drawn, canvas = maker.draw(strokes)
-        yield maker.request(name, about, kanji, drawn, canvas)
+        yield maker.request(name, about, kanji, drawn, canvas, settled=0)
 
 
 def all_correct(case: dict) -> bool:
@@ -246,6 +264,39 @@ def shape_cases(maker: CaseMaker) -> list[dict]:
             lambda c: c["result"]["complete"],
             "longest",
         ),
+    ]
+
+
+def box_cases(maker: CaseMaker) -> list[dict]:
+    """What only the writing box shows: the first stroke a third of the box away from its
+    place, and a later stroke drawn first (named, with its rule)."""
+    pack = maker.pack
+
+    def moved_first() -> Iterator[dict]:
+        while True:
+            kanji = VERDICT_KANJI[int(maker.rng.integers(len(VERDICT_KANJI)))]
+            stroke = misplace(pack[kanji].strokes[0], maker.rng, THIRD_OF_THE_BOX, KANJIVG_SIZE)
+            drawn, canvas = maker.draw([stroke])
+            yield maker.request("stroke1-moved", f"stroke 1 of {kanji} moved", kanji, drawn, canvas)
+
+    def later_first() -> Iterator[dict]:
+        while True:
+            kanji = VERDICT_KANJI[int(maker.rng.integers(len(VERDICT_KANJI)))]
+            ref = pack[kanji]
+            made = corrupt(ref.strokes, 0, "wrong_order", maker.rng, DEFAULT_ERRORS, [], set())
+            if made is None:
+                continue
+            drawn, canvas = maker.draw([made[0]])
+            about = f"stroke {made[1] + 1} of {kanji} drawn first"
+            yield maker.request("later-first", about, kanji, drawn, canvas)
+
+    def names_later(case: dict) -> bool:
+        newest = case["result"]["strokes"][-1]
+        return newest["story"] == "later"
+
+    return [
+        first(moved_first(), lambda c: last_verdict(c) == "misplaced", "a misplaced first stroke"),
+        first(later_first(), names_later, "a later stroke drawn first"),
     ]
 
 
@@ -309,7 +360,12 @@ def session(maker: CaseMaker, name: str, kanji: str, lifts: list[np.ndarray]) ->
     steps = []
     for i, stroke in enumerate(drawn):
         case = maker.request(
-            f"{name}-{i + 1}", f"pen lift {i + 1}", kanji, [*accepted, stroke], canvas
+            f"{name}-{i + 1}",
+            f"pen lift {i + 1}",
+            kanji,
+            [*accepted, stroke],
+            canvas,
+            settled=len(accepted),
         )
         keep = last_verdict(case) == "correct"
         accepted += [stroke] if keep else []
@@ -352,15 +408,26 @@ def session_cases(maker: CaseMaker) -> list[dict]:
         verdicts = [last_verdict(s["request"]) for s in run["lifts"]]
         return verdicts == ["correct", "wrong_direction", "correct", "correct"]
 
+    earth, scholar = LOOKALIKE_PAIR
+
+    def lookalike_runs() -> Iterator[dict]:
+        while True:
+            yield session(maker, f"lookalike-{earth}", earth, list(maker.pack[scholar].strokes))
+
+    def turned(run: dict) -> bool:
+        stories = [s["request"]["result"]["strokes"][-1]["story"] for s in run["lifts"]]
+        return "lookalike" in stories
+
     return [
         first(switch_runs(), switches, "an order switch", tries=20),
         first(retry_runs(), retried, "a retried stroke", tries=20),
+        first(lookalike_runs(), turned, "a look-alike written instead", tries=20),
     ]
 
 
 def padded_batch(maker: CaseMaker, a: dict, b: dict) -> dict:
     """Requests ``a`` and ``b`` padded into their shape bucket and run in one call."""
-    items = sum(len(c["orders"]) for c in (a, b))
+    items = sum(len(c["orders"]) + len(c["partners"]) for c in (a, b))
     longest = max(max(len(c["strokes"]), len(c["orders"][0])) for c in (a, b))
     size, strokes = bucket = bucket_for(items, longest)
     inputs = {}
@@ -390,6 +457,7 @@ def golden_vectors(
     requests = [
         *verdict_cases(maker),
         *shape_cases(maker),
+        *box_cases(maker),
         *strictness_cases(maker),
         *alternative_order_cases(maker),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from importlib import resources
 from pathlib import Path
@@ -41,7 +42,6 @@ def data_overrides(
 ) -> None:
     """Export learners' "I was right" overrides as a labelled real-writing set
     (``datasets/overrides.py``: strokes, labels, what the grader said; no learner ids)."""
-    import json
 
     from kanjiwrite.datasets.overrides import write_overrides
     from kanjiwrite.serving.practice_store import PracticeStore
@@ -221,6 +221,9 @@ def train(
     register: Annotated[
         bool, typer.Option(help="Release the best checkpoint into the run folder as @candidate")
     ] = False,
+    force: Annotated[
+        bool, typer.Option(help="With --register: release a model below the behaviour gate")
+    ] = False,
     out_dir: Annotated[
         Path | None, typer.Option(help="Folder for run folders (default: the profile's)")
     ] = None,
@@ -246,16 +249,21 @@ def train(
     if result.run_id is not None:
         typer.echo(f"MLflow run {result.run_id}")
     if register:
-        _release(result.checkpoint, result.checkpoint.parent / "release", True)
+        _release(result.checkpoint, result.checkpoint.parent / "release", True, force)
 
 
-def _release(checkpoint: Path, out: Path | None, register: bool) -> None:
+def _release(
+    checkpoint: Path, out: Path | None, register: bool, force: bool, cases: int = 200
+) -> None:
     from kanjiwrite.release import ReleaseError, release
+    from kanjiwrite.training.scenarios import markdown
 
     try:
-        report = release(checkpoint, out, register)
+        report = release(checkpoint, out, register, force, cases)
     except ReleaseError as error:
-        raise typer.BadParameter(str(error), param_hint="--out") from error
+        typer.echo(f"release refused: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(markdown(report["scenarios"]))
     parity = report["onnx"]["parity"]
     typer.echo(f"released {report['model_id']} into {report['out']}")
     typer.echo(
@@ -279,9 +287,12 @@ def release_command(
         typer.Option(help="Folder (default: a new releases/<model id>/; 'models' ships it)"),
     ] = None,
     register: Annotated[bool, typer.Option(help="Log to the run and register in MLflow")] = True,
+    force: Annotated[bool, typer.Option(help="Release a model below the behaviour gate")] = False,
+    scenario_cases: Annotated[int, typer.Option(help="Cases per behaviour scenario")] = 200,
 ) -> None:
-    """Strip, export (ONNX, CoreML, reference pack, golden vectors), check, log, register."""
-    _release(checkpoint, out, register)
+    """Check the behaviour gate, strip, export (ONNX, CoreML, reference pack, golden
+    vectors), check, log, register."""
+    _release(checkpoint, out, register, force, scenario_cases)
 
 
 @app.command()
@@ -313,10 +324,18 @@ def evaluate(
     kana: Annotated[
         Path | None, typer.Option(help="Folder of Tegaki kana collections (*.charcol.gz)")
     ] = None,
+    scenarios: Annotated[
+        int, typer.Option(help="Only the behaviour suite, with this many cases per scenario")
+    ] = 0,
 ) -> None:
     """Evaluate a checkpoint against the geometric baseline: the synthetic test, real
-    writing (Tegaki, kana), the held-out style shift and look-alikes (report, plots, JSON)."""
+    writing (Tegaki, kana), the held-out style shift and look-alikes (report, plots, JSON).
+    With --scenarios N: the learner behaviour suite only (exit 1 below the release gate)."""
     from kanjiwrite.training.evaluate import evaluate_checkpoint
+
+    if scenarios:
+        _scenarios(checkpoint, out, scenarios, run_id)
+        return
 
     report = evaluate_checkpoint(
         checkpoint, out, tegaki=tegaki, attempts=attempts, threads=threads, kana=kana
@@ -327,6 +346,46 @@ def evaluate(
         with tracked_run(None, {}, run_id=run_id) as tracker:
             tracker.log_evaluation(report, out)
     typer.echo(report["summary"])
+
+
+def _scenarios(checkpoint: Path, out: Path, cases: int, run_id: str | None) -> None:
+    """The behaviour suite on a checkpoint or an ONNX file, its table, JSON and metrics."""
+    from kanjiwrite.datasets.kanjivg import load_pack
+    from kanjiwrite.training.scenarios import gate_failures, markdown, run_scenarios
+
+    predict, thresholds = _predictor(checkpoint)
+    table = run_scenarios(predict, load_pack(), thresholds["standard"], cases=cases)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scenarios.json").write_text(json.dumps(table, indent=1))
+    if run_id is not None:
+        from kanjiwrite.training.tracking import tracked_run
+
+        with tracked_run(None, {}, run_id=run_id) as tracker:
+            tracker.log_metrics(
+                {f"scenario_{s}_{k}": v for s, row in table.items() for k, v in row.items()}
+            )
+    typer.echo(markdown(table))
+    failures = gate_failures(table)
+    typer.echo("\n".join(failures) or "passes the release gate")
+    if failures:
+        raise typer.Exit(1)
+
+
+def _predictor(model: Path):
+    """``predict`` and strictness thresholds of a checkpoint (``.pt``) or ``.onnx`` file."""
+    from kanjiwrite.datasets.contract import DEFAULT_THRESHOLDS
+
+    if model.suffix == ".onnx":
+        from kanjiwrite.models.runtime import onnx_predict
+
+        predict = onnx_predict(model)
+        return predict, json.loads(predict.metadata.get("thresholds", "null")) or DEFAULT_THRESHOLDS
+    from kanjiwrite.models.grader import Grader, load_checkpoint
+    from kanjiwrite.models.runtime import torch_predict
+
+    info = load_checkpoint(model)
+    thresholds = (info.get("strictness") or {}).get("thresholds") or DEFAULT_THRESHOLDS
+    return torch_predict(Grader.from_checkpoint(info)), thresholds
 
 
 @app.command()
@@ -459,7 +518,6 @@ def export_quantize_check(
     attempts: Annotated[int, typer.Option()] = 600,
 ) -> None:
     """Measure int8 dynamic quantisation against fp32 (size, speed, accuracy)."""
-    import json
 
     from kanjiwrite.export.quantize import quantization_report
 
@@ -479,7 +537,6 @@ def bench_model(
     repeats: Annotated[int, typer.Option()] = 500,
 ) -> None:
     """Model sizes; ONNX Runtime vs PyTorch latency on one core (20-stroke kanji)."""
-    import json
 
     from kanjiwrite.export.benchmark import benchmark
 
@@ -493,7 +550,6 @@ def bench_service(
     clients: Annotated[int, typer.Option()] = 16,
 ) -> None:
     """Latency and throughput of the service on 127.0.0.1 (bounded load)."""
-    import json
 
     from kanjiwrite.serving.benchmark import run
 
@@ -504,7 +560,6 @@ def bench_service(
 def bench_costs(repeats: Annotated[int, typer.Option()] = 5) -> None:
     """Per-request cost of the largest valid /v1/score and review on one core (budgets:
     50 ms and 100 ms)."""
-    import json
 
     from kanjiwrite.serving.benchmark import request_costs
 

@@ -25,11 +25,37 @@ def shipped_folder() -> Path:
     return shipped("grader.onnx").parent
 
 
-def release(checkpoint: Path, out: Path | None = None, register: bool = True) -> dict:
-    """Release ``checkpoint`` into ``out`` (see module doc); returns the export report with
-    the model id, the run it was logged to and the registered version."""
+def behaviour_gate(info: dict, cases: int, force: bool) -> dict:
+    """The behaviour suite (``training.scenarios``) on the checkpoint at its standard
+    threshold; raises ``ReleaseError`` when the model is below ``GATE`` (unless ``force``)."""
+    from kanjiwrite.datasets.kanjivg import load_pack
+    from kanjiwrite.models.runtime import torch_predict
+    from kanjiwrite.training.scenarios import gate_failures, run_scenarios
+
+    accept = info["strictness"]["thresholds"]["standard"] if info.get("strictness") else 0.5
+    predict = torch_predict(Grader.from_checkpoint(info))
+    table = run_scenarios(predict, load_pack(), accept, cases=cases)
+    failures = gate_failures(table)
+    if failures and not force:
+        raise ReleaseError(
+            "below the behaviour gate (--force to release anyway): " + "; ".join(failures)
+        )
+    return table
+
+
+def release(
+    checkpoint: Path,
+    out: Path | None = None,
+    register: bool = True,
+    force: bool = False,
+    scenario_cases: int = 200,
+) -> dict:
+    """Release ``checkpoint`` into ``out`` (see module doc) once it passes the behaviour gate
+    (or ``force``); returns the export report with the model id, the scenario table, the run
+    it was logged to and the registered version."""
     info = load_checkpoint(checkpoint)
     identity = model_id(Grader.from_checkpoint(info))
+    scenarios = behaviour_gate(info, scenario_cases, force)
     out = Path(out) if out is not None else Path("releases") / identity
     champion = out.resolve() == shipped_folder().resolve()
     if not champion and out.exists() and any(out.iterdir()):
@@ -37,6 +63,7 @@ def release(checkpoint: Path, out: Path | None = None, register: bool = True) ->
     run_id = info.get("mlflow_run_id")
     stripped = strip_checkpoint(checkpoint, out / "grader.pt", run_id)
     report = export_all(stripped, out, run_id)
+    report["scenarios"] = scenarios
     if register:
         from kanjiwrite.training import tracking
 

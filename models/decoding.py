@@ -7,20 +7,31 @@
   when the pen lifted;
 * ``prefixes=False`` (serving, the app): one item per accepted order with all the strokes
   sent; the newest stroke is judged exactly as above, earlier ones in the context of the
-  whole request (the model never looks ahead, but the frame covers every stroke sent).
+  whole request (the model never looks ahead, but the frame covers every stroke sent);
+* and, in the same batch, the same items against each *partner* of the kanji (its
+  look-alikes, ``datasets.lookalikes.partner_table``), each in its standard order.
 
-Decoding:
+Decoding tells one story per stroke (``decode``):
 
 * the order graded against is the one under which the most strokes *before the newest*
   are correct, then the highest mean log ``p_correct`` over all strokes (ties: the
   standard order): the client sends the strokes it has accepted plus the new one, so the
-  order stays consistent with every stroke already accepted, even when another accepted
-  order would score the newest stroke higher;
-* each stroke's verdict is ``contract.decide`` (the one rule training selects by):
-  ``extra`` beyond the reference, else ``correct`` when ``p_correct >= ACCEPT``, else
-  the most probable stroke error, ``wrong_order`` only for a stroke the match head says
-  depicts another stroke of the character (and preferred to ``wrong_shape`` then);
-* ``matched_index``: the most probable reference stroke (``None`` for "none");
+  order stays consistent with every stroke already accepted;
+* the first ``settled`` strokes are the ones the client has already shown as right (the
+  app's protocol, ``replay``): they stay right, whatever their context says now, so
+  ``missing`` and ``complete`` follow the verdicts the learner was shown;
+* each other stroke's verdict is ``contract.decide`` (the one rule training selects by),
+  then made consistent: ``wrong_order`` only for a stroke the match head surely says is
+  another stroke of the order than the one due, either a later one (``story="later"``:
+  "That is stroke 5; stroke 2 comes first") or one already accepted (``story="again"``);
+  otherwise the most probable other error. A tap (one point, no length) is never right
+  for a stroke and never "another stroke": ``wrong_shape``;
+* a partner that explains the writing so far better than the kanji asked (higher summed
+  log ``p_correct`` by ``LOOKALIKE_MARGIN``, at a stroke where the two differ) makes that
+  stroke wrong (``story="lookalike"``, ``lookalike`` = the partner): the comparison holds
+  where absolute thresholds cannot, as a writer's style moves both scores together;
+* ``matched_index``: for ``wrong_order`` the stroke it is, for a right stroke the stroke
+  due, otherwise the match head's most probable stroke (``None`` for "none");
 * ``missing``: reference strokes not (yet) drawn correctly, in writing order.
 """
 
@@ -28,14 +39,43 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from kanjiwrite.datasets.contract import ACCEPT, LABELS, decide, depicts_other
-from kanjiwrite.datasets.kanjivg import KanjiRef
-from kanjiwrite.datasets.strokes import Canvas, Stroke, model_inputs, prefix_inputs
+from kanjiwrite.datasets.contract import (
+    ACCEPT,
+    CORRECT,
+    LABEL_INDEX,
+    LABELS,
+    MATCH_SURE,
+    STROKE_ERRORS,
+    decide,
+    depicts_other,
+)
+from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack
+from kanjiwrite.datasets.lookalikes import partner_table
+from kanjiwrite.datasets.strokes import Canvas, Stroke, as_stroke, model_inputs, prefix_inputs
 
 Predict = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
+
+LOOKALIKE_MARGIN = 1.0  # nats of summed log p_correct a partner must lead by
+_OTHER_ERRORS = np.array([LABEL_INDEX[e] for e in STROKE_ERRORS if e != "wrong_order"])
+_WRONG_ORDER, _WRONG_SHAPE = LABEL_INDEX["wrong_order"], LABEL_INDEX["wrong_shape"]
+
+
+@dataclass
+class Partner:
+    """A look-alike compared with the drawing: its reference, and the strokes (indices of
+    the kanji asked) where the two differ, with how (``lookalikes.differences``)."""
+
+    ref: KanjiRef
+    differences: list[tuple[str, int, int]]
+
+    @property
+    def strokes(self) -> set[int]:
+        """Strokes at which the difference shows (the later of a relation's pair)."""
+        return {max(i, j) for _, i, j in self.differences}
 
 
 @dataclass
@@ -44,7 +84,13 @@ class StrokeResult:
     verdict: str
     p_correct: float
     expected_index: int | None  # base stroke index expected here (None past the end)
-    matched_index: int | None  # base stroke index it depicts best (None: no stroke)
+    matched_index: int | None  # base stroke index it depicts (see module doc)
+    story: str | None = None  # "later" / "again" (wrong_order), "lookalike"
+    lookalike: str | None = None  # the partner the writing turned into at this stroke
+
+    @property
+    def correct(self) -> bool:
+        return self.verdict == LABELS[CORRECT]
 
 
 @dataclass
@@ -61,37 +107,52 @@ class GradeResult:
     def of(cls, strokes: list[StrokeResult], order: tuple[int, ...]) -> GradeResult:
         """The result for ``strokes`` graded against ``order``: ``missing`` is every stroke
         of the order not drawn correctly, in writing order."""
-        done = {s.expected_index for s in strokes if s.verdict == "correct"}
+        done = {s.expected_index for s in strokes if s.correct}
         return cls(strokes, [i for i in order if i not in done], order)
 
 
 def build_batch(
-    ref: KanjiRef, drawn: Sequence[Stroke], canvas: Canvas, prefixes: bool = True
+    ref: KanjiRef,
+    drawn: Sequence[Stroke],
+    canvas: Canvas,
+    prefixes: bool = True,
+    partners: Sequence[Partner] = (),
 ) -> tuple[dict[str, np.ndarray], list[tuple[int, ...]]]:
-    """Inputs per accepted order: with ``prefixes``, item ``o * S + k`` is order o with
-    strokes 0..k; without, item ``o`` is order o with all strokes."""
+    """Inputs per accepted order, then per partner (its standard order): with ``prefixes``,
+    item ``o * S + k`` is order o with strokes 0..k; without, item ``o`` is order o with all
+    strokes. Reference strokes are padded to the longest reference (masked)."""
     orders = ref.orders()
+    references = [[ref.strokes[i] for i in o] for o in orders]
+    references += [list(p.ref.strokes) for p in partners]
     count = len(drawn)
     if prefixes:
-        parts = [prefix_inputs(drawn, canvas, [ref.strokes[i] for i in o]) for o in orders]
+        parts = [prefix_inputs(drawn, canvas, r) for r in references]
         mask = np.tril(np.ones((count, count), bool))
     else:
-        parts = [
-            tuple(a[None] for a in model_inputs(drawn, canvas, [ref.strokes[i] for i in o]))
-            for o in orders
-        ]
+        parts = [tuple(a[None] for a in model_inputs(drawn, canvas, r)) for r in references]
         mask = np.ones((1, count), bool)
-    ink = np.concatenate([p[0] for p in parts])
-    reference = np.concatenate([p[1] for p in parts])
-    drawn_mask = np.tile(mask, (len(orders), 1))
-    reference_mask = np.ones(reference.shape[:2], bool)
+    longest = max(len(r) for r in references)
+    reference = np.zeros(
+        (sum(len(p[1]) for p in parts), longest, *parts[0][1].shape[2:]), np.float32
+    )
+    reference_mask = np.zeros(reference.shape[:2], bool)
+    row = 0
+    for _, ref_part in parts:
+        reference[row : row + len(ref_part), : ref_part.shape[1]] = ref_part
+        reference_mask[row : row + len(ref_part), : ref_part.shape[1]] = True
+        row += len(ref_part)
     inputs = {
-        "drawn": ink,
-        "drawn_mask": drawn_mask,
+        "drawn": np.concatenate([p[0] for p in parts]),
+        "drawn_mask": np.tile(mask, (len(references), 1)),
         "reference": reference,
         "reference_mask": reference_mask,
     }
     return inputs, orders
+
+
+def taps_of(drawn: Sequence[Stroke]) -> np.ndarray:
+    """Which strokes are taps: one point, or points that never move."""
+    return np.array([np.ptp(as_stroke(s), axis=0).max() < 1e-6 for s in drawn], bool)
 
 
 def decode(
@@ -100,14 +161,18 @@ def decode(
     orders: list[tuple[int, ...]],
     count: int,
     accept: float = ACCEPT,
+    partners: Sequence[Partner] = (),
+    settled: int = 0,
+    taps: np.ndarray | None = None,
 ) -> GradeResult:
     """Verdicts from the outputs of a ``build_batch`` batch (see module doc), a stroke being
     correct from ``p_correct >= accept`` (the strictness level's threshold)."""
     rows = np.arange(count)
-    items = len(verdict_probs) // len(orders)  # count (prefixes) or 1 (whole request)
-    per_order = verdict_probs.reshape(len(orders), items, *verdict_probs.shape[1:])
-    matches = match_probs.reshape(len(orders), items, *match_probs.shape[1:])
-    last = per_order[:, -1, :, 0]  # p_correct of every stroke, full request, per order
+    items = len(verdict_probs) // (len(orders) + len(partners))  # count or 1 per reference
+    own = len(orders) * items
+    per_order = verdict_probs[:own].reshape(len(orders), items, *verdict_probs.shape[1:])
+    matches = match_probs[:own].reshape(len(orders), items, *match_probs.shape[1:])
+    last = per_order[:, -1, :, CORRECT]  # p_correct of every stroke, full request, per order
     consistent = (last[:, : count - 1] >= accept).sum(axis=1)
     mean_log = np.log(np.clip(last, 1e-9, 1.0)).mean(axis=1)
     best = max(range(len(orders)), key=lambda o: (consistent[o], mean_log[o], -o))
@@ -117,18 +182,89 @@ def decode(
     match = matches[best, item, rows]
     n = len(order)
     verdicts = decide(probs, rows >= n, depicts_other(match, rows), accept)
-    matched = np.argmax(match, axis=-1)
-    results = [
-        StrokeResult(
-            index=k,
-            verdict=LABELS[verdicts[k]],
-            p_correct=float(probs[k, 0]),
-            expected_index=order[k] if k < n else None,
-            matched_index=order[matched[k]] if matched[k] < n else None,
-        )
-        for k in range(count)
-    ]
+    taps = np.zeros(count, bool) if taps is None else taps
+    results = tell_stories(probs, match, verdicts, order, settled, taps)
+    if partners:
+        own_log = np.log(np.clip(probs[:, CORRECT], 1e-9, 1.0))
+        partner_probs = verdict_probs[own:].reshape(len(partners), items, *verdict_probs.shape[1:])
+        partner_log = np.log(np.clip(partner_probs[:, item, rows, CORRECT], 1e-9, 1.0))
+        compare_partners(results, probs, own_log, partner_log, partners, settled)
     return GradeResult.of(results, order)
+
+
+def tell_stories(
+    probs: np.ndarray,
+    match: np.ndarray,
+    verdicts: np.ndarray,
+    order: tuple[int, ...],
+    settled: int,
+    taps: np.ndarray,
+) -> list[StrokeResult]:
+    """One consistent verdict, matched stroke and story per stroke (see module doc)."""
+    n = len(order)
+    best = np.argmax(match, axis=-1)
+    sure = match[np.arange(len(best)), best] >= MATCH_SURE
+    accepted: set[int] = set()  # positions in the order already drawn right
+    results = []
+    for k, verdict in enumerate(verdicts.tolist()):
+        position = int(best[k]) if best[k] < n else None
+        if k < settled and k < n:
+            verdict = CORRECT
+        elif verdict == CORRECT and taps[k]:
+            verdict = _WRONG_SHAPE
+        if verdict == _WRONG_ORDER:
+            named = position is not None and sure[k] and position != k and not taps[k]
+            if not named or (position < k and position not in accepted):
+                verdict = int(_OTHER_ERRORS[np.argmax(probs[k, _OTHER_ERRORS])])
+        if taps[k] and verdict not in (CORRECT, LABEL_INDEX["extra"]):
+            verdict = _WRONG_SHAPE
+        if verdict == CORRECT:
+            accepted.add(k)
+            matched = order[k]
+        else:
+            matched = order[position] if position is not None else None
+        story = None
+        if verdict == _WRONG_ORDER:
+            story = "later" if position > k else "again"
+        results.append(
+            StrokeResult(
+                index=k,
+                verdict=LABELS[verdict],
+                p_correct=float(probs[k, CORRECT]),
+                expected_index=order[k] if k < n else None,
+                matched_index=matched,
+                story=story,
+            )
+        )
+    return results
+
+
+def compare_partners(
+    results: list[StrokeResult],
+    probs: np.ndarray,
+    own_log: np.ndarray,
+    partner_log: np.ndarray,
+    partners: Sequence[Partner],
+    settled: int,
+) -> None:
+    """Mark the first unsettled right stroke at which a partner pulls ahead (summed log
+    ``p_correct`` of the strokes so far higher by ``LOOKALIKE_MARGIN``, at a stroke where
+    the two differ) as wrong, naming the partner (in place)."""
+    lead = np.cumsum(partner_log - own_log[None], axis=1)  # (partners, strokes)
+    for k in range(settled, len(results)):
+        if not results[k].correct:
+            continue
+        for p, partner in enumerate(partners):
+            if (
+                k < partner.ref.stroke_count
+                and k in partner.strokes
+                and lead[p, k] > LOOKALIKE_MARGIN
+            ):
+                misplaced, shape = LABEL_INDEX["misplaced"], LABEL_INDEX["wrong_shape"]
+                verdict = misplaced if probs[k, misplaced] >= probs[k, shape] else shape
+                results[k].verdict, results[k].story = LABELS[verdict], "lookalike"
+                results[k].lookalike = partner.ref.char
+                return
 
 
 def grade(
@@ -138,11 +274,15 @@ def grade(
     canvas: Canvas,
     prefixes: bool = True,
     accept: float = ACCEPT,
+    partners: Sequence[Partner] = (),
+    settled: int = 0,
 ) -> GradeResult:
     """Grade every drawn stroke of one request with one call of ``predict``."""
-    inputs, orders = build_batch(ref, drawn, canvas, prefixes)
+    inputs, orders = build_batch(ref, drawn, canvas, prefixes, partners)
     verdict_probs, match_probs = predict(inputs)
-    return decode(verdict_probs, match_probs, orders, len(drawn), accept)
+    return decode(
+        verdict_probs, match_probs, orders, len(drawn), accept, partners, settled, taps_of(drawn)
+    )
 
 
 def grade_requests(
@@ -151,11 +291,13 @@ def grade_requests(
     requests: Sequence[Sequence[Stroke]],
     canvas: Canvas,
     accept: float = ACCEPT,
+    partners: Sequence[Partner] = (),
+    settled: Sequence[int] | None = None,
 ) -> list[GradeResult]:
     """Grade several whole requests for one kanji (``prefixes=False`` each) with one call
     of ``predict``: their items are stacked, the drawn axis padded after the real strokes
     (masked, and the model never looks ahead, so padding changes nothing)."""
-    built = [build_batch(ref, drawn, canvas, prefixes=False) for drawn in requests]
+    built = [build_batch(ref, drawn, canvas, False, partners) for drawn in requests]
     longest = max(len(drawn) for drawn in requests)
 
     def padded(inputs: dict[str, np.ndarray], name: str) -> np.ndarray:
@@ -169,11 +311,54 @@ def grade_requests(
     stacked = {n: np.concatenate([padded(inputs, n) for inputs, _ in built]) for n in names}
     verdict_probs, match_probs = predict(stacked)
     results, row = [], 0
-    for (_, orders), drawn in zip(built, requests, strict=True):
-        count, items = len(drawn), len(orders)
+    settled = settled or [0] * len(requests)
+    for (_, orders), drawn, done in zip(built, requests, settled, strict=True):
+        count, items = len(drawn), len(orders) + len(partners)
         part = slice(row, row + items)
         results.append(
-            decode(verdict_probs[part, :count], match_probs[part, :count], orders, count, accept)
+            decode(
+                verdict_probs[part, :count],
+                match_probs[part, :count],
+                orders,
+                count,
+                accept,
+                partners,
+                done,
+                taps_of(drawn),
+            )
         )
         row += items
     return results
+
+
+def replay(
+    predict: Predict,
+    ref: KanjiRef,
+    strokes: Sequence[Stroke],
+    canvas: Canvas,
+    accept: float = ACCEPT,
+    partners: Sequence[Partner] = (),
+) -> list[StrokeResult]:
+    """The app's protocol, pen lift by pen lift: each stroke is graded with the strokes
+    accepted so far (``settled``) plus itself; it joins them when right. Returns the
+    newest stroke's result at every pen lift, as the learner was shown it."""
+    accepted: list[Stroke] = []
+    shown = []
+    for stroke in strokes:
+        result = grade(
+            predict, ref, [*accepted, stroke], canvas, False, accept, partners, len(accepted)
+        )
+        newest = result.strokes[-1]
+        shown.append(newest)
+        if newest.correct:
+            accepted.append(stroke)
+    return shown
+
+
+@lru_cache(maxsize=8192)
+def partners_of(pack: ReferencePack, char: str) -> tuple[Partner, ...]:
+    """The look-alikes ``char`` is compared with (``lookalikes.partner_table``)."""
+    return tuple(
+        Partner(pack[written], [tuple(d) for d in diffs])
+        for written, diffs in partner_table(pack).get(char, [])
+    )

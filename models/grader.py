@@ -83,8 +83,15 @@ class StrokeEncoder(nn.Module):
         h = self.conv(points.transpose(1, 2))  # (N, C, P)
         xy, box = points[..., FRAME_XY], points[..., BOX_XY]
         geometry = torch.cat(
-            [xy[:, 0], xy[:, -1], xy.mean(1), xy.amax(1) - xy.amin(1)]
-            + [box[:, 0], box[:, -1], box.mean(1)],
+            [
+                xy[:, 0],
+                xy[:, -1],
+                xy.mean(1),
+                xy.amax(1) - xy.amin(1),
+                box[:, 0],
+                box[:, -1],
+                box.mean(1),
+            ],
             dim=-1,
         )  # start, end, centre, extent in the frame; start, end, centre in the box
         return self.out(torch.cat([h.mean(-1), h.amax(-1), geometry], dim=-1))

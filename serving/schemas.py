@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StrictInt,
     WithJsonSchema,
     model_validator,
 )
@@ -140,6 +141,21 @@ class ScoreRequest(StrokesOnCanvas):
     strictness: Strictness = Field(
         DEFAULT_STRICTNESS, description="lenient (beginners), standard, strict (test-takers)"
     )
+    settled: StrictInt = Field(
+        0,
+        ge=0,
+        le=MAX_STROKES,
+        description="How many leading strokes the client has already shown as right (the "
+        "app's protocol: the accepted strokes plus the new one); they stay right",
+    )
+
+    @model_validator(mode="after")
+    def settled_within_strokes(self) -> ScoreRequest:
+        if self.settled > len(self.strokes):
+            raise ValueError(
+                f"settled: {self.settled} is more than the {len(self.strokes)} strokes sent"
+            )
+        return self
 
 
 class StrokeVerdict(BaseModel):
@@ -151,6 +167,9 @@ class StrokeVerdict(BaseModel):
     matched_index: int | None = Field(description="Reference stroke this stroke looks like")
     rule: OrderRule | None = Field(
         None, description="For a stroke written too early: the stroke-order rule it breaks"
+    )
+    lookalike: str | None = Field(
+        None, description="The look-alike kanji the writing turned into at this stroke"
     )
     message: str = Field(description="A short sentence for the learner")
 

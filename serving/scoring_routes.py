@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 
 from kanjiwrite.datasets import contract
 from kanjiwrite.datasets.kanjivg import ATTRIBUTION
-from kanjiwrite.models.decoding import grade
+from kanjiwrite.models.decoding import grade, partners_of
 from kanjiwrite.models.messages import explain
 from kanjiwrite.serving.deps import KnownKanji, ScorerDep, reference_of
 from kanjiwrite.serving.rating import MISSES_BEFORE_HINT
@@ -31,23 +31,25 @@ def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> ScoreRespo
     ref = reference_of(scorer, body.kanji)
     metrics = request.app.state.metrics
     accept = scorer.thresholds[body.strictness]
+    partners = partners_of(scorer.pack, ref.char)
     started = time.perf_counter()
     result = grade(
-        scorer.predict, ref, body.strokes, body.canvas_size(), prefixes=False, accept=accept
+        scorer.predict, ref, body.strokes, body.canvas_size(), False, accept, partners, body.settled
     )
     metrics.inference.observe(time.perf_counter() - started)
     strokes = []
-    for s, (rule, message) in zip(result.strokes, explain(ref, result), strict=True):
+    for s, (rule, message) in zip(result.strokes, explain(ref, result, partners), strict=True):
         metrics.verdicts.labels(s.verdict).inc()
         strokes.append(
             StrokeVerdict(
                 index=s.index,
                 verdict=s.verdict,
-                correct=s.verdict == "correct",
+                correct=s.correct,
                 p_correct=round(s.p_correct, 4),
                 expected_index=s.expected_index,
                 matched_index=s.matched_index,
                 rule=rule,
+                lookalike=s.lookalike,
                 message=message,
             )
         )

@@ -21,7 +21,8 @@ POINTS = 32
 LABELS = ["correct", "wrong_direction", "wrong_order", "wrong_shape", "misplaced", "extra"]
 ERRORS = ["wrong_direction", "wrong_order", "wrong_shape", "misplaced"]
 DEFAULT_THRESHOLDS = {"lenient": 0.3, "standard": 0.5, "strict": 0.7}
-BATCH_BUCKETS = (1, 2, 4, 8)
+BATCH_BUCKETS = (1, 2, 4, 8, 16)
+FEATURES = 8
 STROKE_BUCKETS = (8, 16, 32, 64)
 KANJIVG_CANVAS = (109.0, 109.0)
 
@@ -76,6 +77,9 @@ class Pack:
                 )
         return found
 
+    def partners(self, char: str) -> list:
+        return self.header["partners"].get(char, [])
+
 
 # §4 model inputs
 
@@ -108,28 +112,32 @@ def frame(strokes, canvas) -> tuple[float, float, float]:
 
 def features(strokes, canvas, frame_count: int) -> list:
     cx, cy, unit = frame(strokes[:frame_count], canvas)
+    bx, by, side = canvas[0] / 2, canvas[1] / 2, min(canvas)
     out = []
     for stroke in strokes:
-        xy = [((x - cx) / unit, (y - cy) / unit) for x, y in resample(stroke)]
+        points = resample(stroke)
+        xy = [((x - cx) / unit, (y - cy) / unit) for x, y in points]
         rows = []
         for j in range(POINTS):
             a, b = (j, j + 1) if j < POINTS - 1 else (j - 1, j)
             dx, dy = xy[b][0] - xy[a][0], xy[b][1] - xy[a][1]
             norm = math.hypot(dx, dy)
             dx, dy = (dx / norm, dy / norm) if norm > 1e-9 else (0.0, 0.0)
-            rows.append([xy[j][0], xy[j][1], dx, dy, float(j == 0), float(j == POINTS - 1)])
+            box = ((points[j][0] - bx) / side, (points[j][1] - by) / side)
+            rows.append([xy[j][0], xy[j][1], dx, dy, float(j == 0), float(j == POINTS - 1), *box])
         out.append(rows)
     return out
 
 
 def request_inputs(pack: Pack, char: str, drawn, canvas) -> tuple[dict, list[list[int]]]:
-    """Unpadded inputs: one batch item per accepted order."""
+    """Unpadded inputs: one batch item per accepted order, then one per partner."""
     reference = pack.strokes(char)
     orders = pack.orders(char)
     ink = features(drawn, canvas, len(drawn))
     items = {"drawn": [], "drawn_mask": [], "reference": [], "reference_mask": []}
-    for order in orders:
-        strokes = [reference[i] for i in order]
+    references = [[reference[i] for i in order] for order in orders]
+    references += [pack.strokes(p) for p, _ in pack.partners(char)]
+    for strokes in references:
         count = max(1, min(len(drawn), len(strokes)))
         items["drawn"].append(ink)
         items["drawn_mask"].append([1.0] * len(drawn))
@@ -154,7 +162,7 @@ def pad(inputs: list[dict]) -> tuple[dict, tuple[int, int]]:
     items = sum(len(i["drawn"]) for i in inputs)
     longest = max(max(len(i["drawn"][0]), len(i["reference"][0])) for i in inputs)
     size, n = bucket(items, longest)
-    zero_point = [0.0] * 6
+    zero_point = [0.0] * FEATURES
     out = {"drawn": [], "drawn_mask": [], "reference": [], "reference_mask": []}
     for request in inputs:
         for name in ("drawn", "reference"):
@@ -171,25 +179,46 @@ def pad(inputs: list[dict]) -> tuple[dict, tuple[int, int]]:
 # §7 decoding, §8 messages
 
 
-def message(verdict: str, j: int, position: int | None, count: int) -> str:
+def name_of(char: str, prompts: dict) -> str:
+    info = prompts["kanji"].get(char)
+    return f"{char} ({info['meanings'][0]})" if info and info["meanings"] else char
+
+
+def message(stroke: dict, j: int, position, count: int, asked: str, partners, prompts) -> str:
     n = j + 1
-    if verdict == "wrong_order" and position is not None:
-        if position > j:
-            return f"That is stroke {position + 1}; stroke {n} comes first."
+    if stroke["story"] == "later":
+        return f"That is stroke {position + 1}; stroke {n} comes first."
+    if stroke["story"] == "again":
         return f"That is stroke {position + 1} again; stroke {n} comes next."
+    if stroke["story"] == "lookalike":
+        differences = dict(partners)[stroke["lookalike"]]
+        here = [d for d in differences if max(d[1], d[2]) == j]
+        kind, i, i2 = (here or differences)[0]
+        what = {
+            "longer": f"stroke {i + 1} is longer than stroke {i2 + 1}.",
+            "crosses": f"strokes {i + 1} and {i2 + 1} cross.",
+            "apart": f"strokes {i + 1} and {i2 + 1} do not cross.",
+            "stroke": f"stroke {i + 1} has another shape or place.",
+        }[kind]
+        partner, mine = name_of(stroke["lookalike"], prompts), name_of(asked, prompts)
+        return f"This is turning into {partner}: in {mine} {what}"
     return {
         "correct": f"Stroke {n} is right.",
         "wrong_direction": f"Stroke {n} was drawn from the wrong end.",
-        "wrong_order": f"Stroke {n} is out of order.",
         "wrong_shape": f"Stroke {n} has the wrong shape.",
         "misplaced": f"Stroke {n} has the right shape but the wrong place or size.",
         "extra": f"This kanji has only {count} strokes.",
-    }[verdict]
+    }[stroke["verdict"]]
 
 
-def decode(verdict_probs, match_probs, orders, count: int, t: float) -> dict:
-    """``verdict_probs``/``match_probs``: per order, per stroke (padding already dropped
-    from the batch and stroke axes; ``match_probs`` rows may still hold padded columns)."""
+def most_probable(probs, errors) -> str:
+    return max(errors, key=lambda e: (probs[LABELS.index(e)], -errors.index(e)))
+
+
+def decode(verdict_probs, match_probs, orders, count: int, t: float, taps, settled, partners):
+    """``verdict_probs``/``match_probs``: per item (orders, then partners), per stroke
+    (padding already dropped from the batch and stroke axes; ``match_probs`` rows may still
+    hold padded columns)."""
     k = count - 1
     best, best_key = 0, None
     for o in range(len(orders)):
@@ -202,36 +231,78 @@ def decode(verdict_probs, match_probs, orders, count: int, t: float) -> dict:
             best, best_key = o, key
     order = orders[best]
     r = len(order)
-    strokes = []
+    strokes, accepted = [], set()
     for j in range(count):
         probs = verdict_probs[best][j]
         row = match_probs[best][j]
         columns = [*range(min(r, len(row) - 1)), len(row) - 1]  # real columns, then "none"
         b = max(columns, key=lambda c: (row[c], -c))
         position = b if b < r else None
+        sure = row[b] >= 0.5
         if j >= r:
             verdict = "extra"
         elif probs[0] >= t:
             verdict = "correct"
         else:
             scores = {e: probs[LABELS.index(e)] for e in ERRORS}
-            if row[b] >= 0.5:
+            if sure:
                 if position is not None and position != j:
                     scores["wrong_order"] = max(scores["wrong_order"], scores["wrong_shape"])
                 else:
                     scores["wrong_order"] = -1.0
             verdict = max(ERRORS, key=lambda e: (scores[e], -ERRORS.index(e)))
+        if j < settled and j < r:
+            verdict = "correct"
+        elif verdict == "correct" and taps[j]:
+            verdict = "wrong_shape"
+        if verdict == "wrong_order":
+            named = position is not None and sure and position != j and not taps[j]
+            if not named or (position < j and position not in accepted):
+                verdict = most_probable(probs, ["wrong_direction", "wrong_shape", "misplaced"])
+        if taps[j] and verdict not in ("correct", "extra"):
+            verdict = "wrong_shape"
+        if verdict == "correct":
+            accepted.add(j)
+        story = None
+        if verdict == "wrong_order":
+            story = "later" if position > j else "again"
+        if verdict == "correct":
+            matched = order[j]
+        else:
+            matched = order[position] if position is not None else None
         strokes.append(
             {
                 "verdict": verdict,
                 "p_correct": probs[0],
                 "expected_index": order[j] if j < r else None,
-                "matched_index": order[position] if position is not None else None,
-                "message": message(verdict, j, position, r),
+                "matched_index": matched,
+                "story": story,
+                "lookalike": None,
+                "position": position,
             }
         )
-    done = {s["expected_index"] for s in strokes if s["verdict"] == "correct"}
-    missing = [i for i in order if i not in done]
+    own = [math.log(max(verdict_probs[best][j][0], 1e-9)) for j in range(count)]
+    leads = []
+    for q, (_, differences) in enumerate(partners):
+        item = verdict_probs[len(orders) + q]
+        total, lead = 0.0, []
+        for j in range(count):
+            total += math.log(max(item[j][0], 1e-9)) - own[j]
+            lead.append(total)
+        leads.append((lead, {max(d[1], d[2]) for d in differences}))
+    done = False
+    for j in range(settled, count):
+        if done or strokes[j]["verdict"] != "correct":
+            continue
+        for q, (lead, at) in enumerate(leads):
+            if j < r and j in at and lead[j] > 1.0:
+                probs = verdict_probs[best][j]
+                strokes[j]["verdict"] = "misplaced" if probs[4] >= probs[3] else "wrong_shape"
+                strokes[j]["story"], strokes[j]["lookalike"] = "lookalike", partners[q][0]
+                done = True
+                break
+    done_strokes = {s["expected_index"] for s in strokes if s["verdict"] == "correct"}
+    missing = [i for i in order if i not in done_strokes]
     return {"order": order, "strokes": strokes, "missing": missing, "complete": not missing}
 
 
@@ -241,7 +312,7 @@ def decode(verdict_probs, match_probs, orders, count: int, t: float) -> dict:
 class App:
     """The app around the model: handshake, one graded request per pen lift."""
 
-    def __init__(self, pack: Pack, predict, metadata: dict[str, str]):
+    def __init__(self, pack: Pack, predict, metadata: dict[str, str], prompts: dict):
         if pack.header["model_id"] != metadata["model_id"]:
             raise ValueError(
                 f"pack is for model {pack.header['model_id']}, the model is {metadata['model_id']}"
@@ -250,14 +321,21 @@ class App:
             raise ValueError("pack version differs from the model's")
         if json.loads(metadata["labels"]) != LABELS:
             raise ValueError("the model's labels are not the contract's")
-        self.pack, self.predict = pack, predict
+        self.pack, self.predict, self.prompts = pack, predict, prompts
         self.thresholds = json.loads(metadata.get("thresholds", "null")) or DEFAULT_THRESHOLDS
 
-    def grade(self, char: str, strokes, canvas, strictness: str = "standard") -> dict:
+    def grade(self, char: str, strokes, canvas, strictness="standard", settled=0) -> dict:
         inputs, orders = request_inputs(self.pack, char, strokes, canvas)
         padded, _ = pad([inputs])
         verdict, match = self.predict(padded)
-        result = decode(verdict, match, orders, len(strokes), self.thresholds[strictness])
+        taps = [all(p == s[0] for p in s) for s in strokes]
+        partners = self.pack.partners(char)
+        t = self.thresholds[strictness]
+        result = decode(verdict, match, orders, len(strokes), t, taps, settled, partners)
+        count = len(result["order"])
+        for j, stroke in enumerate(result["strokes"]):
+            position = stroke.pop("position")
+            stroke["message"] = message(stroke, j, position, count, char, partners, self.prompts)
         result["inputs"], result["orders"] = inputs, orders
         return result
 
@@ -271,7 +349,9 @@ class Session:
         self.complete = False
 
     def lift(self, stroke) -> tuple[dict, bool]:
-        result = self.app.grade(self.char, [*self.accepted, stroke], self.canvas, self.strictness)
+        result = self.app.grade(
+            self.char, [*self.accepted, stroke], self.canvas, self.strictness, len(self.accepted)
+        )
         keep = result["strokes"][-1]["verdict"] == "correct"
         if keep:
             self.accepted.append(stroke)
@@ -297,7 +377,8 @@ def max_diff(a, b) -> float:
 def check_request(app: App, case: dict, tolerance: float, inputs_tolerance: float = 1e-5):
     """Problems with one golden request (an empty list when it matches)."""
     name = case["name"]
-    got = app.grade(case["kanji"], as_strokes(case["strokes"]), case["canvas"], case["strictness"])
+    strokes = as_strokes(case["strokes"])
+    got = app.grade(case["kanji"], strokes, case["canvas"], case["strictness"], case["settled"])
     problems = []
     if got["orders"] != case["orders"]:
         problems.append(f"{name}: orders {got['orders']} != {case['orders']}")
@@ -311,7 +392,7 @@ def check_request(app: App, case: dict, tolerance: float, inputs_tolerance: floa
     for j, (mine, theirs) in enumerate(zip(got["strokes"], expected["strokes"], strict=True)):
         if abs(mine["p_correct"] - theirs["p_correct"]) > tolerance:
             problems.append(f"{name}: stroke {j} p_correct {mine['p_correct']:.5f}")
-        for key in ("verdict", "expected_index", "matched_index", "message"):
+        for key in ("verdict", "expected_index", "matched_index", "story", "lookalike", "message"):
             if mine[key] != theirs[key]:
                 problems.append(f"{name}: stroke {j} {key} {mine[key]!r} != {theirs[key]!r}")
     for key in ("missing", "complete"):
@@ -324,7 +405,8 @@ def check_outputs(predict, case: dict, tolerance: float) -> list[str]:
     """Both outputs of a golden request, run padded into its bucket."""
     padded, _ = pad([case["inputs"]])
     verdict, match = predict(padded)
-    items, count, r = len(case["orders"]), len(case["strokes"]), len(case["orders"][0])
+    items = len(case["orders"]) + len(case["partners"])
+    count, r = len(case["strokes"]), len(case["orders"][0])
     problems = []
     for name, got, want, cols in (
         ("verdict_probs", verdict, case["outputs"]["verdict_probs"], None),
@@ -341,7 +423,7 @@ def check_outputs(predict, case: dict, tolerance: float) -> list[str]:
 def check_all(folder: Path, predict, metadata: dict[str, str], tolerance: float) -> list[str]:
     golden = json.loads((folder / "golden_vectors.json").read_text())
     pack = Pack((folder / "reference-pack.kwrp").read_bytes())
-    app = App(pack, predict, metadata)
+    app = App(pack, predict, metadata, json.loads((folder / "prompts.json").read_text()))
     problems = []
     facts = golden["pack"]
     if (pack.sha256, pack.size, pack.header["model_id"]) != (

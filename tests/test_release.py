@@ -40,10 +40,41 @@ def released(tmp_path_factory, pack, tegaki_fixture):
         )
         assert trained.exit_code == 0, trained.output
         (best,) = (root / "runs").glob("smoke-*/best.pt")
+        refused = CliRunner().invoke(
+            app,
+            [
+                "release",
+                "--checkpoint",
+                str(best),
+                "--out",
+                str(root / "refused"),
+                "--scenario-cases",
+                "3",
+            ],
+        )
         out = root / "release"
-        result = CliRunner().invoke(app, ["release", "--checkpoint", str(best), "--out", str(out)])
+        result = CliRunner().invoke(
+            app,
+            [
+                "release",
+                "--checkpoint",
+                str(best),
+                "--out",
+                str(out),
+                "--force",
+                "--scenario-cases",
+                "3",
+            ],
+        )
         assert result.exit_code == 0, result.output
-    yield {"root": root, "best": best, "out": out, "output": result.output}
+    yield {"root": root, "best": best, "out": out, "output": result.output, "refused": refused}
+
+
+def test_release_refuses_a_model_below_the_behaviour_gate(released):
+    # the smoke model catches few learner mistakes: without --force nothing is written
+    assert released["refused"].exit_code == 1
+    assert not (released["root"] / "refused").exists()
+    assert "| written_well |" in released["output"]  # the forced release shows the table
 
 
 @pytest.fixture

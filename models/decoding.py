@@ -59,7 +59,7 @@ from kanjiwrite.datasets.strokes import Canvas, Stroke, as_stroke, model_inputs,
 
 Predict = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
 
-LOOKALIKE_MARGIN = 1.0  # nats of summed log p_correct a partner must lead by
+LOOKALIKE_MARGIN = 0.5  # nats of summed log p_correct a partner must lead by
 _OTHER_ERRORS = np.array([LABEL_INDEX[e] for e in STROKE_ERRORS if e != "wrong_order"])
 _WRONG_ORDER, _WRONG_SHAPE = LABEL_INDEX["wrong_order"], LABEL_INDEX["wrong_shape"]
 

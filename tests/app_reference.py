@@ -295,7 +295,7 @@ def decode(verdict_probs, match_probs, orders, count: int, t: float, taps, settl
         if done or strokes[j]["verdict"] != "correct":
             continue
         for q, (lead, at) in enumerate(leads):
-            if j < r and j in at and lead[j] > 1.0:
+            if j < r and j in at and lead[j] > 0.5:
                 probs = verdict_probs[best][j]
                 strokes[j]["verdict"] = "misplaced" if probs[4] >= probs[3] else "wrong_shape"
                 strokes[j]["story"], strokes[j]["lookalike"] = "lookalike", partners[q][0]

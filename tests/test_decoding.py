@@ -1,11 +1,18 @@
 """From model outputs to verdicts (numpy, shared by evaluation and serving)."""
 
+import re
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from kanjiwrite.datasets.contract import ACCEPT, LABELS
-from kanjiwrite.datasets.strokes import model_inputs
-from kanjiwrite.models.decoding import build_batch, decode, grade
+from kanjiwrite.datasets.contract import ACCEPT, LABELS, POINTS_PER_STROKE
+from kanjiwrite.datasets.strokes import FEATURES, model_inputs
+from kanjiwrite.models.decoding import Partner, build_batch, decode, grade
+from kanjiwrite.models.messages import explain
+
+POINT = (POINTS_PER_STROKE, len(FEATURES))
 
 
 def outputs(orders, count, p_correct, errors=None, matches=None):
@@ -29,8 +36,8 @@ def test_batch_holds_every_prefix_for_every_order(pack):
     drawn = [s * 2 + 10 for s in ref.strokes[:3]]
     inputs, orders = build_batch(ref, drawn, (300, 300))
     assert orders == ref.orders() and len(orders) >= 2
-    assert inputs["drawn"].shape == (3 * len(orders), 3, 32, 6)
-    assert inputs["reference"].shape == (3 * len(orders), 5, 32, 6)
+    assert inputs["drawn"].shape == (3 * len(orders), 3, *POINT)
+    assert inputs["reference"].shape == (3 * len(orders), 5, *POINT)
     np.testing.assert_array_equal(inputs["drawn_mask"][:3], np.tril(np.ones((3, 3), bool)))
     second = [ref.strokes[i] for i in orders[1]]
     a, b = model_inputs(drawn[:2], (300, 300), second)
@@ -149,3 +156,113 @@ def test_every_accepted_order_of_every_character_completes_stroke_by_stroke(pack
             assert result.complete and result.order == order, (char, order)
             checked += 1
     assert checked >= 1900  # 886 characters with 1,048 alternative orders
+
+
+def test_settled_strokes_stay_right_so_missing_follows_what_the_learner_was_shown():
+    # the first two strokes were shown as right; in the context of the newest their
+    # p_correct dropped below the threshold (the 凩 case): they stay right, the kanji completes
+    orders = [(0, 1, 2)]
+    verdict, match = outputs(orders, 3, [[0.4999, 0.45, 0.9]])
+    verdict, match = verdict[-1:], match[-1:]  # the whole-request item
+    result = decode(verdict, match, orders, 3, settled=2)
+    assert [s.verdict for s in result.strokes] == ["correct"] * 3 and result.complete
+    unsettled = decode(verdict, match, orders, 3)
+    assert not unsettled.complete and unsettled.missing == [0, 1]
+
+
+def test_a_tap_is_a_wrong_shape_never_another_stroke():
+    orders = [(0, 1, 2)]
+    # the verdict head likes wrong_order and the match head is sure of stroke 2
+    verdict, match = outputs(orders, 1, [[0.1]], errors={0: 2}, matches={0: 2})
+    (tap,) = decode(verdict, match, orders, 1, taps=np.array([True])).strokes
+    assert tap.verdict == "wrong_shape" and tap.story is None
+    (stroke,) = decode(verdict, match, orders, 1, taps=np.array([False])).strokes
+    assert stroke.verdict == "wrong_order" and stroke.story == "later"
+
+
+def test_again_only_for_a_stroke_already_accepted():
+    orders = [(0, 1, 2)]
+    # stroke 1 depicts stroke 0, which was accepted: "again"
+    verdict, match = outputs(orders, 2, [[0.9, 0.1]], errors={1: 2}, matches={1: 0})
+    result = decode(verdict[-1:], match[-1:], orders, 2)
+    assert result.strokes[1].story == "again"
+    # stroke 0 was rejected: stroke 1 depicting it is not "stroke 1 again"
+    verdict, match = outputs(orders, 2, [[0.1, 0.1]], errors={0: 3, 1: 2}, matches={1: 0})
+    result = decode(verdict[-1:], match[-1:], orders, 2)
+    assert result.strokes[1].verdict != "wrong_order" and result.strokes[1].story is None
+
+
+def partner_outputs(own, partner):
+    """Whole-request outputs of one order and one partner: p_correct per stroke."""
+    count = len(own)
+    verdict = np.zeros((2, count, len(LABELS)))
+    verdict[0, :, 0], verdict[1, :, 0] = own, partner
+    verdict[:, :, 4] = 1 - verdict[:, :, 0]
+    match = np.zeros((2, count, count + 1))
+    match[:, np.arange(count), np.arange(count)] = 1.0
+    return verdict, match
+
+
+def test_a_partner_that_explains_the_writing_better_makes_the_stroke_where_it_differs_wrong(
+    pack,
+):
+    partner = Partner(pack["士"], [("longer", 2, 0)])  # asked 土: its stroke 3 is the longer
+    orders = [(0, 1, 2)]
+    verdict, match = partner_outputs([0.8, 0.9, 0.55], [0.95, 0.9, 0.99])
+    result = decode(verdict, match, orders, 3, partners=[partner], settled=2)
+    newest = result.strokes[-1]
+    assert newest.verdict == "misplaced" and newest.story == "lookalike"
+    assert newest.lookalike == "士" and not result.complete
+    (_, message) = explain(pack["土"], result, [partner])[-1]
+    assert (
+        message.startswith("This is turning into 士 (")
+        and "stroke 3 is longer than stroke 1" in message
+    )
+    # a lead too small, or at a stroke where the two do not differ, changes nothing
+    verdict, match = partner_outputs([0.9, 0.9, 0.9], [0.9, 0.9, 0.99])
+    assert decode(verdict, match, orders, 3, partners=[partner], settled=2).complete
+    verdict, match = partner_outputs([0.6, 0.9, 0.9], [0.99, 0.9, 0.9])
+    first = decode(verdict[:, :1], match[:, :1, [0, -1]], orders, 1, partners=[partner])
+    assert first.strokes[0].correct
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_no_head_outputs_make_a_story_contradict_itself(data, pack):
+    """Whatever the heads say, verdict, matched stroke, story and message agree."""
+    n = data.draw(st.integers(1, 5))
+    count = data.draw(st.integers(1, n + 1))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    orders = [tuple(range(n))]
+    verdict = rng.dirichlet(np.ones(len(LABELS)) * 0.3, (1, count))
+    match = rng.dirichlet(np.ones(n + 1) * 0.3, (1, count))
+    settled = data.draw(st.integers(0, count - 1))
+    taps = np.array(data.draw(st.lists(st.booleans(), min_size=count, max_size=count)))
+    result = decode(verdict, match, orders, count, settled=settled, taps=taps)
+    ref = pack[{1: "一", 2: "二", 3: "三", 4: "日", 5: "本"}[n]]
+    accepted = set()
+    for s in result.strokes:
+        position = s.matched_index  # the standard order: positions are stroke numbers
+        if s.index < settled and s.index < n:
+            assert s.correct
+        if s.verdict == "wrong_order":
+            assert s.story in ("later", "again") and not taps[s.index]
+            assert position is not None and position != s.index
+            assert (position > s.index) == (s.story == "later")
+            assert s.story == "later" or position in accepted
+        else:
+            assert s.story is None
+        if taps[s.index] and s.index >= settled:
+            assert s.verdict in ("wrong_shape", "extra")
+        if s.correct:
+            assert s.matched_index == s.expected_index
+            accepted.add(s.index)
+    assert result.missing == [i for i in range(n) if i not in accepted]
+    for s, (_, message) in zip(result.strokes, explain(ref, result), strict=True):
+        later = re.match(r"That is stroke (\d+); stroke (\d+) comes first", message)
+        again = re.match(r"That is stroke (\d+) again; stroke (\d+) comes next", message)
+        assert bool(later) == (s.story == "later") and bool(again) == (s.story == "again")
+        if later:
+            assert int(later[1]) > int(later[2])
+        if again:
+            assert int(again[1]) < int(again[2])

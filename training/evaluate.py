@@ -25,7 +25,7 @@ from kanjiwrite.datasets.tegaki import (
     read_tegaki_folder,
 )
 from kanjiwrite.models import baseline
-from kanjiwrite.models.decoding import Predict, grade
+from kanjiwrite.models.decoding import Predict, grade, partners_of
 from kanjiwrite.models.grader import Grader, load_checkpoint
 from kanjiwrite.models.runtime import torch_predict
 from kanjiwrite.training.metrics import (
@@ -43,7 +43,9 @@ def score_synthetic(predict: Predict, pack: ReferencePack, attempts: list[Attemp
     misses = []
     for attempt in tqdm(attempts, desc="synthetic test", unit="attempt"):
         ref = pack[attempt.kanji]
-        result = grade(predict, ref, attempt.drawn, attempt.canvas)
+        result = grade(
+            predict, ref, attempt.drawn, attempt.canvas, partners=partners_of(pack, ref.char)
+        )
         reference = baseline.grade(ref, attempt.drawn)
         for k, label in enumerate(attempt.labels):
             stroke = result.strokes[k]
@@ -100,7 +102,7 @@ def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenS
             continue
         ref = pack[sample.char]
         strokes = [s[:, :2] for s in sample.strokes]
-        result = grade(predict, ref, strokes, sample.canvas)
+        result = grade(predict, ref, strokes, sample.canvas, partners=partners_of(pack, ref.char))
         if not order_agrees(ref, strokes):
             disagreeing.append(
                 {
@@ -123,7 +125,10 @@ def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenS
         row["baseline_false_reject"] += sum(s.verdict != "correct" for s in base.strokes)
         for kind, injected in inject_errors(ref, strokes, rng):
             k = len(injected) - 1
-            model_ok = grade(predict, ref, injected, sample.canvas).strokes[k].verdict == "correct"
+            graded = grade(
+                predict, ref, injected, sample.canvas, partners=partners_of(pack, ref.char)
+            )
+            model_ok = graded.strokes[k].correct
             base_ok = baseline.grade(ref, injected).strokes[k].verdict == "correct"
             row[f"{kind}_injected"] += 1
             row[f"{kind}_accepted"] += model_ok
@@ -183,10 +188,14 @@ def whole_acceptance(
     for attempt in attempts:
         ref = pack[attempt.kanji]
         results = {
-            "model": grade(predict, ref, attempt.drawn, attempt.canvas).strokes,
+            "model": grade(
+                predict, ref, attempt.drawn, attempt.canvas, partners=partners_of(pack, ref.char)
+            ).strokes,
             "baseline": baseline.grade(ref, attempt.drawn).strokes,
         }
-        weakest.append(min(s.p_correct for s in results["model"]))
+        # a look-alike flag rejects the attempt at every strictness level
+        flagged = any(s.story == "lookalike" for s in results["model"])
+        weakest.append(0.0 if flagged else min(s.p_correct for s in results["model"]))
         for name, strokes in results.items():
             row = rows[name]
             accepted = np.array([s.verdict == "correct" for s in strokes])

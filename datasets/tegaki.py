@@ -60,10 +60,10 @@ def parse_character(root: ET.Element, path: Path, writer: str) -> HandwrittenSam
 
 def correct_attempts(pack, samples: list[HandwrittenSample]) -> list:
     """Real samples as attempts labelled correct stroke by stroke: those of known
-    characters whose strokes correspond to the reference (``styles.correspondence``: the
-    count, an accepted order, every stroke's direction), in the order they follow."""
+    characters whose strokes correspond to the reference (``matching.assign``: the count,
+    an accepted order, every stroke's direction, none far off), in the order they follow."""
     from kanjiwrite.datasets.contract import LABEL_INDEX
-    from kanjiwrite.datasets.styles import correspondence
+    from kanjiwrite.datasets.matching import assign
     from kanjiwrite.datasets.synthesis import Attempt
 
     attempts = []
@@ -72,7 +72,7 @@ def correct_attempts(pack, samples: list[HandwrittenSample]) -> list:
             continue
         ref = pack[sample.char]
         strokes = [s[:, :2] for s in sample.strokes]
-        order = correspondence(ref, strokes)
+        order = assign(ref, strokes)
         if order is None:
             continue
         attempts.append(

@@ -9,13 +9,13 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
 from kanjiwrite.datasets import geometry
 from kanjiwrite.datasets.contract import CORRECT, DEFAULT_THRESHOLDS, KANJIVG_SIZE, LABELS
 from kanjiwrite.datasets.errors import DEFAULT_ERRORS, reverse
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack, load_pack
+from kanjiwrite.datasets.matching import assign
 from kanjiwrite.datasets.splits import TEST_SEED, pack_splits, test_attempts
 from kanjiwrite.datasets.styles import load_styles
 from kanjiwrite.datasets.synthesis import Attempt
@@ -68,27 +68,6 @@ def score_synthetic(predict: Predict, pack: ReferencePack, attempts: list[Attemp
     return model, base, misses
 
 
-def order_agrees(ref: KanjiRef, strokes: list[np.ndarray]) -> bool:
-    """Whether real strokes follow an accepted KanjiVG order (same count, and the best
-    assignment of drawn to reference strokes, after aligning the character, is an
-    accepted order)."""
-    if len(strokes) != ref.stroke_count:
-        return False
-    linear, shift = geometry.fit_alignment(ref.strokes, strokes)
-    aligned = [r @ linear.T + shift for r in ref.strokes]
-    cost = np.array(
-        [
-            [
-                min(geometry.point_distance(s, a, 1.0), geometry.point_distance(s, reverse(a), 1.0))
-                for a in aligned
-            ]
-            for s in strokes
-        ]
-    )
-    _, columns = linear_sum_assignment(cost)
-    return tuple(int(c) for c in columns) in ref.orders()
-
-
 def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenSample], seed: int):
     """False rejects as written, and false accepts after injecting a reversed stroke and a
     swapped pair, on samples that agree with KanjiVG; the others reported separately."""
@@ -101,7 +80,7 @@ def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenS
         ref = pack[sample.char]
         strokes = [s[:, :2] for s in sample.strokes]
         result = grade(predict, ref, strokes, sample.canvas)
-        if not order_agrees(ref, strokes):
+        if assign(ref, strokes) is None:
             disagreeing.append(
                 {
                     "file": sample.source.name,

@@ -76,6 +76,12 @@ class KanjiRef:
         """All accepted writing orders, the standard one first."""
         return [tuple(range(self.stroke_count)), *self.alternative_orders]
 
+    def interchangeable(self, order: tuple[int, ...], k: int) -> set[int]:
+        """Positions in ``order`` (an accepted order) of the strokes some accepted order
+        writes at position k: writing one of them there is never a wrong order."""
+        position = {base: i for i, base in enumerate(order)}
+        return {position[o[k]] for o in self.orders()}
+
 
 def kanjivg_dir() -> Path:
     """Folder of the installed KanjiVG SVG files."""

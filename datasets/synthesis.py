@@ -116,9 +116,6 @@ def synthesize_attempt(
     written = [hand[i] for i in order]  # the correct strokes, as this hand writes them
     n = len(expected)
     drawn_count = n if rng.random() < cfg.complete_probability else int(rng.integers(1, n + 1))
-    # strokes another accepted order allows at each position (never labelled wrong_order)
-    allowed = [{o[k] for o in orders} for k in range(n)]
-    position_of = {base: k for k, base in enumerate(order)}
 
     resampled = resample_many(written) if styled else ref.resampled()[list(order)]
     strokes, labels, matched = [], [], []
@@ -130,7 +127,6 @@ def synthesize_attempt(
             # (Efraimidis-Spirakis keys); the first one possible for stroke k is used
             for i in np.argsort(-(rng.random(len(weights)) ** (1.0 / weights))):
                 label = STROKE_ERRORS[i]
-                forbidden = {position_of[b] for b in allowed[k]}
                 made = corrupt(
                     written,
                     k,
@@ -138,7 +134,7 @@ def synthesize_attempt(
                     rng,
                     cfg.errors,
                     donors,
-                    forbidden,
+                    ref.interchangeable(order, k),
                     resampled=resampled,
                 )
                 if made is not None:

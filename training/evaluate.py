@@ -11,9 +11,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from kanjiwrite.datasets import geometry
-from kanjiwrite.datasets.contract import CORRECT, DEFAULT_THRESHOLDS, KANJIVG_SIZE, LABELS
-from kanjiwrite.datasets.errors import DEFAULT_ERRORS, reverse
+from kanjiwrite.datasets.contract import CORRECT, DEFAULT_THRESHOLDS, LABELS
+from kanjiwrite.datasets.errors import (
+    DEFAULT_ERRORS,
+    ErrorConfig,
+    order_candidates,
+    reverse,
+    reversible,
+)
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack, load_pack
 from kanjiwrite.datasets.matching import assign
 from kanjiwrite.datasets.splits import TEST_SEED, pack_splits, test_attempts
@@ -70,7 +75,9 @@ def score_synthetic(predict: Predict, pack: ReferencePack, attempts: list[Attemp
 
 def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenSample], seed: int):
     """False rejects as written, and false accepts after injecting a reversed stroke and a
-    swapped pair, on samples that agree with KanjiVG; the others reported separately."""
+    swapped pair (``inject_errors``), on samples that correspond to KanjiVG stroke by
+    stroke (``matching.assign``, the rule calibration keeps real writing by: a stroke
+    written backwards is not correct writing); the others reported separately."""
     rng = np.random.default_rng(seed)
     rows: dict[str, dict] = {}
     disagreeing = []
@@ -80,7 +87,8 @@ def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenS
         ref = pack[sample.char]
         strokes = [s[:, :2] for s in sample.strokes]
         result = grade(predict, ref, strokes, sample.canvas)
-        if assign(ref, strokes) is None:
+        order = assign(ref, strokes)
+        if order is None:
             disagreeing.append(
                 {
                     "file": sample.source.name,
@@ -100,7 +108,7 @@ def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenS
         row["strokes"] += len(strokes)
         row["false_reject"] += sum(s.verdict != "correct" for s in result.strokes)
         row["baseline_false_reject"] += sum(s.verdict != "correct" for s in base.strokes)
-        for kind, injected in inject_errors(ref, strokes, rng):
+        for kind, injected in inject_errors(ref, strokes, order, rng):
             k = len(injected) - 1
             model_ok = grade(predict, ref, injected, sample.canvas).strokes[k].verdict == "correct"
             base_ok = baseline.grade(ref, injected).strokes[k].verdict == "correct"
@@ -126,24 +134,28 @@ def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenS
     return writers, disagreeing
 
 
-def inject_errors(ref: KanjiRef, strokes: list[np.ndarray], rng: np.random.Generator):
-    """Yield (kind, strokes up to and including one wrong stroke): a reversed stroke, and
-    two distinct strokes swapped (cut at the first of them)."""
-    lengths = [geometry.length(s) for s in ref.strokes]
-    long_enough = [
-        k for k, n in enumerate(lengths) if n >= DEFAULT_ERRORS.min_direction_length * KANJIVG_SIZE
-    ]
+def inject_errors(
+    ref: KanjiRef,
+    strokes: list[np.ndarray],
+    order: tuple[int, ...],
+    rng: np.random.Generator,
+    cfg: ErrorConfig = DEFAULT_ERRORS,
+):
+    """Yield (kind, strokes up to and including one wrong stroke) for real ``strokes``
+    written in the accepted ``order``: a reversed stroke, and a later stroke written in an
+    earlier one's place (cut there); each only where the synthesis would make that error
+    (``errors.reversible``, ``errors.order_candidates``)."""
+    expected = [ref.strokes[i] for i in order]
+    long_enough = [k for k, stroke in enumerate(expected) if reversible(stroke, cfg)]
     if long_enough:
         k = int(rng.choice(long_enough))
         yield "reversed", [*strokes[:k], reverse(strokes[k])]
-    points = ref.resampled()
+    points = ref.resampled()[list(order)]
     pairs = [
         (k, j)
         for k in range(len(strokes))
-        for j in range(k + 1, len(strokes))
-        if np.linalg.norm(points[k] - points[j], axis=-1).mean() / KANJIVG_SIZE
-        >= DEFAULT_ERRORS.min_order_distance
-        and all(order[k] != j for order in ref.orders())
+        for j in order_candidates(points, k, ref.interchangeable(order, k), cfg)
+        if j > k
     ]
     if pairs:
         k, j = pairs[rng.integers(len(pairs))]

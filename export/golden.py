@@ -35,6 +35,7 @@ from kanjiwrite.datasets.kanjivg import ReferencePack
 from kanjiwrite.export.to_coreml import bucket_for
 from kanjiwrite.models.decoding import Predict, build_batch, decode
 from kanjiwrite.models.messages import explain
+from kanjiwrite.models.replay import replay
 
 MARGIN = 0.05  # |p_correct - threshold| of every stroke of a chosen case
 SEED = 11
@@ -302,24 +303,23 @@ def alternative_order_cases(maker: CaseMaker) -> list[dict]:
 
 
 def session(maker: CaseMaker, name: str, kanji: str, lifts: list[np.ndarray]) -> dict:
-    """Pen lifts of reference-box strokes ``lifts`` under the app's protocol: each request
-    is the accepted strokes plus the new one; a correct newest stroke is accepted."""
+    """Pen lifts of reference-box strokes ``lifts`` under the app's protocol
+    (``models.replay``), each request recorded as a case."""
     drawn, canvas = maker.draw(lifts)
-    accepted: list[np.ndarray] = []
+    run = replay(maker.predict, maker.pack[kanji], drawn, canvas, maker.thresholds["standard"])
     steps = []
-    for i, stroke in enumerate(drawn):
-        case = maker.request(
-            f"{name}-{i + 1}", f"pen lift {i + 1}", kanji, [*accepted, stroke], canvas
-        )
-        keep = last_verdict(case) == "correct"
-        accepted += [stroke] if keep else []
-        steps.append({"stroke": stroke.astype(int).tolist(), "request": case, "accepted": keep})
+    for step in run.steps:
+        number = step.stroke + 1
+        request = [drawn[i] for i in step.request]
+        case = maker.request(f"{name}-{number}", f"pen lift {number}", kanji, request, canvas)
+        stroke = drawn[step.stroke].astype(int).tolist()
+        steps.append({"stroke": stroke, "request": case, "accepted": step.accepted})
     return {
         "name": name,
         "kanji": kanji,
         "canvas": list(canvas),
         "lifts": steps,
-        "accepted": len(accepted),
+        "accepted": len(run.accepted),
         "complete": steps[-1]["request"]["result"]["complete"],
     }
 

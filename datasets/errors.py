@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kanjiwrite.datasets import geometry
-from kanjiwrite.datasets.contract import KANJIVG_SIZE
+from kanjiwrite.datasets.contract import CORRECT, KANJIVG_SIZE, LABELS
 from kanjiwrite.datasets.strokes import arc_length, interpolate_axis, resample_many
 
 
@@ -192,7 +192,7 @@ def corrupt(
     ``resampled`` optionally gives ``strokes`` already resampled, ``(S, P, 2)``.
     """
     stroke = strokes[k]
-    if label == "correct":
+    if label == LABELS[CORRECT]:
         return stroke, k
     if label == "wrong_direction":
         if not reversible(stroke, cfg, char_size):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from kanjiwrite.datasets.contract import ACCEPT
+from kanjiwrite.datasets.contract import ACCEPT, is_correct
 from kanjiwrite.datasets.kanjivg import KanjiRef
 from kanjiwrite.models.decoding import Canvas, GradeResult, Predict, Stroke, grade_requests
 
@@ -106,7 +106,7 @@ def replay(
         run.calls += 1
         for request, result in zip(requests, results, strict=True):
             j = request[-1]
-            right = j in overruled or result.strokes[-1].verdict == "correct"
+            right = j in overruled or is_correct(result.strokes[-1].verdict)
             graded = j + 1
             run.steps.append(Step(j, request, result, right))
             if right:

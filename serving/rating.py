@@ -9,12 +9,11 @@ from dataclasses import dataclass
 import fsrs
 import numpy as np
 
-from kanjiwrite.datasets.contract import ACCEPT
+from kanjiwrite.datasets.contract import ACCEPT, MISSES_BEFORE_HINT
 from kanjiwrite.datasets.kanjivg import KanjiRef
 from kanjiwrite.models.decoding import Predict
 from kanjiwrite.models.replay import replay
 
-MISSES_BEFORE_HINT = 3  # the demo shows the stroke after this many misses on it
 MISSES_FOR_AGAIN = 3  # this many misses in all rate an attempt Again
 FAST_MS_PER_STROKE = 1500  # an attempt this fast per stroke, every stroke right, is Easy
 MIN_MS_PER_STROKE = 150  # faster than this per stroke is not a human writing: never Easy

@@ -12,7 +12,6 @@ from kanjiwrite.datasets.kanjivg import ATTRIBUTION
 from kanjiwrite.models.decoding import grade
 from kanjiwrite.models.messages import explain
 from kanjiwrite.serving.deps import KnownKanji, ScorerDep, reference_of
-from kanjiwrite.serving.rating import MISSES_BEFORE_HINT
 from kanjiwrite.serving.schemas import (
     Canvas,
     Contract,
@@ -43,7 +42,7 @@ def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> ScoreRespo
             StrokeVerdict(
                 index=s.index,
                 verdict=s.verdict,
-                correct=s.verdict == "correct",
+                correct=contract.is_correct(s.verdict),
                 p_correct=round(s.p_correct, 4),
                 expected_index=s.expected_index,
                 matched_index=s.matched_index,
@@ -80,7 +79,6 @@ def grading_contract(scorer: ScorerDep) -> Contract:
     hint threshold, for clients that must agree with the server."""
     return Contract(
         **contract.as_dict(),
-        misses_before_hint=MISSES_BEFORE_HINT,
         thresholds=scorer.thresholds,
         model_id=scorer.model_id,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 from kanjiwrite.models.replay import replay
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_decoding import exact_predict  # noqa: E402
+from test_decoding import exact_predict
 
 
 def test_a_wrong_stroke_is_a_miss_and_dropped_from_later_requests(pack):

@@ -5,13 +5,13 @@ real handwriting. Writes ``metrics.json``, ``report.md`` and plots (``report``).
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from kanjiwrite.datasets.contract import CORRECT, DEFAULT_THRESHOLDS, LABELS
+from kanjiwrite.datasets.contract import CORRECT, DEFAULT_THRESHOLDS, LABELS, is_correct
 from kanjiwrite.datasets.errors import (
     DEFAULT_ERRORS,
     ErrorConfig,
@@ -22,6 +22,7 @@ from kanjiwrite.datasets.errors import (
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack, load_pack
 from kanjiwrite.datasets.matching import assign
 from kanjiwrite.datasets.splits import TEST_SEED, pack_splits, test_attempts
+from kanjiwrite.datasets.strokes import as_stroke
 from kanjiwrite.datasets.styles import load_styles
 from kanjiwrite.datasets.synthesis import Attempt
 from kanjiwrite.datasets.tegaki import (
@@ -35,6 +36,7 @@ from kanjiwrite.models.grader import Grader, load_checkpoint
 from kanjiwrite.models.runtime import torch_predict
 from kanjiwrite.training.metrics import (
     Scored,
+    accept_rates,
     check_targets,
     held_out_targets,
     metrics,
@@ -59,7 +61,7 @@ def score_synthetic(predict: Predict, pack: ReferencePack, attempts: list[Attemp
                 reference.strokes[k].p_correct,
                 ref.stroke_count,
             )
-            if (label == CORRECT) != (stroke.verdict == "correct"):
+            if (label == CORRECT) != is_correct(stroke.verdict):
                 misses.append(
                     {
                         "attempt": attempt,
@@ -85,8 +87,8 @@ def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenS
         if sample.char not in pack:
             continue
         ref = pack[sample.char]
-        strokes = [s[:, :2] for s in sample.strokes]
-        result = grade(predict, ref, strokes, sample.canvas)
+        strokes = [as_stroke(s) for s in sample.strokes]
+        result, base = grade(predict, ref, strokes, sample.canvas), baseline.grade(ref, strokes)
         order = assign(ref, strokes)
         if order is None:
             disagreeing.append(
@@ -97,39 +99,33 @@ def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenS
                     "strokes": len(strokes),
                     "reference_strokes": ref.stroke_count,
                     "verdicts": dict(Counter(s.verdict for s in result.strokes)),
-                    "baseline_verdicts": dict(
-                        Counter(s.verdict for s in baseline.grade(ref, strokes).strokes)
-                    ),
+                    "baseline_verdicts": dict(Counter(s.verdict for s in base.strokes)),
                 }
             )
             continue
-        row = rows.setdefault(sample.writer, Counter())
-        base = baseline.grade(ref, strokes)
-        row["strokes"] += len(strokes)
-        row["false_reject"] += sum(s.verdict != "correct" for s in result.strokes)
-        row["baseline_false_reject"] += sum(s.verdict != "correct" for s in base.strokes)
+        row = rows.setdefault(sample.writer, defaultdict(list))  # accepted flags
+        row["written"] += [is_correct(s.verdict) for s in result.strokes]
+        row["written_baseline"] += [is_correct(s.verdict) for s in base.strokes]
         for kind, injected in inject_errors(ref, strokes, order, rng):
             k = len(injected) - 1
-            model_ok = grade(predict, ref, injected, sample.canvas).strokes[k].verdict == "correct"
-            base_ok = baseline.grade(ref, injected).strokes[k].verdict == "correct"
-            row[f"{kind}_injected"] += 1
-            row[f"{kind}_accepted"] += model_ok
-            row[f"{kind}_baseline_accepted"] += base_ok
+            model = grade(predict, ref, injected, sample.canvas).strokes[k]
+            row[kind].append(is_correct(model.verdict))
+            row[f"{kind}_baseline"].append(
+                is_correct(baseline.grade(ref, injected).strokes[k].verdict)
+            )
     writers = {}
     for writer, row in rows.items():
-        injected = row["reversed_injected"] + row["swapped_injected"]
+        wrong = [*row["reversed"], *row["swapped"]]
+        wrong_baseline = [*row["reversed_baseline"], *row["swapped_baseline"]]
         writers[writer] = {
-            "samples_strokes": row["strokes"],
-            "false_reject": row["false_reject"] / max(row["strokes"], 1),
-            "baseline_false_reject": row["baseline_false_reject"] / max(row["strokes"], 1),
-            "false_accept": (row["reversed_accepted"] + row["swapped_accepted"]) / max(injected, 1),
-            "baseline_false_accept": (
-                row["reversed_baseline_accepted"] + row["swapped_baseline_accepted"]
-            )
-            / max(injected, 1),
-            "false_accept_reversed": row["reversed_accepted"] / max(row["reversed_injected"], 1),
-            "false_accept_swapped": row["swapped_accepted"] / max(row["swapped_injected"], 1),
-            "injected": injected,
+            "samples_strokes": len(row["written"]),
+            "false_reject": accept_rates(row["written"], True)["false_reject"],
+            "baseline_false_reject": accept_rates(row["written_baseline"], True)["false_reject"],
+            "false_accept": accept_rates(wrong, False)["false_accept"],
+            "baseline_false_accept": accept_rates(wrong_baseline, False)["false_accept"],
+            "false_accept_reversed": accept_rates(row["reversed"], False)["false_accept"],
+            "false_accept_swapped": accept_rates(row["swapped"], False)["false_accept"],
+            "injected": len(wrong),
         }
     return writers, disagreeing
 
@@ -169,7 +165,8 @@ def whole_acceptance(
     the share of correct strokes rejected, of wrong strokes accepted, and of attempts
     accepted whole (every stroke accepted); for the model also the share accepted whole at
     each strictness level's threshold (the order graded against kept as at ``standard``)."""
-    rows = {"model": Counter(), "baseline": Counter()}
+    flags = {"model": ([], []), "baseline": ([], [])}  # per stroke: accepted, correct
+    whole = {"model": [], "baseline": []}  # per attempt: every stroke accepted
     weakest = []  # the lowest p_correct of each attempt
     for attempt in attempts:
         ref = pack[attempt.kanji]
@@ -179,24 +176,19 @@ def whole_acceptance(
         }
         weakest.append(min(s.p_correct for s in results["model"]))
         for name, strokes in results.items():
-            row = rows[name]
-            accepted = np.array([s.verdict == "correct" for s in strokes])
-            correct = attempt.labels == CORRECT
-            row["attempts"] += 1
-            row["whole"] += bool(accepted.all())
-            row["correct"] += int(correct.sum())
-            row["rejected"] += int((~accepted & correct).sum())
-            row["wrong"] += int((~correct).sum())
-            row["accepted_wrong"] += int((accepted & ~correct).sum())
-    out = {
-        name: {
-            "attempts": row["attempts"],
-            "accepted_whole": row["whole"] / max(row["attempts"], 1),
-            "false_reject": row["rejected"] / max(row["correct"], 1),
-            "false_accept": row["accepted_wrong"] / max(row["wrong"], 1) if row["wrong"] else None,
+            accepted = [is_correct(s.verdict) for s in strokes]
+            flags[name][0].extend(accepted)
+            flags[name][1].extend(attempt.labels == CORRECT)
+            whole[name].append(all(accepted))
+    out = {}
+    for name, (accepted, correct) in flags.items():
+        rates = accept_rates(accepted, correct)
+        out[name] = {
+            "attempts": len(whole[name]),
+            "accepted_whole": float(np.mean(whole[name])) if whole[name] else 0.0,
+            "false_reject": rates["false_reject"],
+            "false_accept": rates["false_accept"] if not all(correct) else None,
         }
-        for name, row in rows.items()
-    }
     weakest = np.array(weakest)
     out["model"]["accepted_whole_at"] = {
         level: float((weakest >= t).mean()) if len(weakest) else None
@@ -228,17 +220,8 @@ def style_shift_attempts(pack: ReferencePack, seed: int) -> dict[str, list[Attem
     for char in pack_splits(pack)["test"]:
         for rendering in styles[char]:
             drawn, canvas = humanize(rendering.strokes, rng, plain)
-            n = len(drawn)
             out.setdefault(rendering.source, []).append(
-                Attempt(
-                    char,
-                    pack[char].strokes,
-                    drawn,
-                    canvas,
-                    np.zeros(n, np.int8),
-                    np.arange(n, dtype=np.int16),
-                    tuple(range(n)),
-                )
+                Attempt.in_order(char, pack[char].strokes, drawn, canvas)
             )
     return out
 
@@ -258,24 +241,15 @@ def lookalike_attempts(
     out: dict[str, list[Attempt]] = {"correct": [], "lookalike": []}
     for asked in sorted(test & set(found)):
         ref = pack[asked]
-        n = ref.stroke_count
         for pair in found[asked]:
             for _ in range(repeats):
                 for kind, strokes, labels in (
-                    ("correct", ref.strokes, np.zeros(n, np.int8)),
+                    ("correct", ref.strokes, None),
                     ("lookalike", pack[pair.written].strokes, np.array(pair.labels, np.int8)),
                 ):
                     drawn, canvas = humanize(strokes, rng)
                     out[kind].append(
-                        Attempt(
-                            asked,
-                            ref.strokes,
-                            drawn,
-                            canvas,
-                            labels,
-                            np.arange(n, dtype=np.int16),
-                            tuple(range(n)),
-                        )
+                        Attempt.in_order(asked, ref.strokes, drawn, canvas, labels=labels)
                     )
     return out
 
@@ -328,12 +302,7 @@ def evaluate(
     }
     p, truth = np.array(scored.p_correct), np.array(scored.truth) == CORRECT
     report["strictness"] = {
-        level: {
-            "threshold": t,
-            "false_reject": float((p[truth] < t).mean()),
-            "false_accept": float((p[~truth] >= t).mean()),
-        }
-        for level, t in thresholds.items()
+        level: {"threshold": t, **accept_rates(p >= t, truth)} for level, t in thresholds.items()
     }
     targets |= held_out_targets(report)
     report["targets"] = targets

@@ -61,14 +61,22 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray) -> float:
     )
 
 
-def binary_rates(truth: np.ndarray, verdict: np.ndarray) -> dict[str, float]:
-    """False-reject rate (correct strokes not accepted) and false-accept rate (wrong
-    strokes accepted) of verdicts against true labels (indices into ``LABELS``)."""
-    correct, accepted = truth == CORRECT, verdict == CORRECT
+def accept_rates(accepted: np.ndarray, correct: np.ndarray | bool) -> dict[str, float]:
+    """The false-reject rate (share of correct strokes not accepted) and false-accept rate
+    (share of wrong strokes accepted) of per-stroke ``accepted`` flags against ``correct``
+    (broadcast: ``True`` for strokes all correct); 0 for a rate with nothing to count. Every
+    false-reject and false-accept figure is computed here."""
+    accepted = np.asarray(accepted, bool)
+    correct = np.broadcast_to(np.asarray(correct, bool), accepted.shape)
     return {
         "false_reject": float((~accepted & correct).sum() / max(correct.sum(), 1)),
         "false_accept": float((accepted & ~correct).sum() / max((~correct).sum(), 1)),
     }
+
+
+def binary_rates(truth: np.ndarray, verdict: np.ndarray) -> dict[str, float]:
+    """``accept_rates`` of verdicts against true labels (indices into ``LABELS``)."""
+    return accept_rates(np.asarray(verdict) == CORRECT, np.asarray(truth) == CORRECT)
 
 
 def metrics(scored: Scored) -> dict:

@@ -250,12 +250,16 @@ def train(
 
 
 def _release(checkpoint: Path, out: Path | None, register: bool) -> None:
+    from kanjiwrite.export.release import ParityError
     from kanjiwrite.release import ReleaseError, release
 
     try:
         report = release(checkpoint, out, register)
     except ReleaseError as error:
         raise typer.BadParameter(str(error), param_hint="--out") from error
+    except ParityError as error:
+        typer.echo(f"release failed: {error}", err=True)
+        raise typer.Exit(1) from error
     parity = report["onnx"]["parity"]
     typer.echo(f"released {report['model_id']} into {report['out']}")
     typer.echo(
@@ -397,9 +401,13 @@ def export_everything(
 ) -> None:
     """ONNX + CoreML + parity and structural checks + reference pack + golden vectors, no
     registration (``kanjiwrite release`` does all of it and registers)."""
-    from kanjiwrite.export.release import export_all
+    from kanjiwrite.export.release import ParityError, export_all
 
-    report = export_all(checkpoint, out, run_id)
+    try:
+        report = export_all(checkpoint, out, run_id)
+    except ParityError as error:
+        typer.echo(f"export failed: {error}", err=True)
+        raise typer.Exit(1) from error
     if report["training_run_id"]:
         from kanjiwrite.training import tracking
 

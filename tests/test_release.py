@@ -147,3 +147,34 @@ def test_the_service_refuses_a_model_made_for_another_pack(released, tmp_path):
     onnx.save(proto, str(tmp_path / "other.onnx"))
     with pytest.raises(RuntimeError, match="made for reference pack kvg19990101-p0"):
         Scorer(Settings(model_path=tmp_path / "other.onnx"))
+
+
+def test_a_diverging_onnx_export_fails_the_release(released, tracking, monkeypatch):
+    """An ONNX export that is not the checkpoint's model (weights perturbed on the way) is
+    caught by the parity check: the release fails, no ONNX file is left, nothing is
+    registered."""
+    import copy
+
+    import torch
+
+    from kanjiwrite.export import release as export_release
+
+    export_onnx = export_release.export_onnx
+
+    def perturbed(model, path, metadata):
+        diverged = copy.deepcopy(model)
+        with torch.no_grad():
+            for parameter in diverged.parameters():
+                parameter.add_(0.01 * torch.randn_like(parameter))
+        return export_onnx(diverged, path, metadata)
+
+    monkeypatch.setattr(export_release, "export_onnx", perturbed)
+    client = tracking.MlflowClient()
+    versions = len(client.search_model_versions("name='kanjiwrite-grader'"))
+    out = released["root"] / "diverged"
+    result = CliRunner().invoke(
+        app, ["release", "--checkpoint", str(released["best"]), "--out", str(out)]
+    )
+    assert result.exit_code == 1 and "differs from the PyTorch model" in result.output
+    assert not list(out.glob("*.onnx")) and not (out / "app").exists()
+    assert len(client.search_model_versions("name='kanjiwrite-grader'")) == versions

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from kanjiwrite.cli import app
+from kanjiwrite.datasets.contract import LABELS
 from kanjiwrite.export.app_assets import read_binary_pack
 from kanjiwrite.models.decoding import build_batch
 from kanjiwrite.models.grader import load_checkpoint
@@ -102,7 +103,7 @@ def test_registered_model_predicts_through_pyfunc_for_any_stroke_count(released,
         feed = {k: v.astype(np.float32) for k, v in batch.items()}
         outputs = model.predict(feed)
         verdict, match = runtime(feed)
-        assert outputs["verdict_probs"].shape == (len(ref.orders()) * drawn, drawn, 6)
+        assert outputs["verdict_probs"].shape == (len(ref.orders()) * drawn, drawn, len(LABELS))
         np.testing.assert_allclose(outputs["verdict_probs"], verdict, atol=1e-6)
         np.testing.assert_allclose(outputs["match_probs"], match, atol=1e-6)
 

@@ -21,16 +21,17 @@ MESSAGES = one_per_label(
 
 
 def stroke_message(
-    verdict: str, index: int, matched: int | None, stroke_count: int, rule: str | None = None
+    verdict: str, index: int, depicted: int | None, stroke_count: int, rule: str | None = None
 ) -> str:
-    """The sentence for one stroke: ``matched`` is the stroke it depicts (numbered in the
-    order followed), ``rule`` the stroke-order rule it breaks (``models.order_rules``)."""
+    """The sentence for stroke ``index``: ``depicted`` is the position, in the order
+    followed, of the reference stroke it depicts (``None``: none); ``rule`` the stroke-order
+    rule it breaks (``models.order_rules``)."""
     n = index + 1
-    if verdict == "wrong_order" and matched is not None:
-        if matched > index:
+    if verdict == "wrong_order" and depicted is not None:
+        if depicted > index:
             why = f": {RULES[rule]}" if rule else ""
-            return f"That is stroke {matched + 1}; stroke {n} comes first{why}."
-        return f"That is stroke {matched + 1} again; stroke {n} comes next."
+            return f"That is stroke {depicted + 1}; stroke {n} comes first{why}."
+        return f"That is stroke {depicted + 1} again; stroke {n} comes next."
     return MESSAGES[verdict].format(n=n, count=stroke_count)
 
 

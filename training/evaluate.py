@@ -51,16 +51,11 @@ def score_synthetic(predict: Predict, pack: ReferencePack, attempts: list[Attemp
     for attempt in tqdm(attempts, desc="synthetic test", unit="attempt"):
         ref = pack[attempt.kanji]
         result = grade(predict, ref, attempt.drawn, attempt.canvas)
-        reference = baseline.grade(ref, attempt.drawn)
+        base_result = baseline.grade(ref, attempt.drawn)
         for k, label in enumerate(attempt.labels):
-            stroke = result.strokes[k]
+            stroke, base_stroke = result.strokes[k], base_result.strokes[k]
             model.add(label, stroke.verdict, stroke.p_correct, ref.stroke_count)
-            base.add(
-                label,
-                reference.strokes[k].verdict,
-                reference.strokes[k].p_correct,
-                ref.stroke_count,
-            )
+            base.add(label, base_stroke.verdict, base_stroke.p_correct, ref.stroke_count)
             if (label == CORRECT) != is_correct(stroke.verdict):
                 misses.append(
                     {

@@ -21,7 +21,6 @@ REAL_FALSE_REJECT = {"native": 0.015, "learner": 0.01, "hiragana": 0.015, "katak
 STYLE_FALSE_REJECT = 0.015  # held-out Kaisho / tomoe renderings
 LOOKALIKE_ACCEPTED = 0.02  # look-alikes written for test characters, accepted whole
 CORRECT_ACCEPTED = 0.98  # the same test characters written correctly, accepted whole
-MISPLACED_RECALL = 0.95
 CALIBRATION_BINS = 15
 
 

@@ -10,15 +10,21 @@ probabilities into verdicts; training selects checkpoints by it and every runtim
 with it, so the rule a model is chosen by is the rule it ships with.
 
 Adding a verdict label means: append it to ``LABELS`` (and to ``STROKE_ERRORS`` when the
-model should choose it for a rejected stroke), synthesise it in ``datasets/errors.py``,
-give it a sentence in ``models/messages.py`` (a test checks every label has one), and
-retrain and re-export (the exported metadata and the app spec carry the list). Nothing
-else names the labels.
+model should choose it for a rejected stroke), synthesise it in ``datasets/errors.py`` and
+weigh it in ``SynthesisConfig.error_weights``, give it a sentence in ``models/messages.py``
+and a colour in ``datasets/render.py``, and retrain and re-export (the exported metadata
+and the app spec carry the list). Whatever else is kept per label is checked by
+``one_per_label`` when it is built, so a label missing anywhere fails at import, loudly
+(``tests/test_contract.py`` adds one in a scratch copy of the package to prove it).
 """
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
+
+T = TypeVar("T")
 
 LABELS = ("correct", "wrong_direction", "wrong_order", "wrong_shape", "misplaced", "extra")
 LABEL_INDEX = {name: i for i, name in enumerate(LABELS)}
@@ -34,6 +40,7 @@ ACCEPT = 0.5  # a stroke is correct when its calibrated p_correct is at least th
 STRICTNESS = ("lenient", "standard", "strict")
 DEFAULT_STRICTNESS = "standard"
 DEFAULT_THRESHOLDS = {"lenient": 0.3, "standard": ACCEPT, "strict": 0.7}
+MISSES_BEFORE_HINT = 3  # the demo shows a stroke after this many misses on it
 MATCH_SURE = 0.5  # the match head "depicts stroke j" when j's probability is at least this
 
 KANJIVG_SIZE = 109.0  # KanjiVG's viewBox: references live in a 109 x 109 box, y down
@@ -43,6 +50,25 @@ MAX_STROKES = 64  # strokes per request and per model input (longest kanji: 30)
 MAX_POINTS = 4096  # raw points per stroke a client may send
 
 _ERROR_COLUMNS = np.array([LABEL_INDEX[label] for label in STROKE_ERRORS])
+
+
+def is_correct(verdict: str) -> bool:
+    """Whether a verdict accepts the stroke."""
+    return verdict == LABELS[CORRECT]
+
+
+def one_per_label(
+    values: dict[str, T], what: str, labels: tuple[str, ...] = LABELS
+) -> dict[str, T]:
+    """``values`` checked to hold exactly one entry per label of ``labels``; a ``ValueError``
+    naming ``what`` otherwise (a label added to the contract and forgotten there)."""
+    missing, unknown = set(labels) - set(values), set(values) - set(labels)
+    if missing or unknown:
+        raise ValueError(
+            f"{what} must have one entry per label: missing {sorted(missing)}, "
+            f"unknown {sorted(unknown)}"
+        )
+    return {label: values[label] for label in labels}
 
 
 def depicts_other(match_probs: np.ndarray, position: np.ndarray) -> np.ndarray:
@@ -99,4 +125,5 @@ def as_dict() -> dict:
         "points_per_stroke": POINTS_PER_STROKE,
         "max_strokes": MAX_STROKES,
         "max_points": MAX_POINTS,
+        "misses_before_hint": MISSES_BEFORE_HINT,
     }

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kanjiwrite.datasets import geometry
-from kanjiwrite.datasets.contract import KANJIVG_SIZE
+from kanjiwrite.datasets.contract import CORRECT, KANJIVG_SIZE, LABELS
 from kanjiwrite.datasets.strokes import arc_length, interpolate_axis, resample_many
 
 
@@ -161,6 +161,29 @@ def wrong_shape_candidates(
         yield makers[i]()
 
 
+def reversible(stroke: np.ndarray, cfg: ErrorConfig, char_size: float = KANJIVG_SIZE) -> bool:
+    """Whether the stroke is long enough for its direction to be judged (``wrong_direction``
+    is made only of those)."""
+    return geometry.length(stroke) >= cfg.min_direction_length * char_size
+
+
+def order_candidates(
+    points: np.ndarray,
+    k: int,
+    forbidden_order: set[int],
+    cfg: ErrorConfig,
+    char_size: float = KANJIVG_SIZE,
+) -> list[int]:
+    """The strokes j that written at position k are a ``wrong_order``: far enough from
+    stroke k whichever way either runs (``points``: the strokes resampled, ``(S, P, 2)``)
+    and not allowed there by an accepted order (``forbidden_order``,
+    ``KanjiRef.interchangeable``)."""
+    forward = np.linalg.norm(points - points[k], axis=-1).mean(-1)
+    backward = np.linalg.norm(points[:, ::-1] - points[k], axis=-1).mean(-1)
+    far = np.minimum(forward, backward) >= cfg.min_order_distance * char_size
+    return [int(j) for j in np.flatnonzero(far) if j != k and j not in forbidden_order]
+
+
 def corrupt(
     strokes: list[np.ndarray],
     k: int,
@@ -176,22 +199,20 @@ def corrupt(
 
     Returns the stroke and the reference index it depicts, or ``None`` when that error
     cannot be made unambiguous for this stroke. ``forbidden_order`` lists strokes that
-    an accepted alternative order allows at position k (never a ``wrong_order``).
+    an accepted alternative order allows at position k (never a ``wrong_order``,
+    ``KanjiRef.interchangeable``).
     ``resampled`` optionally gives ``strokes`` already resampled, ``(S, P, 2)``.
     """
     stroke = strokes[k]
-    if label == "correct":
+    if label == LABELS[CORRECT]:
         return stroke, k
     if label == "wrong_direction":
-        if geometry.length(stroke) < cfg.min_direction_length * char_size:
+        if not reversible(stroke, cfg, char_size):
             return None
         return reverse(stroke), k
     if label == "wrong_order":
         points = resampled if resampled is not None else resample_many(strokes)
-        forward = np.linalg.norm(points - points[k], axis=-1).mean(-1)
-        backward = np.linalg.norm(points[:, ::-1] - points[k], axis=-1).mean(-1)
-        far = np.minimum(forward, backward) >= cfg.min_order_distance * char_size
-        candidates = [j for j in np.flatnonzero(far) if j != k and j not in forbidden_order]
+        candidates = order_candidates(points, k, forbidden_order, cfg, char_size)
         if not candidates:
             return None
         later = [j for j in candidates if j > k]

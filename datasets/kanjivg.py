@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import svgpathtools
-from scipy.optimize import linear_sum_assignment
 
+from kanjiwrite.datasets.contract import KANJIVG_SIZE
+from kanjiwrite.datasets.matching import assign
 from kanjiwrite.datasets.strokes import KANJIVG_CANVAS, arc_length, resample, resample_many
 
 KVG = "{http://kanjivg.tagaini.net}"
@@ -74,6 +75,12 @@ class KanjiRef:
     def orders(self) -> list[tuple[int, ...]]:
         """All accepted writing orders, the standard one first."""
         return [tuple(range(self.stroke_count)), *self.alternative_orders]
+
+    def interchangeable(self, order: tuple[int, ...], k: int) -> set[int]:
+        """Positions in ``order`` (an accepted order) of the strokes some accepted order
+        writes at position k: writing one of them there is never a wrong order."""
+        position = {base: i for i, base in enumerate(order)}
+        return {position[o[k]] for o in self.orders()}
 
 
 def kanjivg_dir() -> Path:
@@ -164,15 +171,17 @@ def parse_svg(path: Path) -> KanjiRef:
 
 def match_alternative_order(base: KanjiRef, variant: KanjiRef) -> tuple[int, ...] | None:
     """The base stroke indices in the variant's writing order, if the variant is the same
-    strokes written in another order; ``None`` if it differs in shape or is the same order."""
-    if variant.stroke_count != base.stroke_count or base.stroke_count < 2:
+    strokes written in another order (``matching.assign`` in the 109 box, every stroke
+    within ``ALT_ORDER_TOLERANCE``); ``None`` if it differs in shape or is the same order."""
+    if base.stroke_count < 2:
         return None
-    a, b = resample_many(variant.strokes, 16), resample_many(base.strokes, 16)
-    cost = np.linalg.norm(a[:, None] - b[None], axis=-1).mean(-1)
-    rows, cols = linear_sum_assignment(cost)
-    if cost[rows, cols].max() > ALT_ORDER_TOLERANCE:
-        return None
-    order = tuple(int(c) for c in cols)
+    order = assign(
+        base,
+        variant.strokes,
+        align=False,
+        any_order=True,
+        max_distance=ALT_ORDER_TOLERANCE / KANJIVG_SIZE,
+    )
     return None if order == tuple(range(base.stroke_count)) else order
 
 

@@ -16,6 +16,7 @@ from kanjiwrite.datasets import geometry
 from kanjiwrite.datasets.augment import DEFAULT_AUGMENT, AugmentConfig, humanize
 from kanjiwrite.datasets.contract import KANJIVG_SIZE
 from kanjiwrite.datasets.kanjivg import KanjiRef
+from kanjiwrite.datasets.strokes import as_stroke
 from kanjiwrite.datasets.synthesis import components
 
 MEASURES = {
@@ -38,7 +39,7 @@ def stroke_deviations(ref: KanjiRef, drawn: list[np.ndarray]) -> dict[str, list[
         size = float(np.sqrt(abs(np.linalg.det(linear)))) * KANJIVG_SIZE
         expected = ref.strokes[k] @ linear.T + shift
         for name, measure in MEASURES.items():
-            out[name].append(measure(stroke[:, :2], expected, size))
+            out[name].append(measure(as_stroke(stroke), expected, size))
     return out
 
 

@@ -6,18 +6,21 @@ from pathlib import Path
 
 import numpy as np
 
-from kanjiwrite.datasets.contract import KANJIVG_CANVAS, LABELS
+from kanjiwrite.datasets.contract import CORRECT, KANJIVG_CANVAS, LABELS, one_per_label
 from kanjiwrite.datasets.kanjivg import KanjiRef
 from kanjiwrite.datasets.synthesis import Attempt
 
-COLOURS = {
-    "correct": "#1f2937",
-    "wrong_direction": "#dc2626",
-    "wrong_order": "#ea580c",
-    "wrong_shape": "#9333ea",
-    "misplaced": "#2563eb",
-    "extra": "#059669",
-}
+COLOURS = one_per_label(
+    {
+        "correct": "#1f2937",
+        "wrong_direction": "#dc2626",
+        "wrong_order": "#ea580c",
+        "wrong_shape": "#9333ea",
+        "misplaced": "#2563eb",
+        "extra": "#059669",
+    },
+    "render.COLOURS",
+)
 
 
 def _axes_grid(count: int, columns: int):
@@ -53,7 +56,7 @@ def draw_strokes(ax, strokes: list[np.ndarray], colours: list[str], canvas=None)
 def draw_attempt(ax, attempt: Attempt, highlight_errors: bool = True) -> None:
     """An attempt in its canvas; wrong strokes in their label's colour."""
     colours = [
-        COLOURS[LABELS[label]] if highlight_errors else COLOURS["correct"]
+        COLOURS[LABELS[label]] if highlight_errors else COLOURS[LABELS[CORRECT]]
         for label in attempt.labels
     ]
     draw_strokes(ax, attempt.drawn, colours, attempt.canvas)
@@ -62,7 +65,9 @@ def draw_attempt(ax, attempt: Attempt, highlight_errors: bool = True) -> None:
 def save_overview(ref: KanjiRef, attempts: list[Attempt], out: Path) -> Path:
     """The reference (numbered strokes) followed by attempts, titled by their labels."""
     fig, axes = _axes_grid(1 + len(attempts), 4)
-    draw_strokes(axes[0], ref.strokes, [COLOURS["correct"]] * ref.stroke_count, KANJIVG_CANVAS)
+    draw_strokes(
+        axes[0], ref.strokes, [COLOURS[LABELS[CORRECT]]] * ref.stroke_count, KANJIVG_CANVAS
+    )
     for i, stroke in enumerate(ref.strokes):
         axes[0].annotate(
             str(i + 1),

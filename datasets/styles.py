@@ -10,7 +10,7 @@ Sources:
   in a 0..320 box, y down.
 
 A rendering is kept only when it corresponds to the reference stroke by stroke
-(``correspondence``): the same number of strokes, the best assignment of its strokes to
+(``matching.assign``): the same number of strokes, the best assignment of its strokes to
 the reference's is an accepted writing order, every stroke runs in the reference stroke's
 direction, and no stroke is far from its partner. Its strokes are then stored in the
 reference's stroke numbering (stroke ``i`` depicts reference stroke ``i``) and mapped onto
@@ -29,7 +29,6 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from kanjiwrite.datasets import geometry
 from kanjiwrite.datasets.kanjivg import (
@@ -41,11 +40,10 @@ from kanjiwrite.datasets.kanjivg import (
     load_pack,
     parse_svg,
 )
-from kanjiwrite.datasets.strokes import resample_many
+from kanjiwrite.datasets.matching import assign
 
 TOMOE = Path(__file__).parent / "data" / "tomoe"
 SOURCES = ("kaisho", "tomoe")
-MAX_STROKE_DISTANCE = 0.2  # character units: a stroke this far from its partner is no match
 STYLE_FORMAT = 1
 
 
@@ -74,51 +72,10 @@ def read_tdic(path: Path) -> Iterable[tuple[str, list[np.ndarray]]]:
             strokes.append(np.array(numbers, float).reshape(-1, 2))
 
 
-def _normalised(strokes: list[np.ndarray]) -> list[np.ndarray]:
-    points = np.concatenate(strokes)
-    low, high = points.min(axis=0), points.max(axis=0)
-    return [(s - (low + high) / 2) / max(float((high - low).max()), 1e-9) for s in strokes]
-
-
-def _costs(drawn: list[np.ndarray], reference: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    a, b = resample_many(drawn, 16), resample_many(reference, 16)
-    forward = np.linalg.norm(a[:, None] - b[None], axis=-1).mean(-1)
-    backward = np.linalg.norm(a[:, None, ::-1] - b[None], axis=-1).mean(-1)
-    return forward, backward
-
-
-def correspondence(
-    ref: KanjiRef, strokes: list[np.ndarray], check_direction: bool = True
-) -> tuple[int, ...] | None:
-    """The reference stroke each of ``strokes`` depicts, when they are the reference
-    written in an accepted order (see module doc); ``None`` otherwise. Distances are in
-    character units after mapping the strokes onto the reference (box, then affine)."""
-    if len(strokes) != ref.stroke_count or not strokes:
-        return None
-    drawn, reference = _normalised(strokes), _normalised(ref.strokes)
-    columns = None
-    for _ in range(2):  # assign, fit the affine map on that assignment, assign again
-        forward, backward = _costs(drawn, reference)
-        cost = forward if check_direction else np.minimum(forward, backward)
-        _, columns = linear_sum_assignment(cost)
-        linear, shift = geometry.fit_alignment(drawn, [reference[c] for c in columns])
-        drawn = [s @ linear.T + shift for s in drawn]
-    forward, backward = _costs(drawn, reference)
-    rows = np.arange(len(drawn))
-    cost = forward if check_direction else np.minimum(forward, backward)
-    if tuple(int(c) for c in columns) not in ref.orders():
-        return None
-    if cost[rows, columns].max() > MAX_STROKE_DISTANCE:
-        return None
-    if check_direction and (forward[rows, columns] > backward[rows, columns]).any():
-        return None
-    return tuple(int(c) for c in columns)
-
-
 def rendering_of(ref: KanjiRef, source: str, strokes: list[np.ndarray]) -> Rendering | None:
     """``strokes`` as a rendering of ``ref`` (see module doc), or ``None`` if they do not
     correspond to it."""
-    columns = correspondence(ref, strokes)
+    columns = assign(ref, strokes)
     if columns is None:
         return None
     ordered = [strokes[list(columns).index(i)] for i in range(ref.stroke_count)]

@@ -21,16 +21,26 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kanjiwrite.datasets.augment import DEFAULT_AUGMENT, AugmentConfig, humanize
-from kanjiwrite.datasets.contract import LABEL_INDEX, LABELS, STROKE_ERRORS
+from kanjiwrite.datasets.contract import (
+    CORRECT,
+    EXTRA,
+    LABEL_INDEX,
+    LABELS,
+    STROKE_ERRORS,
+    one_per_label,
+)
 from kanjiwrite.datasets.errors import DEFAULT_ERRORS, ErrorConfig, corrupt, fit_to_box
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack
 from kanjiwrite.datasets.strokes import resample_many
+
+# how often each stroke error is chosen for a wrong stroke, relative to the others
+ERROR_WEIGHTS = {"wrong_direction": 1.0, "wrong_order": 1.0, "wrong_shape": 1.5, "misplaced": 1.5}
 
 
 @dataclass(frozen=True)
 class SynthesisConfig:
     error_rate: float = 0.35  # share of drawn strokes that are wrong
-    error_weights: tuple[float, ...] = (1.0, 1.0, 1.5, 1.5)  # over STROKE_ERRORS
+    error_weights: dict[str, float] = field(default_factory=lambda: dict(ERROR_WEIGHTS))
     complete_probability: float = 0.5  # otherwise the attempt stops after a random stroke
     extra_probability: float = 0.15  # complete attempts get one stroke too many
     alternative_order_probability: float = 0.3
@@ -38,6 +48,9 @@ class SynthesisConfig:
     lookalike_probability: float = 0.08  # attempts writing a look-alike, when there is one
     augment: AugmentConfig = DEFAULT_AUGMENT
     errors: ErrorConfig = DEFAULT_ERRORS
+
+    def __post_init__(self) -> None:
+        one_per_label(self.error_weights, "SynthesisConfig.error_weights", STROKE_ERRORS)
 
 
 DEFAULT_SYNTHESIS = SynthesisConfig()
@@ -53,6 +66,30 @@ class Attempt:
     matched: np.ndarray  # int16: reference index (in ``reference``) depicted, -1 if none
     order: tuple[int, ...]  # base stroke indices in the order followed
     missing: list[int] = field(default_factory=list)
+
+    @classmethod
+    def in_order(
+        cls,
+        kanji: str,
+        reference: list[np.ndarray],
+        drawn: list[np.ndarray],
+        canvas: tuple[float, float],
+        order: tuple[int, ...] | None = None,
+        labels: np.ndarray | None = None,
+    ) -> Attempt:
+        """Drawn stroke k against expected stroke k (``reference`` in the ``order``
+        followed, standard by default), every stroke ``correct`` unless ``labels`` say
+        otherwise."""
+        n = len(drawn)
+        return cls(
+            kanji=kanji,
+            reference=reference,
+            drawn=drawn,
+            canvas=canvas,
+            labels=np.full(n, CORRECT, np.int8) if labels is None else labels,
+            matched=np.arange(n, dtype=np.int16),
+            order=order if order is not None else tuple(range(len(reference))),
+        )
 
 
 Hand = list[np.ndarray]  # a rendering's strokes in the reference's numbering, KanjiVG box
@@ -81,7 +118,6 @@ def write_lookalike(
     count = n if rng.random() < cfg.complete_probability else int(rng.integers(1, n + 1))
     order = tuple(range(n))
     drawn, canvas = humanize(strokes[:count], rng, cfg.augment)
-    correct = LABEL_INDEX["correct"]
     return Attempt(
         kanji=ref.char,
         reference=list(ref.strokes),
@@ -90,7 +126,7 @@ def write_lookalike(
         labels=np.array(labels[:count], np.int8),
         matched=np.arange(count, dtype=np.int16),
         order=order,
-        missing=[i for i in range(n) if i >= count or labels[i] != correct],
+        missing=[i for i in range(n) if i >= count or labels[i] != CORRECT],
     )
 
 
@@ -116,13 +152,10 @@ def synthesize_attempt(
     written = [hand[i] for i in order]  # the correct strokes, as this hand writes them
     n = len(expected)
     drawn_count = n if rng.random() < cfg.complete_probability else int(rng.integers(1, n + 1))
-    # strokes another accepted order allows at each position (never labelled wrong_order)
-    allowed = [{o[k] for o in orders} for k in range(n)]
-    position_of = {base: k for k, base in enumerate(order)}
 
     resampled = resample_many(written) if styled else ref.resampled()[list(order)]
     strokes, labels, matched = [], [], []
-    weights = np.asarray(cfg.error_weights)
+    weights = np.array([cfg.error_weights[label] for label in STROKE_ERRORS])
     for k in range(drawn_count):
         made = None
         if rng.random() < cfg.error_rate:
@@ -130,7 +163,6 @@ def synthesize_attempt(
             # (Efraimidis-Spirakis keys); the first one possible for stroke k is used
             for i in np.argsort(-(rng.random(len(weights)) ** (1.0 / weights))):
                 label = STROKE_ERRORS[i]
-                forbidden = {position_of[b] for b in allowed[k]}
                 made = corrupt(
                     written,
                     k,
@@ -138,13 +170,13 @@ def synthesize_attempt(
                     rng,
                     cfg.errors,
                     donors,
-                    forbidden,
+                    ref.interchangeable(order, k),
                     resampled=resampled,
                 )
                 if made is not None:
                     break
         if made is None:
-            label, made = "correct", (written[k], k)
+            label, made = LABELS[CORRECT], (written[k], k)
         strokes.append(made[0])
         labels.append(LABEL_INDEX[str(label)])
         matched.append(made[1])
@@ -154,7 +186,7 @@ def synthesize_attempt(
             fit_to_box(donors[rng.integers(len(donors))], expected[j]) if donors else expected[j]
         )
         strokes.append(extra)
-        labels.append(LABEL_INDEX["extra"])
+        labels.append(EXTRA)
         matched.append(-1)
 
     drawn, canvas = humanize(
@@ -168,7 +200,7 @@ def synthesize_attempt(
         labels=np.array(labels, np.int8),
         matched=np.array(matched, np.int16),
         order=tuple(order),
-        missing=[i for i in range(n) if i >= drawn_count or labels[i] != LABEL_INDEX["correct"]],
+        missing=[i for i in range(n) if i >= drawn_count or labels[i] != CORRECT],
     )
 
 
@@ -227,17 +259,23 @@ def fixed_attempts(
 
 
 def examples_by_label(
-    refs: list[KanjiRef], per_label: int, rng: np.random.Generator
+    refs: list[KanjiRef], per_label: int, rng: np.random.Generator, max_attempts: int = 0
 ) -> dict[str, list[tuple[Attempt, int]]]:
     """``per_label`` (attempt, stroke index) examples of every label, from attempts at
-    random characters of ``refs`` (for galleries)."""
+    random characters of ``refs`` (for galleries); a ``RuntimeError`` naming the labels
+    still short after ``max_attempts`` attempts (default: 100 per example wanted)."""
     donors = donor_strokes(refs)
     found: dict[str, list[tuple[Attempt, int]]] = {label: [] for label in LABELS}
-    while min(len(v) for v in found.values()) < per_label:
+    for _ in range(max_attempts or 100 * per_label * len(LABELS)):
+        if min(len(v) for v in found.values()) >= per_label:
+            return found
         attempt = synthesize_attempt(refs[rng.integers(len(refs))], rng, donors)
         for k, label in enumerate(attempt.labels):
             items = found[LABELS[label]]
             if len(items) < per_label:
                 items.append((attempt, k))
                 break
+    short = [label for label, items in found.items() if len(items) < per_label]
+    if short:
+        raise RuntimeError(f"no {per_label} examples of {short}: is every label synthesised?")
     return found

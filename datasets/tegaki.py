@@ -60,10 +60,10 @@ def parse_character(root: ET.Element, path: Path, writer: str) -> HandwrittenSam
 
 def correct_attempts(pack, samples: list[HandwrittenSample]) -> list:
     """Real samples as attempts labelled correct stroke by stroke: those of known
-    characters whose strokes correspond to the reference (``styles.correspondence``: the
-    count, an accepted order, every stroke's direction), in the order they follow."""
-    from kanjiwrite.datasets.contract import LABEL_INDEX
-    from kanjiwrite.datasets.styles import correspondence
+    characters whose strokes correspond to the reference (``matching.assign``: the count,
+    an accepted order, every stroke's direction, none far off), in the order they follow."""
+    from kanjiwrite.datasets.matching import assign
+    from kanjiwrite.datasets.strokes import as_stroke
     from kanjiwrite.datasets.synthesis import Attempt
 
     attempts = []
@@ -71,21 +71,12 @@ def correct_attempts(pack, samples: list[HandwrittenSample]) -> list:
         if sample.char not in pack:
             continue
         ref = pack[sample.char]
-        strokes = [s[:, :2] for s in sample.strokes]
-        order = correspondence(ref, strokes)
+        strokes = [as_stroke(s) for s in sample.strokes]
+        order = assign(ref, strokes)
         if order is None:
             continue
-        attempts.append(
-            Attempt(
-                kanji=ref.char,
-                reference=[ref.strokes[i] for i in order],
-                drawn=strokes,
-                canvas=sample.canvas,
-                labels=np.full(len(strokes), LABEL_INDEX["correct"], np.int8),
-                matched=np.arange(len(strokes), dtype=np.int16),
-                order=order,
-            )
-        )
+        reference = [ref.strokes[i] for i in order]
+        attempts.append(Attempt.in_order(ref.char, reference, strokes, sample.canvas, order))
     return attempts
 
 

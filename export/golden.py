@@ -29,12 +29,21 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from kanjiwrite.datasets.augment import humanize
-from kanjiwrite.datasets.contract import KANJIVG_SIZE, LABELS, STRICTNESS, STROKE_ERRORS
+from kanjiwrite.datasets.contract import (
+    CORRECT,
+    KANJIVG_SIZE,
+    LABELS,
+    STRICTNESS,
+    STROKE_ERRORS,
+    is_correct,
+)
 from kanjiwrite.datasets.errors import DEFAULT_ERRORS, THIRD_OF_THE_BOX, corrupt, misplace
 from kanjiwrite.datasets.kanjivg import ReferencePack
+from kanjiwrite.datasets.strokes import as_stroke
 from kanjiwrite.export.to_coreml import bucket_for
 from kanjiwrite.models.decoding import Predict, build_batch, decode, partners_of, taps_of
 from kanjiwrite.models.messages import explain
+from kanjiwrite.models.replay import replay
 
 MARGIN = 0.05  # |p_correct - threshold| of every stroke of a chosen case
 SEED = 11
@@ -58,7 +67,7 @@ class CaseMaker:
     def draw(self, strokes: list[np.ndarray]) -> tuple[list[np.ndarray], tuple[float, float]]:
         """Reference-box strokes as a learner draws them: integer pixels on a canvas."""
         drawn, canvas = humanize(strokes, self.rng)
-        return [np.round(s[:, :2]) for s in drawn], (round(canvas[0]), round(canvas[1]))
+        return [np.round(as_stroke(s)) for s in drawn], (round(canvas[0]), round(canvas[1]))
 
     def request(
         self,
@@ -194,9 +203,10 @@ def verdict_cases(maker: CaseMaker) -> list[dict]:
 
         return wanted
 
-    cases = [first(attempts(label), shows(label), label) for label in ["correct", *STROKE_ERRORS]]
     # wrong_order both ways: a later stroke (the server names the rule), an earlier one again
-    cases[2] = first(attempts("wrong_order"), shows("wrong_order", True), "a later stroke")
+    wanted = {label: shows(label) for label in [LABELS[CORRECT], *STROKE_ERRORS]}
+    wanted["wrong_order"] = shows("wrong_order", True)
+    cases = [first(attempts(label), check, label) for label, check in wanted.items()]
     again = first(attempts("wrong_order"), shows("wrong_order", False), "a stroke again")
     cases.append({**again, "name": "verdict-wrong_order-again"})
     three = pack["三"]
@@ -222,7 +232,7 @@ def written(maker: CaseMaker, name: str, about: str, kanji: str, order=None, cou
 
 
 def all_correct(case: dict) -> bool:
-    return all(s["verdict"] == "correct" for s in case["result"]["strokes"])
+    return all(is_correct(s["verdict"]) for s in case["result"]["strokes"])
 
 
 def shape_cases(maker: CaseMaker) -> list[dict]:
@@ -238,7 +248,7 @@ def shape_cases(maker: CaseMaker) -> list[dict]:
 
     longest = pack.longest()
     return [
-        first(tap(), lambda c: last_verdict(c) != "correct", "tap"),
+        first(tap(), lambda c: not is_correct(last_verdict(c)), "tap"),
         first(
             written(maker, "missing", "3 of 8 strokes of 国", "国", count=3),
             lambda c: all_correct(c) and not c["result"]["complete"],
@@ -326,7 +336,7 @@ def strictness_cases(maker: CaseMaker) -> list[dict]:
 
     def differs(cases: list[dict]) -> bool:
         p = cases[0]["result"]["strokes"][-1]["p_correct"]
-        verdicts = {last_verdict(c) == "correct" for c in cases}
+        verdicts = {is_correct(last_verdict(c)) for c in cases}
         return lenient + MARGIN <= p <= strict - MARGIN and verdicts == {True, False}
 
     return first(attempts(), differs, "strictness", tries=400)
@@ -353,29 +363,30 @@ def alternative_order_cases(maker: CaseMaker) -> list[dict]:
 
 
 def session(maker: CaseMaker, name: str, kanji: str, lifts: list[np.ndarray]) -> dict:
-    """Pen lifts of reference-box strokes ``lifts`` under the app's protocol: each request
-    is the accepted strokes plus the new one; a correct newest stroke is accepted."""
+    """Pen lifts of reference-box strokes ``lifts`` under the app's protocol
+    (``models.replay``), each request recorded as a case."""
     drawn, canvas = maker.draw(lifts)
-    accepted: list[np.ndarray] = []
+    run = replay(
+        maker.predict,
+        maker.pack[kanji],
+        drawn,
+        canvas,
+        maker.thresholds["standard"],
+        partners=partners_of(maker.pack, kanji),
+    )
     steps = []
-    for i, stroke in enumerate(drawn):
-        case = maker.request(
-            f"{name}-{i + 1}",
-            f"pen lift {i + 1}",
-            kanji,
-            [*accepted, stroke],
-            canvas,
-            settled=len(accepted),
-        )
-        keep = last_verdict(case) == "correct"
-        accepted += [stroke] if keep else []
-        steps.append({"stroke": stroke.astype(int).tolist(), "request": case, "accepted": keep})
+    for step in run.steps:
+        number = step.stroke + 1
+        request = [drawn[i] for i in step.request]
+        case = maker.request(f"{name}-{number}", f"pen lift {number}", kanji, request, canvas)
+        stroke = drawn[step.stroke].astype(int).tolist()
+        steps.append({"stroke": stroke, "request": case, "accepted": step.accepted})
     return {
         "name": name,
         "kanji": kanji,
         "canvas": list(canvas),
         "lifts": steps,
-        "accepted": len(accepted),
+        "accepted": len(run.accepted),
         "complete": steps[-1]["request"]["result"]["complete"],
     }
 

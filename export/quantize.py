@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kanjiwrite.datasets.contract import CORRECT, is_correct
 from kanjiwrite.datasets.kanjivg import load_pack
 from kanjiwrite.datasets.splits import test_attempts
 from kanjiwrite.export.benchmark import timings, workloads
@@ -21,7 +22,7 @@ def binary_accuracy(predict, attempts, pack) -> float:
     for attempt in attempts:
         result = grade(predict, pack[attempt.kanji], attempt.drawn, attempt.canvas)
         for label, stroke in zip(attempt.labels, result.strokes, strict=True):
-            right += (label == 0) == (stroke.verdict == "correct")
+            right += (label == CORRECT) == is_correct(stroke.verdict)
             total += 1
     return right / total
 

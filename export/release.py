@@ -24,7 +24,11 @@ from kanjiwrite.models.decoding import build_batch, decode
 from kanjiwrite.models.grader import Grader, load_checkpoint, model_id
 from kanjiwrite.models.runtime import onnx_predict, torch_predict
 
-PARITY_TOLERANCE = 1e-4
+PARITY_TOLERANCE = 1e-4  # max abs difference of ONNX Runtime's outputs from PyTorch's
+
+
+class ParityError(RuntimeError):
+    """An export whose outputs differ from the PyTorch model's beyond ``PARITY_TOLERANCE``."""
 
 
 def parity_report(predict_a, predict_b, attempts: int = 150) -> dict:
@@ -55,24 +59,39 @@ def parity_report(predict_a, predict_b, attempts: int = 150) -> dict:
     }
 
 
+def checked_onnx(model: Grader, out_dir: Path, metadata: dict[str, str]) -> tuple[Path, dict]:
+    """``out_dir/grader.onnx`` and its parity report, written only when its outputs are
+    the PyTorch model's within ``PARITY_TOLERANCE`` (``ParityError`` otherwise)."""
+    unchecked = export_onnx(model, out_dir / "grader.unchecked.onnx", metadata)
+    parity = parity_report(torch_predict(model), onnx_predict(unchecked))
+    if parity["max_abs_diff"] > PARITY_TOLERANCE:
+        unchecked.unlink()
+        raise ParityError(
+            f"the ONNX export differs from the PyTorch model by up to "
+            f"{parity['max_abs_diff']:.2e} over {parity['items']} items (tolerance "
+            f"{PARITY_TOLERANCE:.0e}): not exported"
+        )
+    return unchecked.replace(out_dir / "grader.onnx"), parity
+
+
 def export_all(checkpoint: Path, out_dir: Path, run_id: str | None = None) -> dict:
     """Write grader.onnx and export_report.json to ``out_dir`` and the app's folder
     ``out_dir/app`` (grader.mlpackage, reference-pack.kwrp, prompts.json,
     golden_vectors.json, manifest.json: ``export.app_assets``), check them; returns the
-    report."""
+    report. Raises ``ParityError`` (nothing written but the stripped checkpoint) when the
+    ONNX export is not the PyTorch model within ``PARITY_TOLERANCE``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     info = load_checkpoint(checkpoint)
     model = Grader.from_checkpoint(info)
     run_id = run_id or info.get("mlflow_run_id")
     identity = model_id(model)
     metadata = model_metadata(info, identity, run_id)
-    onnx_path = export_onnx(model, out_dir / "grader.onnx", metadata)
+    onnx_path, parity = checked_onnx(model, out_dir, metadata)
     app = out_dir / "app"
     if app.exists():
         shutil.rmtree(app)
     coreml_path = export_coreml(model, app / "grader.mlpackage", metadata)
     pack = load_pack()
-    parity = parity_report(torch_predict(model), onnx_predict(onnx_path))
     structure = structural_report(coreml_path)
     pack_path = write_binary_pack(pack, app / "reference-pack.kwrp", identity)
     thresholds = json.loads(metadata["thresholds"])

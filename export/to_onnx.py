@@ -1,10 +1,12 @@
 """ONNX export of the grader: one self-contained file, dynamic batch and stroke counts.
 
-Inputs (all float32; masks are 1 for a real stroke, 0 for padding):
-``drawn`` (B, D, 32, 6), ``drawn_mask`` (B, D), ``reference`` (B, R, 32, 6),
-``reference_mask`` (B, R). Outputs: ``verdict_probs`` (B, D, 6) calibrated probabilities
-over ``contract.LABELS``; ``match_probs`` (B, D, R + 1), the last column being "no stroke".
-Running it: ``models.runtime.onnx_predict``.
+Inputs (all float32; masks are 1 for a real stroke, 0 for padding): ``drawn`` (B, D, P, F),
+``drawn_mask`` (B, D), ``reference`` (B, R, P, F), ``reference_mask`` (B, R), with
+P = ``contract.POINTS_PER_STROKE`` points and F = ``len(strokes.FEATURES)`` features a point.
+Outputs: ``verdict_probs`` (B, D, ``len(contract.LABELS)``) calibrated probabilities over
+``contract.LABELS``; ``match_probs`` (B, D, R + 1), the last column being "no stroke".
+The descriptions stored in the model (``INPUTS``, ``OUTPUTS``) are built from those
+constants. Running it: ``models.runtime.onnx_predict``.
 """
 
 from __future__ import annotations
@@ -15,20 +17,23 @@ from pathlib import Path
 import torch
 
 from kanjiwrite.datasets import contract
+from kanjiwrite.datasets.contract import POINTS_PER_STROKE
 from kanjiwrite.datasets.kanjivg import ATTRIBUTION
+from kanjiwrite.datasets.strokes import FEATURES
 from kanjiwrite.models.grader import Grader, PredictWrapper
 from kanjiwrite.models.runtime import INPUT_NAMES, OUTPUT_NAMES, example_tensors
 
 OPSET = 18
+_POINTS = f"{POINTS_PER_STROKE} points x ({', '.join(FEATURES)})"
 INPUTS = dict(
     zip(
         INPUT_NAMES,
         (
-            "Learner strokes so far, each resampled to 32 points x (x, y, dx, dy, pen_down, "
-            "pen_up) in the frame of all drawn strokes (see export/APP_SPEC.md).",
+            f"Learner strokes so far, each resampled to {_POINTS} in the frame of all drawn "
+            "strokes (see export/APP_SPEC.md).",
             "1 for a real drawn stroke, 0 for padding.",
-            "Reference strokes in the expected order, 32 points x 6 features, in the frame of "
-            "as many leading reference strokes as were drawn (see export/APP_SPEC.md).",
+            f"Reference strokes in the expected order, {_POINTS}, in the frame of as many "
+            "leading reference strokes as were drawn (see export/APP_SPEC.md).",
             "1 for a real reference stroke, 0 for padding.",
         ),
         strict=True,

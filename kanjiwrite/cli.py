@@ -255,6 +255,7 @@ def train(
 def _release(
     checkpoint: Path, out: Path | None, register: bool, force: bool, cases: int = 200
 ) -> None:
+    from kanjiwrite.export.release import ParityError
     from kanjiwrite.release import ReleaseError, release
     from kanjiwrite.training.scenarios import markdown
 
@@ -262,6 +263,9 @@ def _release(
         report = release(checkpoint, out, register, force, cases)
     except ReleaseError as error:
         typer.echo(f"release refused: {error}", err=True)
+        raise typer.Exit(1) from error
+    except ParityError as error:
+        typer.echo(f"release failed: {error}", err=True)
         raise typer.Exit(1) from error
     typer.echo(markdown(report["scenarios"]))
     parity = report["onnx"]["parity"]
@@ -456,9 +460,13 @@ def export_everything(
 ) -> None:
     """ONNX + CoreML + parity and structural checks + reference pack + golden vectors, no
     registration (``kanjiwrite release`` does all of it and registers)."""
-    from kanjiwrite.export.release import export_all
+    from kanjiwrite.export.release import ParityError, export_all
 
-    report = export_all(checkpoint, out, run_id)
+    try:
+        report = export_all(checkpoint, out, run_id)
+    except ParityError as error:
+        typer.echo(f"export failed: {error}", err=True)
+        raise typer.Exit(1) from error
     if report["training_run_id"]:
         from kanjiwrite.training import tracking
 

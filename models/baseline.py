@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kanjiwrite.datasets import geometry
-from kanjiwrite.datasets.contract import KANJIVG_SIZE
+from kanjiwrite.datasets.contract import KANJIVG_SIZE, is_correct
 from kanjiwrite.datasets.errors import reverse
 from kanjiwrite.datasets.kanjivg import KanjiRef
 from kanjiwrite.datasets.strokes import as_stroke
@@ -122,7 +122,7 @@ def grade(
     best_order, best_result, best_correct = None, None, -1
     for order in ref.orders():
         result = grade_in_order([ref.strokes[i] for i in order], strokes, thresholds)
-        correct = sum(v == "correct" for v, *_ in result)
+        correct = sum(is_correct(v) for v, *_ in result)
         if correct > best_correct:
             best_order, best_result, best_correct = order, result, correct
     assert best_order is not None and best_result is not None

@@ -331,30 +331,6 @@ def grade_requests(
     return results
 
 
-def replay(
-    predict: Predict,
-    ref: KanjiRef,
-    strokes: Sequence[Stroke],
-    canvas: Canvas,
-    accept: float = ACCEPT,
-    partners: Sequence[Partner] = (),
-) -> list[StrokeResult]:
-    """The app's protocol, pen lift by pen lift: each stroke is graded with the strokes
-    accepted so far (``settled``) plus itself; it joins them when right. Returns the
-    newest stroke's result at every pen lift, as the learner was shown it."""
-    accepted: list[Stroke] = []
-    shown = []
-    for stroke in strokes:
-        result = grade(
-            predict, ref, [*accepted, stroke], canvas, False, accept, partners, len(accepted)
-        )
-        newest = result.strokes[-1]
-        shown.append(newest)
-        if newest.correct:
-            accepted.append(stroke)
-    return shown
-
-
 @lru_cache(maxsize=8192)
 def partners_of(pack: ReferencePack, char: str) -> tuple[Partner, ...]:
     """The look-alikes ``char`` is compared with (``lookalikes.partner_table``)."""

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kanjiwrite.datasets.contract import LABELS
+from kanjiwrite.datasets.contract import one_per_label
 from kanjiwrite.datasets.kanjidic import load_prompts
 from kanjiwrite.datasets.kanjivg import KanjiRef
 from kanjiwrite.models.decoding import GradeResult, Partner, StrokeResult
 from kanjiwrite.models.order_rules import RULES, order_rule
 
-MESSAGES = {
-    "correct": "Stroke {n} is right.",
-    "wrong_direction": "Stroke {n} was drawn from the wrong end.",
-    "wrong_order": "Stroke {n} is out of order.",
-    "wrong_shape": "Stroke {n} has the wrong shape.",
-    "misplaced": "Stroke {n} has the right shape but the wrong place or size.",
-    "extra": "This kanji has only {count} strokes.",
-}
-assert set(MESSAGES) == set(LABELS), "every verdict label needs a message"
+MESSAGES = one_per_label(
+    {
+        "correct": "Stroke {n} is right.",
+        "wrong_direction": "Stroke {n} was drawn from the wrong end.",
+        "wrong_order": "Stroke {n} is out of order.",
+        "wrong_shape": "Stroke {n} has the wrong shape.",
+        "misplaced": "Stroke {n} has the right shape but the wrong place or size.",
+        "extra": "This kanji has only {count} strokes.",
+    },
+    "models.messages.MESSAGES",
+)
 
 
 def stroke_message(

@@ -87,10 +87,10 @@ def order_rule(ref: KanjiRef, expected: int, later: int) -> str | None:
         return "outside_before_inside"
     if crosses_other and ke == "h" and kx == "v":
         return "horizontal_before_vertical"
-    centre_x = (low[0] + high[0]) / 2
+    axis = (low[0] + high[0]) / 2  # the character's vertical mid-line
     ce, cx = geometry.centre(e), geometry.centre(x)
-    if abs(ce[0] - centre_x) < 0.08 * size and abs(cx[0] - centre_x) >= 0.12 * size:
-        mirror = np.array([2 * centre_x - cx[0], cx[1]])
+    if abs(ce[0] - axis) < 0.08 * size and abs(cx[0] - axis) >= 0.12 * size:
+        mirror = np.array([2 * axis - cx[0], cx[1]])
         if any(
             i not in (expected, later) and np.linalg.norm(geometry.centre(s) - mirror) < 0.15 * size
             for i, s in enumerate(strokes)

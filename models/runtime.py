@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from kanjiwrite.datasets.contract import POINTS_PER_STROKE
-from kanjiwrite.datasets.kanjivg import ReferencePack
 from kanjiwrite.datasets.strokes import FEATURES
-from kanjiwrite.models.decoding import Predict, build_batch
+from kanjiwrite.models.decoding import Predict
 
 INPUT_NAMES = ("drawn", "drawn_mask", "reference", "reference_mask")
 OUTPUT_NAMES = ("verdict_probs", "match_probs")
@@ -55,14 +54,6 @@ def torch_predict(model) -> Predict:
         return verdict.numpy(), match.numpy()
 
     return predict
-
-
-def example_inputs(pack: ReferencePack) -> dict[str, np.ndarray]:
-    """A small real batch (書, three strokes drawn; one item per accepted order), for
-    signatures and export checks."""
-    ref = pack["書"]
-    inputs, _ = build_batch(ref, [s * 4 + 30 for s in ref.strokes[:3]], (500, 500))
-    return inputs
 
 
 def example_tensors(batch: int = 2, drawn: int = 3, reference: int = 5) -> tuple:

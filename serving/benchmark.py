@@ -241,7 +241,7 @@ def request_costs(repeats: int = 5) -> dict:
 
     from fastapi.testclient import TestClient
 
-    from kanjiwrite.models.decoding import grade
+    from kanjiwrite.models.replay import replay
     from kanjiwrite.serving.app import create_app
     from kanjiwrite.serving.practice_store import migrate
     from kanjiwrite.serving.settings import Settings
@@ -269,14 +269,8 @@ def request_costs(repeats: int = 5) -> dict:
         ref = scorer.pack[kanji]
         drawn = [np.array(s) for s in review["strokes"]]
         started = time.perf_counter()
-        accepted, claims = [], []
-        for stroke in drawn:  # the replay as it was: one inference call per stroke
-            if len(accepted) == ref.stroke_count:
-                claims.append(False)
-                continue
-            result = grade(scorer.predict, ref, [*accepted, stroke], (400, 400), prefixes=False)
-            claims.append(result.strokes[-1].verdict == "correct")
-            accepted += [stroke] if claims[-1] else []
+        run = replay(scorer.predict, ref, drawn, (400, 400))  # one inference call per stroke
+        claims = [j in run.accepted for j in range(len(drawn))]
         per_stroke_ms = (time.perf_counter() - started) * 1000
         encoded = {
             "score": json.dumps(score).encode(),

@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from kanjiwrite.datasets.contract import is_correct
 from kanjiwrite.models.decoding import grade
 from kanjiwrite.serving.deps import KnownKanji, ScorerDep, StoreDep, reference_of
 from kanjiwrite.serving.practice_store import DeckFull, OverrideRow, TooManyOverrides, utc_now
@@ -212,7 +213,7 @@ def override(
     accept = scorer.thresholds[body.strictness]
     result = grade(scorer.predict, ref, body.strokes, body.canvas_size(), False, accept)
     newest = result.strokes[-1]
-    if newest.verdict == "correct":
+    if is_correct(newest.verdict):
         raise HTTPException(422, "strokes: the grader already accepts the last stroke")
     row = OverrideRow(
         learner_id=learner_id,

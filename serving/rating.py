@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import fsrs
 import numpy as np
 
-from kanjiwrite.datasets.contract import ACCEPT
+from kanjiwrite.datasets.contract import ACCEPT, MISSES_BEFORE_HINT
 from kanjiwrite.datasets.kanjivg import KanjiRef
-from kanjiwrite.models.decoding import Predict, grade_requests
+from kanjiwrite.models.decoding import Predict
+from kanjiwrite.models.replay import replay
 
-MISSES_BEFORE_HINT = 3  # the demo shows the stroke after this many misses on it
 MISSES_FOR_AGAIN = 3  # this many misses in all rate an attempt Again
 FAST_MS_PER_STROKE = 1500  # an attempt this fast per stroke, every stroke right, is Easy
 MIN_MS_PER_STROKE = 150  # faster than this per stroke is not a human writing: never Easy
@@ -37,54 +37,26 @@ def grade_attempt(
     claimed: list[bool] | None = None,
     overruled: set[int] | None = None,
 ) -> GradedAttempt:
-    """Replay an attempt as the demo runs it: each stroke in turn is graded with the strokes
-    accepted before it; a right stroke is kept, a wrong one counts as a miss on the stroke
-    expected there and is discarded. Grading stops when the character is complete or the
-    rating is settled (the ``MISSES_FOR_AGAIN``-th miss makes it Again whatever follows),
-    so the work is at most ``stroke_count + MISSES_FOR_AGAIN`` requests, whatever is sent.
-
-    ``claimed`` (which strokes the client accepted, as the demo sends it) says what every
-    stroke's request was, so one batched inference call grades them all; the server checks
-    each verdict itself. At the first stroke where the grader disagrees the claims are
-    dropped and the rest is graded one stroke at a time (as without claims), so a client
-    that lies costs at most twice the work of one that does not. Strokes in ``overruled``
-    (the learner said "I was right", and the service stored it) count as right.
+    """Replay an attempt as the demo runs it (``models.replay``: each stroke graded with the
+    strokes accepted before it, kept when right, a miss on the stroke expected there when
+    wrong). Grading stops when the character is complete or the rating is settled (the
+    ``MISSES_FOR_AGAIN``-th miss makes it Again whatever follows), so the work is at most
+    ``stroke_count + MISSES_FOR_AGAIN`` requests, whatever is sent; with ``claimed`` (the
+    strokes the client accepted) in one batched call unless the client lied. Strokes in
+    ``overruled`` (the learner said "I was right", and the service stored it) count as right.
     """
-    overruled = overruled or set()
-    claims = list(claimed) if claimed is not None else None
-    accepted: list[int] = []
-    misses = [0] * ref.stroke_count
-    graded = calls = 0
-
-    def settled() -> bool:
-        return len(accepted) == ref.stroke_count or sum(misses) >= MISSES_FOR_AGAIN
-
-    while graded < len(strokes) and not settled():
-        window = ref.stroke_count - len(accepted) + MISSES_FOR_AGAIN - sum(misses)
-        plan, requests = list(accepted), []
-        for j in range(graded, min(len(strokes), graded + (window if claims else 1))):
-            if len(plan) == ref.stroke_count:
-                break
-            requests.append([*plan, j])
-            plan += [j] if claims and claims[j] else []
-        results = grade_requests(
-            predict, ref, [[strokes[i] for i in r] for r in requests], canvas, accept
-        )
-        calls += 1
-        for request, result in zip(requests, results, strict=True):
-            j = request[-1]
-            right = j in overruled or result.strokes[-1].verdict == "correct"
-            graded = j + 1
-            if right:
-                accepted.append(j)
-            else:
-                misses[len(accepted)] += 1
-            if settled():
-                break
-            if claims and right != claims[j]:
-                claims = None  # the later requests assumed another verdict
-                break
-    return GradedAttempt(misses, len(accepted) == ref.stroke_count, len(strokes), graded, calls)
+    run = replay(
+        predict,
+        ref,
+        strokes,
+        canvas,
+        accept,
+        claimed=claimed,
+        overruled=overruled or (),
+        max_misses=MISSES_FOR_AGAIN,
+    )
+    graded = run.steps[-1].stroke + 1 if run.steps else 0
+    return GradedAttempt(run.misses(), run.complete, len(strokes), graded, run.calls)
 
 
 def rate_attempt(

@@ -24,6 +24,7 @@ from kanjiwrite.datasets.contract import (
     STRICTNESS,
 )
 from kanjiwrite.datasets.kanjidic import SET_LABELS
+from kanjiwrite.datasets.strokes import as_stroke
 from kanjiwrite.models.order_rules import RULES
 
 Verdict = Literal[LABELS]
@@ -63,7 +64,7 @@ def parse_strokes(value: object, max_strokes: int) -> list[np.ndarray]:
             raise ValueError(f"stroke {i}: coordinates must be numbers")
         if not np.isfinite(array).all():
             raise ValueError(f"stroke {i}: numbers must be finite")
-        arrays.append(array[:, :2].astype(np.float64))
+        arrays.append(as_stroke(array))
     return arrays
 
 

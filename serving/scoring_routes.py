@@ -12,7 +12,6 @@ from kanjiwrite.datasets.kanjivg import ATTRIBUTION
 from kanjiwrite.models.decoding import grade, partners_of
 from kanjiwrite.models.messages import explain
 from kanjiwrite.serving.deps import KnownKanji, ScorerDep, reference_of
-from kanjiwrite.serving.rating import MISSES_BEFORE_HINT
 from kanjiwrite.serving.schemas import (
     Canvas,
     Contract,
@@ -82,7 +81,6 @@ def grading_contract(scorer: ScorerDep) -> Contract:
     hint threshold, for clients that must agree with the server."""
     return Contract(
         **contract.as_dict(),
-        misses_before_hint=MISSES_BEFORE_HINT,
         thresholds=scorer.thresholds,
         model_id=scorer.model_id,
     )

@@ -44,13 +44,16 @@ def bucket_sets():
     checking that every input lists them in the same order (the i-th shapes go together)
     with the right trailing dimensions."""
 
+    from kanjiwrite.datasets.contract import POINTS_PER_STROKE
+    from kanjiwrite.datasets.strokes import FEATURES
+
     def bucket_sets(report: dict) -> set[tuple[int, int]]:
         """The (batch, strokes) buckets a CoreML package declares, checking that every input
         lists them in the same order (the i-th shapes go together) with the right tails."""
         sequences = []
         for name, info in report["inputs"].items():
             assert info["flexibility"] == "enumeratedShapes"
-            tail = [32, 6] if name in ("drawn", "reference") else []
+            tail = [POINTS_PER_STROKE, len(FEATURES)] if name in ("drawn", "reference") else []
             assert all(shape[2:] == tail for shape in info["shapes"])
             sequences.append([tuple(shape[:2]) for shape in info["shapes"]])
         assert all(seq == sequences[0] for seq in sequences)

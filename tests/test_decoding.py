@@ -12,7 +12,7 @@ from kanjiwrite.datasets.strokes import FEATURES, model_inputs
 from kanjiwrite.models.decoding import Partner, build_batch, decode, grade
 from kanjiwrite.models.messages import explain
 
-POINT = (POINTS_PER_STROKE, len(FEATURES))
+STROKE = (POINTS_PER_STROKE, len(FEATURES))  # points x features of one model-input stroke
 
 
 def outputs(orders, count, p_correct, errors=None, matches=None):
@@ -36,8 +36,8 @@ def test_batch_holds_every_prefix_for_every_order(pack):
     drawn = [s * 2 + 10 for s in ref.strokes[:3]]
     inputs, orders = build_batch(ref, drawn, (300, 300))
     assert orders == ref.orders() and len(orders) >= 2
-    assert inputs["drawn"].shape == (3 * len(orders), 3, *POINT)
-    assert inputs["reference"].shape == (3 * len(orders), 5, *POINT)
+    assert inputs["drawn"].shape == (3 * len(orders), 3, *STROKE)
+    assert inputs["reference"].shape == (3 * len(orders), 5, *STROKE)
     np.testing.assert_array_equal(inputs["drawn_mask"][:3], np.tril(np.ones((3, 3), bool)))
     second = [ref.strokes[i] for i in orders[1]]
     a, b = model_inputs(drawn[:2], (300, 300), second)

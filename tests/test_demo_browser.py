@@ -520,6 +520,7 @@ def test_screens_at_desktop_and_phone_sizes(browser, server):
         draw(page, strokes[1], rng)
         page.wait_for_selector("#review-line:not([hidden])")
         page.screenshot(path=str(SCREENS / f"22_{name}_summary.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), name
         page.context.close()
 
 

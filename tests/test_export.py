@@ -6,12 +6,16 @@ import numpy as np
 import onnx
 import pytest
 
+from kanjiwrite.datasets.contract import POINTS_PER_STROKE
+from kanjiwrite.datasets.strokes import FEATURES
 from kanjiwrite.export.app_assets import read_binary_pack, write_binary_pack
 from kanjiwrite.export.release import parity_report
 from kanjiwrite.export.to_coreml import export_coreml, shape_buckets, structural_report
 from kanjiwrite.export.to_onnx import OPSET, export_onnx, model_metadata
 from kanjiwrite.models.grader import Grader, GraderConfig, load_checkpoint
 from kanjiwrite.models.runtime import onnx_predict, torch_predict
+
+STROKE = (POINTS_PER_STROKE, len(FEATURES))  # points x features of one model-input stroke
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 SHIPPED = MODELS / "grader.pt"
@@ -51,9 +55,9 @@ def test_onnx_export_is_self_contained_checked_and_dynamic(small_model, tmp_path
     predict = onnx_predict(path)
     for batch, drawn, reference in ((1, 1, 1), (3, 7, 12)):  # any batch and stroke counts
         inputs = {
-            "drawn": np.random.rand(batch, drawn, 32, 6),
+            "drawn": np.random.rand(batch, drawn, *STROKE),
             "drawn_mask": np.ones((batch, drawn)),
-            "reference": np.random.rand(batch, reference, 32, 6),
+            "reference": np.random.rand(batch, reference, *STROKE),
             "reference_mask": np.ones((batch, reference)),
         }
         verdict, match = predict(inputs)

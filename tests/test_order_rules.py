@@ -2,6 +2,7 @@
 
 import pytest
 
+from kanjiwrite.models.decoding import StrokeResult
 from kanjiwrite.models.messages import stroke_message
 from kanjiwrite.models.order_rules import RULES, order_rule
 
@@ -30,10 +31,12 @@ def test_classic_cases(pack, kanji, expected, later, rule):
 
 
 def test_the_message_names_the_rule():
-    message = stroke_message("wrong_order", 0, 1, 2, "horizontal_before_vertical")
+    later = StrokeResult(0, "wrong_order", 0.1, 0, 1, story="later")
+    message = stroke_message(later, 1, 2, "horizontal_before_vertical")
     assert message == (
         "That is stroke 2; stroke 1 comes first: "
         "a horizontal comes before the vertical that crosses it."
     )
-    assert stroke_message("wrong_order", 1, 0, 2) == "That is stroke 1 again; stroke 2 comes next."
+    again = StrokeResult(1, "wrong_order", 0.1, 1, 0, story="again")
+    assert stroke_message(again, 0, 2) == "That is stroke 1 again; stroke 2 comes next."
     assert set(RULES) >= {rule for *_, rule in CASES}

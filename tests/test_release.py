@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from kanjiwrite.cli import app
+from kanjiwrite.datasets.contract import LABELS
 from kanjiwrite.export.app_assets import read_binary_pack
 from kanjiwrite.models.decoding import build_batch
 from kanjiwrite.models.grader import load_checkpoint
@@ -133,7 +134,7 @@ def test_registered_model_predicts_through_pyfunc_for_any_stroke_count(released,
         feed = {k: v.astype(np.float32) for k, v in batch.items()}
         outputs = model.predict(feed)
         verdict, match = runtime(feed)
-        assert outputs["verdict_probs"].shape == (len(ref.orders()) * drawn, drawn, 6)
+        assert outputs["verdict_probs"].shape == (len(ref.orders()) * drawn, drawn, len(LABELS))
         np.testing.assert_allclose(outputs["verdict_probs"], verdict, atol=1e-6)
         np.testing.assert_allclose(outputs["match_probs"], match, atol=1e-6)
 
@@ -178,3 +179,34 @@ def test_the_service_refuses_a_model_made_for_another_pack(released, tmp_path):
     onnx.save(proto, str(tmp_path / "other.onnx"))
     with pytest.raises(RuntimeError, match="made for reference pack kvg19990101-p0"):
         Scorer(Settings(model_path=tmp_path / "other.onnx"))
+
+
+def test_a_diverging_onnx_export_fails_the_release(released, tracking, monkeypatch):
+    """An ONNX export that is not the checkpoint's model (weights perturbed on the way) is
+    caught by the parity check: the release fails, no ONNX file is left, nothing is
+    registered."""
+    import copy
+
+    import torch
+
+    from kanjiwrite.export import release as export_release
+
+    export_onnx = export_release.export_onnx
+
+    def perturbed(model, path, metadata):
+        diverged = copy.deepcopy(model)
+        with torch.no_grad():
+            for parameter in diverged.parameters():
+                parameter.add_(0.01 * torch.randn_like(parameter))
+        return export_onnx(diverged, path, metadata)
+
+    monkeypatch.setattr(export_release, "export_onnx", perturbed)
+    client = tracking.MlflowClient()
+    versions = len(client.search_model_versions("name='kanjiwrite-grader'"))
+    out = released["root"] / "diverged"
+    result = CliRunner().invoke(
+        app, ["release", "--checkpoint", str(released["best"]), "--out", str(out)]
+    )
+    assert result.exit_code == 1 and "differs from the PyTorch model" in result.output
+    assert not list(out.glob("*.onnx")) and not (out / "app").exists()
+    assert len(client.search_model_versions("name='kanjiwrite-grader'")) == versions

@@ -1,13 +1,13 @@
-"""Other correct hands (tomoe, Kaisho), real kana collections, and the stroke-by-stroke
-correspondence that decides whether a rendering is the reference in an accepted order."""
+"""Other correct hands (tomoe, Kaisho) and real kana collections (the stroke-by-stroke
+matcher they are kept by is tested in ``test_matching``)."""
 
 import gzip
 
 import numpy as np
 import pytest
 
+from kanjiwrite.datasets.matching import assign
 from kanjiwrite.datasets.styles import (
-    correspondence,
     load_styles,
     read_tdic,
     rendering_of,
@@ -44,31 +44,6 @@ def test_tomoe_strokes_correspond_to_kanjivg(tmp_path, pack):
         # mapped onto the reference box, stroke i near reference stroke i
         for drawn, reference in zip(rendering.strokes, pack[char].strokes, strict=True):
             assert np.linalg.norm(drawn.mean(0) - reference.mean(0)) < 15
-
-
-def scaled(strokes, order=None):
-    order = order or range(len(strokes))
-    return [strokes[i] * 2.5 + 40 for i in order]
-
-
-def test_correspondence_accepts_accepted_orders_only(pack):
-    ref = pack["必"]  # has an alternative order
-    for order in ref.orders():
-        assert correspondence(ref, scaled(ref.strokes, order)) == order
-    swapped = list(range(ref.stroke_count))
-    swapped[3], swapped[4] = 4, 3
-    assert correspondence(ref, scaled(ref.strokes, swapped)) is None  # not an accepted order
-
-
-def test_correspondence_rejects_reversed_strokes_other_counts_and_characters(pack):
-    ref = pack["書"]
-    reversed_one = scaled(ref.strokes)
-    reversed_one[5] = reversed_one[5][::-1]
-    assert correspondence(ref, reversed_one) is None
-    assert correspondence(ref, reversed_one, check_direction=False) is not None
-    assert correspondence(ref, scaled(ref.strokes)[:-1]) is None
-    other = next(c for c in pack.chars if pack[c].stroke_count == 10 and c != "書")
-    assert correspondence(ref, scaled(pack[other].strokes)) is None
 
 
 def test_style_set_holds_renderings_of_both_sources(pack):
@@ -110,6 +85,4 @@ def test_read_kana_collection_and_keep_corresponding_samples(tmp_path, pack):
 @pytest.mark.parametrize("char", ["目", "方"])
 def test_renderings_keep_the_reference_numbering(pack, char):
     for rendering in load_styles(pack)[char]:
-        assert correspondence(pack[char], rendering.strokes) == tuple(
-            range(pack[char].stroke_count)
-        )
+        assert assign(pack[char], rendering.strokes) == tuple(range(pack[char].stroke_count))

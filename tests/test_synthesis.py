@@ -7,12 +7,20 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from kanjiwrite.datasets.contract import LABEL_INDEX, LABELS
+from kanjiwrite.datasets.contract import CORRECT, LABEL_INDEX, LABELS, POINTS_PER_STROKE
 from kanjiwrite.datasets.errors import DEFAULT_ERRORS, corrupt, margin_report
 from kanjiwrite.datasets.geometry import shape_distance
 from kanjiwrite.datasets.splits import split_characters
-from kanjiwrite.datasets.synthesis import donor_strokes, fixed_attempts, synthesize_attempt
+from kanjiwrite.datasets.strokes import FEATURES
+from kanjiwrite.datasets.synthesis import (
+    donor_strokes,
+    examples_by_label,
+    fixed_attempts,
+    synthesize_attempt,
+)
 from kanjiwrite.datasets.torch_data import AttemptStream, collate, encode_attempt
+
+STROKE = (POINTS_PER_STROKE, len(FEATURES))  # points x features of one model-input stroke
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +54,7 @@ def test_labels_are_valid(sample_refs, pack):
                 assert matched == k
             if name == "misplaced":
                 assert k > 0
-        correct_at = {k for k, lab in enumerate(a.labels) if lab == LABEL_INDEX["correct"]}
+        correct_at = {k for k, lab in enumerate(a.labels) if lab == CORRECT}
         assert a.missing == [i for i in range(n) if i not in correct_at]
     assert set(seen) == set(LABELS)
     assert 0.5 < seen["correct"] / sum(seen.values()) < 0.8
@@ -57,7 +65,18 @@ def test_alternative_orders_are_written_and_labelled_correct(pack):
     rng = np.random.default_rng(5)
     attempts = [synthesize_attempt(main, rng, donor_strokes([main])) for _ in range(200)]
     alt = [a for a in attempts if a.order != main.orders()[0]]
-    assert alt and any((a.labels == LABEL_INDEX["correct"]).all() for a in alt)
+    assert len(alt) >= 30  # alternative_order_probability of 200
+    for a in alt:  # the expected strokes are the alternative order's
+        assert a.order in main.orders()
+        assert all(
+            np.array_equal(r, main.strokes[i]) for r, i in zip(a.reference, a.order, strict=True)
+        )
+
+    def correct_share(chosen):
+        return np.mean(np.concatenate([a.labels for a in chosen]) == CORRECT)
+
+    # written right as often as in the standard order: following it is never an error
+    assert abs(correct_share(alt) - correct_share(attempts)) < 0.1
 
 
 def test_errors_keep_a_margin_from_correct_variation(sample_refs):
@@ -126,7 +145,7 @@ def test_stream_is_deterministic_and_the_same_for_any_worker_count(pack):
 
 def test_collate_pads_and_masks(pack):
     batch = collate([encode_attempt(a) for a in fixed_attempts(pack, pack.chars[:50], 8, seed=0)])
-    assert batch["drawn"].shape[0] == 8 and batch["drawn"].shape[2:] == (32, 6)
+    assert batch["drawn"].shape[0] == 8 and batch["drawn"].shape[2:] == STROKE
     lengths = batch["drawn_mask"].sum(1)
     assert torch.all((batch["labels"] != -100).sum(1) == lengths)
     assert torch.all(batch["drawn"][~batch["drawn_mask"]] == 0)
@@ -183,3 +202,9 @@ def test_attempts_use_other_hands_and_look_alikes(pack):
     cfg = SynthesisConfig(style_probability=1.0, error_rate=0.0, lookalike_probability=0.0)
     styled = synthesize_attempt(pack["目"], np.random.default_rng(0), [], cfg, *extras.of("目"))
     assert (styled.labels == 0).all()
+
+
+def test_examples_by_label_gives_up_loudly(pack):
+    """A label that is never synthesised cannot make the gallery loop forever."""
+    with pytest.raises(RuntimeError, match="examples of"):
+        examples_by_label([pack["口"]], 1, np.random.default_rng(0), max_attempts=1)

@@ -11,8 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from kanjiwrite.datasets.contract import LABELS, POINTS_PER_STROKE
+from kanjiwrite.datasets.strokes import FEATURES
 from kanjiwrite.models.grader import Grader, GraderConfig, load_checkpoint, loss_fn
 from kanjiwrite.training.train import TEMPERATURE_BOUNDS, TrainConfig, fit_temperature, train
+
+STROKE = (POINTS_PER_STROKE, len(FEATURES))  # points x features of one model-input stroke
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "training" / "configs" / "smoke.toml"
@@ -49,7 +53,7 @@ def test_profiles_hold_only_what_differs_from_the_defaults():
 def test_model_is_causal_over_drawn_strokes():
     torch.manual_seed(0)
     model = Grader(GraderConfig(d_model=32, heads=2, layers=2, conv_channels=16)).eval()
-    drawn, reference = torch.randn(1, 5, 32, 6), torch.randn(1, 7, 32, 6)
+    drawn, reference = torch.randn(1, 5, *STROKE), torch.randn(1, 7, *STROKE)
     masks = torch.ones(1, 5, dtype=torch.bool), torch.ones(1, 7, dtype=torch.bool)
     before, _ = model(drawn, masks[0], reference, masks[1])
     changed = drawn.clone()
@@ -59,7 +63,7 @@ def test_model_is_causal_over_drawn_strokes():
     assert not torch.allclose(before[:, 3:], after[:, 3:])
     # padding strokes do not change the real ones
     padded, _ = model(
-        torch.cat([drawn, torch.zeros(1, 2, 32, 6)], 1),
+        torch.cat([drawn, torch.zeros(1, 2, *STROKE)], 1),
         torch.tensor([[True] * 5 + [False] * 2]),
         reference,
         masks[1],
@@ -70,7 +74,7 @@ def test_model_is_causal_over_drawn_strokes():
 def test_loss_ignores_padding_and_learns():
     torch.manual_seed(0)
     model = Grader(GraderConfig(d_model=32, heads=2, layers=1, conv_channels=16))
-    drawn, reference = torch.randn(4, 3, 32, 6), torch.randn(4, 3, 32, 6)
+    drawn, reference = torch.randn(4, 3, *STROKE), torch.randn(4, 3, *STROKE)
     mask = torch.ones(4, 3, dtype=torch.bool)
     labels = torch.tensor([[0, 1, -100]] * 4)
     matched = torch.tensor([[0, 1, -100]] * 4)
@@ -87,8 +91,8 @@ def test_loss_ignores_padding_and_learns():
 
 def test_temperature_scaling_fixes_overconfidence():
     torch.manual_seed(0)
-    labels = torch.randint(0, 6, (4000,))
-    logits = torch.randn(4000, 6)
+    labels = torch.randint(0, len(LABELS), (4000,))
+    logits = torch.randn(4000, len(LABELS))
     logits[torch.arange(4000), labels] += 1.0
     temperature = fit_temperature(logits * 5.0, labels)  # 5x too confident
     assert 3.5 < temperature < 6.5
@@ -124,8 +128,8 @@ def test_resuming_a_finished_run_does_nothing_and_says_so(tmp_path, pack, capsys
 
 def test_temperature_fit_is_bounded():
     torch.manual_seed(0)
-    labels = torch.randint(0, 6, (2000,))
-    tiny = torch.randn(2000, 6) * 0.001  # an untrained model's logits
+    labels = torch.randint(0, len(LABELS), (2000,))
+    tiny = torch.randn(2000, len(LABELS)) * 0.001  # an untrained model's logits
     right, wrong = tiny.clone(), tiny.clone()
     right[torch.arange(2000), labels] += 0.01  # always right: T would go to 0
     wrong[torch.arange(2000), (labels + 1) % 6] += 0.01  # always wrong: T would go to infinity

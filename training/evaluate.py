@@ -5,18 +5,24 @@ real handwriting. Writes ``metrics.json``, ``report.md`` and plots (``report``).
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
-from kanjiwrite.datasets import geometry
-from kanjiwrite.datasets.contract import CORRECT, DEFAULT_THRESHOLDS, KANJIVG_SIZE, LABELS
-from kanjiwrite.datasets.errors import DEFAULT_ERRORS, reverse
+from kanjiwrite.datasets.contract import CORRECT, DEFAULT_THRESHOLDS, LABELS, is_correct
+from kanjiwrite.datasets.errors import (
+    DEFAULT_ERRORS,
+    ErrorConfig,
+    order_candidates,
+    reverse,
+    reversible,
+)
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack, load_pack
+from kanjiwrite.datasets.matching import assign
 from kanjiwrite.datasets.splits import TEST_SEED, pack_splits, test_attempts
+from kanjiwrite.datasets.strokes import as_stroke
 from kanjiwrite.datasets.styles import load_styles
 from kanjiwrite.datasets.synthesis import Attempt
 from kanjiwrite.datasets.tegaki import (
@@ -30,6 +36,7 @@ from kanjiwrite.models.grader import Grader, load_checkpoint
 from kanjiwrite.models.runtime import torch_predict
 from kanjiwrite.training.metrics import (
     Scored,
+    accept_rates,
     check_targets,
     held_out_targets,
     metrics,
@@ -43,20 +50,14 @@ def score_synthetic(predict: Predict, pack: ReferencePack, attempts: list[Attemp
     misses = []
     for attempt in tqdm(attempts, desc="synthetic test", unit="attempt"):
         ref = pack[attempt.kanji]
-        result = grade(
-            predict, ref, attempt.drawn, attempt.canvas, partners=partners_of(pack, ref.char)
-        )
-        reference = baseline.grade(ref, attempt.drawn)
+        partners = partners_of(pack, ref.char)
+        result = grade(predict, ref, attempt.drawn, attempt.canvas, partners=partners)
+        base_result = baseline.grade(ref, attempt.drawn)
         for k, label in enumerate(attempt.labels):
-            stroke = result.strokes[k]
+            stroke, base_stroke = result.strokes[k], base_result.strokes[k]
             model.add(label, stroke.verdict, stroke.p_correct, ref.stroke_count)
-            base.add(
-                label,
-                reference.strokes[k].verdict,
-                reference.strokes[k].p_correct,
-                ref.stroke_count,
-            )
-            if (label == CORRECT) != (stroke.verdict == "correct"):
+            base.add(label, base_stroke.verdict, base_stroke.p_correct, ref.stroke_count)
+            if (label == CORRECT) != is_correct(stroke.verdict):
                 misses.append(
                     {
                         "attempt": attempt,
@@ -70,30 +71,11 @@ def score_synthetic(predict: Predict, pack: ReferencePack, attempts: list[Attemp
     return model, base, misses
 
 
-def order_agrees(ref: KanjiRef, strokes: list[np.ndarray]) -> bool:
-    """Whether real strokes follow an accepted KanjiVG order (same count, and the best
-    assignment of drawn to reference strokes, after aligning the character, is an
-    accepted order)."""
-    if len(strokes) != ref.stroke_count:
-        return False
-    linear, shift = geometry.fit_alignment(ref.strokes, strokes)
-    aligned = [r @ linear.T + shift for r in ref.strokes]
-    cost = np.array(
-        [
-            [
-                min(geometry.point_distance(s, a, 1.0), geometry.point_distance(s, reverse(a), 1.0))
-                for a in aligned
-            ]
-            for s in strokes
-        ]
-    )
-    _, columns = linear_sum_assignment(cost)
-    return tuple(int(c) for c in columns) in ref.orders()
-
-
 def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenSample], seed: int):
     """False rejects as written, and false accepts after injecting a reversed stroke and a
-    swapped pair, on samples that agree with KanjiVG; the others reported separately."""
+    swapped pair (``inject_errors``), on samples that correspond to KanjiVG stroke by
+    stroke (``matching.assign``, the rule calibration keeps real writing by: a stroke
+    written backwards is not correct writing); the others reported separately."""
     rng = np.random.default_rng(seed)
     rows: dict[str, dict] = {}
     disagreeing = []
@@ -101,9 +83,14 @@ def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenS
         if sample.char not in pack:
             continue
         ref = pack[sample.char]
-        strokes = [s[:, :2] for s in sample.strokes]
-        result = grade(predict, ref, strokes, sample.canvas, partners=partners_of(pack, ref.char))
-        if not order_agrees(ref, strokes):
+        strokes = [as_stroke(s) for s in sample.strokes]
+        partners = partners_of(pack, ref.char)
+        result, base = (
+            grade(predict, ref, strokes, sample.canvas, partners=partners),
+            baseline.grade(ref, strokes),
+        )
+        order = assign(ref, strokes)
+        if order is None:
             disagreeing.append(
                 {
                     "file": sample.source.name,
@@ -112,64 +99,59 @@ def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenS
                     "strokes": len(strokes),
                     "reference_strokes": ref.stroke_count,
                     "verdicts": dict(Counter(s.verdict for s in result.strokes)),
-                    "baseline_verdicts": dict(
-                        Counter(s.verdict for s in baseline.grade(ref, strokes).strokes)
-                    ),
+                    "baseline_verdicts": dict(Counter(s.verdict for s in base.strokes)),
                 }
             )
             continue
-        row = rows.setdefault(sample.writer, Counter())
-        base = baseline.grade(ref, strokes)
-        row["strokes"] += len(strokes)
-        row["false_reject"] += sum(s.verdict != "correct" for s in result.strokes)
-        row["baseline_false_reject"] += sum(s.verdict != "correct" for s in base.strokes)
-        for kind, injected in inject_errors(ref, strokes, rng):
+        row = rows.setdefault(sample.writer, defaultdict(list))  # accepted flags
+        row["written"] += [is_correct(s.verdict) for s in result.strokes]
+        row["written_baseline"] += [is_correct(s.verdict) for s in base.strokes]
+        for kind, injected in inject_errors(ref, strokes, order, rng):
             k = len(injected) - 1
-            graded = grade(
-                predict, ref, injected, sample.canvas, partners=partners_of(pack, ref.char)
+            model = grade(predict, ref, injected, sample.canvas, partners=partners).strokes[k]
+            row[kind].append(is_correct(model.verdict))
+            row[f"{kind}_baseline"].append(
+                is_correct(baseline.grade(ref, injected).strokes[k].verdict)
             )
-            model_ok = graded.strokes[k].correct
-            base_ok = baseline.grade(ref, injected).strokes[k].verdict == "correct"
-            row[f"{kind}_injected"] += 1
-            row[f"{kind}_accepted"] += model_ok
-            row[f"{kind}_baseline_accepted"] += base_ok
     writers = {}
     for writer, row in rows.items():
-        injected = row["reversed_injected"] + row["swapped_injected"]
+        wrong = [*row["reversed"], *row["swapped"]]
+        wrong_baseline = [*row["reversed_baseline"], *row["swapped_baseline"]]
         writers[writer] = {
-            "samples_strokes": row["strokes"],
-            "false_reject": row["false_reject"] / max(row["strokes"], 1),
-            "baseline_false_reject": row["baseline_false_reject"] / max(row["strokes"], 1),
-            "false_accept": (row["reversed_accepted"] + row["swapped_accepted"]) / max(injected, 1),
-            "baseline_false_accept": (
-                row["reversed_baseline_accepted"] + row["swapped_baseline_accepted"]
-            )
-            / max(injected, 1),
-            "false_accept_reversed": row["reversed_accepted"] / max(row["reversed_injected"], 1),
-            "false_accept_swapped": row["swapped_accepted"] / max(row["swapped_injected"], 1),
-            "injected": injected,
+            "samples_strokes": len(row["written"]),
+            "false_reject": accept_rates(row["written"], True)["false_reject"],
+            "baseline_false_reject": accept_rates(row["written_baseline"], True)["false_reject"],
+            "false_accept": accept_rates(wrong, False)["false_accept"],
+            "baseline_false_accept": accept_rates(wrong_baseline, False)["false_accept"],
+            "false_accept_reversed": accept_rates(row["reversed"], False)["false_accept"],
+            "false_accept_swapped": accept_rates(row["swapped"], False)["false_accept"],
+            "injected": len(wrong),
         }
     return writers, disagreeing
 
 
-def inject_errors(ref: KanjiRef, strokes: list[np.ndarray], rng: np.random.Generator):
-    """Yield (kind, strokes up to and including one wrong stroke): a reversed stroke, and
-    two distinct strokes swapped (cut at the first of them)."""
-    lengths = [geometry.length(s) for s in ref.strokes]
-    long_enough = [
-        k for k, n in enumerate(lengths) if n >= DEFAULT_ERRORS.min_direction_length * KANJIVG_SIZE
-    ]
+def inject_errors(
+    ref: KanjiRef,
+    strokes: list[np.ndarray],
+    order: tuple[int, ...],
+    rng: np.random.Generator,
+    cfg: ErrorConfig = DEFAULT_ERRORS,
+):
+    """Yield (kind, strokes up to and including one wrong stroke) for real ``strokes``
+    written in the accepted ``order``: a reversed stroke, and a later stroke written in an
+    earlier one's place (cut there); each only where the synthesis would make that error
+    (``errors.reversible``, ``errors.order_candidates``)."""
+    expected = [ref.strokes[i] for i in order]
+    long_enough = [k for k, stroke in enumerate(expected) if reversible(stroke, cfg)]
     if long_enough:
         k = int(rng.choice(long_enough))
         yield "reversed", [*strokes[:k], reverse(strokes[k])]
-    points = ref.resampled()
+    points = ref.resampled()[list(order)]
     pairs = [
         (k, j)
         for k in range(len(strokes))
-        for j in range(k + 1, len(strokes))
-        if np.linalg.norm(points[k] - points[j], axis=-1).mean() / KANJIVG_SIZE
-        >= DEFAULT_ERRORS.min_order_distance
-        and all(order[k] != j for order in ref.orders())
+        for j in order_candidates(points, k, ref.interchangeable(order, k), cfg)
+        if j > k
     ]
     if pairs:
         k, j = pairs[rng.integers(len(pairs))]
@@ -183,7 +165,8 @@ def whole_acceptance(
     the share of correct strokes rejected, of wrong strokes accepted, and of attempts
     accepted whole (every stroke accepted); for the model also the share accepted whole at
     each strictness level's threshold (the order graded against kept as at ``standard``)."""
-    rows = {"model": Counter(), "baseline": Counter()}
+    flags = {"model": ([], []), "baseline": ([], [])}  # per stroke: accepted, correct
+    whole = {"model": [], "baseline": []}  # per attempt: every stroke accepted
     weakest = []  # the lowest p_correct of each attempt
     for attempt in attempts:
         ref = pack[attempt.kanji]
@@ -197,24 +180,19 @@ def whole_acceptance(
         flagged = any(s.story == "lookalike" for s in results["model"])
         weakest.append(0.0 if flagged else min(s.p_correct for s in results["model"]))
         for name, strokes in results.items():
-            row = rows[name]
-            accepted = np.array([s.verdict == "correct" for s in strokes])
-            correct = attempt.labels == CORRECT
-            row["attempts"] += 1
-            row["whole"] += bool(accepted.all())
-            row["correct"] += int(correct.sum())
-            row["rejected"] += int((~accepted & correct).sum())
-            row["wrong"] += int((~correct).sum())
-            row["accepted_wrong"] += int((accepted & ~correct).sum())
-    out = {
-        name: {
-            "attempts": row["attempts"],
-            "accepted_whole": row["whole"] / max(row["attempts"], 1),
-            "false_reject": row["rejected"] / max(row["correct"], 1),
-            "false_accept": row["accepted_wrong"] / max(row["wrong"], 1) if row["wrong"] else None,
+            accepted = [is_correct(s.verdict) for s in strokes]
+            flags[name][0].extend(accepted)
+            flags[name][1].extend(attempt.labels == CORRECT)
+            whole[name].append(all(accepted))
+    out = {}
+    for name, (accepted, correct) in flags.items():
+        rates = accept_rates(accepted, correct)
+        out[name] = {
+            "attempts": len(whole[name]),
+            "accepted_whole": float(np.mean(whole[name])) if whole[name] else 0.0,
+            "false_reject": rates["false_reject"],
+            "false_accept": rates["false_accept"] if not all(correct) else None,
         }
-        for name, row in rows.items()
-    }
     weakest = np.array(weakest)
     out["model"]["accepted_whole_at"] = {
         level: float((weakest >= t).mean()) if len(weakest) else None
@@ -246,17 +224,8 @@ def style_shift_attempts(pack: ReferencePack, seed: int) -> dict[str, list[Attem
     for char in pack_splits(pack)["test"]:
         for rendering in styles[char]:
             drawn, canvas = humanize(rendering.strokes, rng, plain)
-            n = len(drawn)
             out.setdefault(rendering.source, []).append(
-                Attempt(
-                    char,
-                    pack[char].strokes,
-                    drawn,
-                    canvas,
-                    np.zeros(n, np.int8),
-                    np.arange(n, dtype=np.int16),
-                    tuple(range(n)),
-                )
+                Attempt.in_order(char, pack[char].strokes, drawn, canvas)
             )
     return out
 
@@ -276,24 +245,15 @@ def lookalike_attempts(
     out: dict[str, list[Attempt]] = {"correct": [], "lookalike": []}
     for asked in sorted(test & set(found)):
         ref = pack[asked]
-        n = ref.stroke_count
         for pair in found[asked]:
             for _ in range(repeats):
                 for kind, strokes, labels in (
-                    ("correct", ref.strokes, np.zeros(n, np.int8)),
+                    ("correct", ref.strokes, None),
                     ("lookalike", pack[pair.written].strokes, np.array(pair.labels, np.int8)),
                 ):
                     drawn, canvas = humanize(strokes, rng)
                     out[kind].append(
-                        Attempt(
-                            asked,
-                            ref.strokes,
-                            drawn,
-                            canvas,
-                            labels,
-                            np.arange(n, dtype=np.int16),
-                            tuple(range(n)),
-                        )
+                        Attempt.in_order(asked, ref.strokes, drawn, canvas, labels=labels)
                     )
     return out
 
@@ -346,12 +306,7 @@ def evaluate(
     }
     p, truth = np.array(scored.p_correct), np.array(scored.truth) == CORRECT
     report["strictness"] = {
-        level: {
-            "threshold": t,
-            "false_reject": float((p[truth] < t).mean()),
-            "false_accept": float((p[~truth] >= t).mean()),
-        }
-        for level, t in thresholds.items()
+        level: {"threshold": t, **accept_rates(p >= t, truth)} for level, t in thresholds.items()
     }
     targets |= held_out_targets(report)
     report["targets"] = targets

@@ -21,7 +21,6 @@ REAL_FALSE_REJECT = {"native": 0.015, "learner": 0.01, "hiragana": 0.015, "katak
 STYLE_FALSE_REJECT = 0.015  # held-out Kaisho / tomoe renderings
 LOOKALIKE_ACCEPTED = 0.02  # look-alikes written for test characters, accepted whole
 CORRECT_ACCEPTED = 0.98  # the same test characters written correctly, accepted whole
-MISPLACED_RECALL = 0.95
 CALIBRATION_BINS = 15
 
 
@@ -61,14 +60,22 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray) -> float:
     )
 
 
-def binary_rates(truth: np.ndarray, verdict: np.ndarray) -> dict[str, float]:
-    """False-reject rate (correct strokes not accepted) and false-accept rate (wrong
-    strokes accepted) of verdicts against true labels (indices into ``LABELS``)."""
-    correct, accepted = truth == CORRECT, verdict == CORRECT
+def accept_rates(accepted: np.ndarray, correct: np.ndarray | bool) -> dict[str, float]:
+    """The false-reject rate (share of correct strokes not accepted) and false-accept rate
+    (share of wrong strokes accepted) of per-stroke ``accepted`` flags against ``correct``
+    (broadcast: ``True`` for strokes all correct); 0 for a rate with nothing to count. Every
+    false-reject and false-accept figure is computed here."""
+    accepted = np.asarray(accepted, bool)
+    correct = np.broadcast_to(np.asarray(correct, bool), accepted.shape)
     return {
         "false_reject": float((~accepted & correct).sum() / max(correct.sum(), 1)),
         "false_accept": float((accepted & ~correct).sum() / max((~correct).sum(), 1)),
     }
+
+
+def binary_rates(truth: np.ndarray, verdict: np.ndarray) -> dict[str, float]:
+    """``accept_rates`` of verdicts against true labels (indices into ``LABELS``)."""
+    return accept_rates(np.asarray(verdict) == CORRECT, np.asarray(truth) == CORRECT)
 
 
 def metrics(scored: Scored) -> dict:

@@ -36,8 +36,9 @@ from kanjiwrite.datasets.contract import KANJIVG_SIZE
 from kanjiwrite.datasets.errors import DEFAULT_ERRORS, THIRD_OF_THE_BOX, misplace, reverse
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack
 from kanjiwrite.datasets.splits import pack_splits
-from kanjiwrite.models.decoding import GradeResult, Predict, grade, partners_of, replay
+from kanjiwrite.models.decoding import GradeResult, Predict, grade, partners_of
 from kanjiwrite.models.messages import explain
+from kanjiwrite.models.replay import replay
 
 STEADY = replace(
     DEFAULT_AUGMENT,
@@ -200,7 +201,8 @@ def whole_case(predict, pack, ref, scenario, partners, accept, rng) -> tuple[boo
         )
         strokes = [ref.strokes[i] for i in order]
     drawn, canvas = humanize(strokes, rng, STEADY)
-    shown = replay(predict, ref, drawn, canvas, accept, partners)
+    run = replay(predict, ref, drawn, canvas, accept, partners=partners)
+    shown = [step.result.strokes[-1] for step in run.steps]
     whole = all(s.correct for s in shown)
     bad = sum(
         (s.story == "again") or (s.verdict == "wrong_order" and s.matched_index == s.expected_index)

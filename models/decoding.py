@@ -85,11 +85,11 @@ def build_batch(
     reference = np.concatenate([p[1] for p in parts])
     drawn_mask = np.tile(mask, (len(orders), 1))
     reference_mask = np.ones(reference.shape[:2], bool)
-    inputs = {
+    inputs = {  # float32 masks, as every runtime (and MLflow's signature) takes them
         "drawn": ink,
-        "drawn_mask": drawn_mask,
+        "drawn_mask": drawn_mask.astype(np.float32),
         "reference": reference,
-        "reference_mask": reference_mask,
+        "reference_mask": reference_mask.astype(np.float32),
     }
     return inputs, orders
 

@@ -99,9 +99,8 @@ def test_registered_model_predicts_through_pyfunc_for_any_stroke_count(released,
     ref = pack["書"]
     for drawn in (2, 7):  # two stroke counts, two accepted orders or one: open axes
         batch, _ = build_batch(ref, [s * 3 + 20 for s in ref.strokes[:drawn]], (400, 400))
-        feed = {k: v.astype(np.float32) for k, v in batch.items()}
-        outputs = model.predict(feed)
-        verdict, match = runtime(feed)
+        outputs = model.predict(batch)  # build_batch's arrays as they are
+        verdict, match = runtime(batch)
         assert outputs["verdict_probs"].shape == (len(ref.orders()) * drawn, drawn, 6)
         np.testing.assert_allclose(outputs["verdict_probs"], verdict, atol=1e-6)
         np.testing.assert_allclose(outputs["match_probs"], match, atol=1e-6)

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from kanjiwrite.models.grader import Grader, GraderConfig, load_checkpoint, loss_fn
-from kanjiwrite.training.train import TEMPERATURE_BOUNDS, TrainConfig, fit_temperature, train
+from kanjiwrite.training.calibration import TEMPERATURE_BOUNDS, fit_temperature
+from kanjiwrite.training.config import TrainConfig
+from kanjiwrite.training.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "training" / "configs" / "smoke.toml"
@@ -105,10 +107,10 @@ def test_train_saves_best_with_config_data_version_and_resumes(tmp_path, pack):
     assert "val_verdict_accuracy" in checkpoint["metrics"] and checkpoint["epoch"] >= 1
     assert float(model.temperature) == pytest.approx(checkpoint["temperature"])
     last = Path(cfg.run.out_dir) / "last.pt"
-    steps = torch.load(last, weights_only=False)["step"]
+    steps = load_checkpoint(last)["step"]
     cfg.optim.epochs = 3
     train(cfg, resume=last)
-    resumed = torch.load(last, weights_only=False)
+    resumed = load_checkpoint(last)
     assert resumed["epoch"] == 3 and resumed["step"] > steps
 
 
@@ -228,7 +230,7 @@ def test_train_command_tracks_in_mlflow_and_resume_reattaches(
 
 
 def test_strictness_thresholds_meet_their_stated_rates():
-    from kanjiwrite.training.train import STRICTNESS_TARGETS, strictness_thresholds
+    from kanjiwrite.training.calibration import STRICTNESS_TARGETS, strictness_thresholds
 
     rng = np.random.default_rng(0)
     correct = rng.random(20000) < 0.7

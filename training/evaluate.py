@@ -259,11 +259,11 @@ def lookalike_attempts(
     character written correctly, and the look-alike written in its place (labelled stroke
     by stroke), each ``repeats`` times with the human variation."""
     from kanjiwrite.datasets.augment import humanize
-    from kanjiwrite.datasets.lookalikes import mine_lookalikes
+    from kanjiwrite.datasets.lookalikes import all_lookalikes
 
     rng = np.random.default_rng(seed)
     test = set(pack_splits(pack)["test"])
-    found = mine_lookalikes(pack, list(pack.chars))
+    found = all_lookalikes(pack)
     out: dict[str, list[Attempt]] = {"correct": [], "lookalike": []}
     for asked in sorted(test & set(found)):
         ref = pack[asked]

@@ -33,6 +33,7 @@ from kanjiwrite.training.metrics import (
     check_targets,
     held_out_targets,
     metrics,
+    rate_with_interval,
 )
 from kanjiwrite.training.report import plot_report, summary
 
@@ -91,60 +92,108 @@ def order_agrees(ref: KanjiRef, strokes: list[np.ndarray]) -> bool:
 
 def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenSample], seed: int):
     """False rejects as written, and false accepts after injecting a reversed stroke and a
-    swapped pair, on samples that agree with KanjiVG; the others reported separately."""
+    swapped pair, on samples that agree with KanjiVG, per writer, each rate with its count
+    and 95% interval; the samples left out, counted by reason (the disagreeing ones also
+    listed)."""
     rng = np.random.default_rng(seed)
-    rows: dict[str, dict] = {}
+    rows: dict[str, Counter] = {}
     disagreeing = []
+    excluded = Counter(samples=len(samples), not_in_pack=0, count_or_order_disagrees=0)
     for sample in tqdm(samples, desc="real handwriting", unit="sample"):
         if sample.char not in pack:
+            excluded["not_in_pack"] += 1
             continue
         ref = pack[sample.char]
         strokes = [s[:, :2] for s in sample.strokes]
         result = grade(predict, ref, strokes, sample.canvas)
         if not order_agrees(ref, strokes):
-            disagreeing.append(
-                {
-                    "file": sample.source.name,
-                    "writer": sample.writer,
-                    "char": sample.char,
-                    "strokes": len(strokes),
-                    "reference_strokes": ref.stroke_count,
-                    "verdicts": dict(Counter(s.verdict for s in result.strokes)),
-                    "baseline_verdicts": dict(
-                        Counter(s.verdict for s in baseline.grade(ref, strokes).strokes)
-                    ),
-                }
-            )
+            excluded["count_or_order_disagrees"] += 1
+            disagreeing.append(disagreeing_sample(sample, ref, strokes, result))
             continue
-        row = rows.setdefault(sample.writer, Counter())
-        base = baseline.grade(ref, strokes)
-        row["strokes"] += len(strokes)
-        row["false_reject"] += sum(s.verdict != "correct" for s in result.strokes)
-        row["baseline_false_reject"] += sum(s.verdict != "correct" for s in base.strokes)
-        for kind, injected in inject_errors(ref, strokes, rng):
-            k = len(injected) - 1
-            model_ok = grade(predict, ref, injected, sample.canvas).strokes[k].verdict == "correct"
-            base_ok = baseline.grade(ref, injected).strokes[k].verdict == "correct"
-            row[f"{kind}_injected"] += 1
-            row[f"{kind}_accepted"] += model_ok
-            row[f"{kind}_baseline_accepted"] += base_ok
-    writers = {}
-    for writer, row in rows.items():
-        injected = row["reversed_injected"] + row["swapped_injected"]
-        writers[writer] = {
-            "samples_strokes": row["strokes"],
-            "false_reject": row["false_reject"] / max(row["strokes"], 1),
-            "baseline_false_reject": row["baseline_false_reject"] / max(row["strokes"], 1),
-            "false_accept": (row["reversed_accepted"] + row["swapped_accepted"]) / max(injected, 1),
-            "baseline_false_accept": (
-                row["reversed_baseline_accepted"] + row["swapped_baseline_accepted"]
-            )
-            / max(injected, 1),
-            "false_accept_reversed": row["reversed_accepted"] / max(row["reversed_injected"], 1),
-            "false_accept_swapped": row["swapped_accepted"] / max(row["swapped_injected"], 1),
-            "injected": injected,
-        }
-    return writers, disagreeing
+        score_sample(
+            predict, ref, strokes, sample.canvas, rows.setdefault(sample.writer, Counter()), rng
+        )
+    excluded["scored"] = (
+        excluded["samples"] - excluded["not_in_pack"] - excluded["count_or_order_disagrees"]
+    )
+    writers = {writer: writer_figures(row) for writer, row in rows.items()}
+    return writers, disagreeing, dict(excluded)
+
+
+def disagreeing_sample(sample: HandwrittenSample, ref: KanjiRef, strokes, result) -> dict:
+    return {
+        "file": sample.source.name,
+        "writer": sample.writer,
+        "char": sample.char,
+        "strokes": len(strokes),
+        "reference_strokes": ref.stroke_count,
+        "verdicts": dict(Counter(s.verdict for s in result.strokes)),
+        "baseline_verdicts": dict(Counter(s.verdict for s in baseline.grade(ref, strokes).strokes)),
+    }
+
+
+def score_sample(predict: Predict, ref: KanjiRef, strokes, canvas, row: Counter, rng) -> None:
+    """Add one real sample's counts to its writer's ``row``: strokes rejected as written
+    (model and baseline), and the injected errors accepted."""
+    result = grade(predict, ref, strokes, canvas)
+    base = baseline.grade(ref, strokes)
+    row["samples"] += 1
+    row["strokes"] += len(strokes)
+    row["false_reject"] += sum(s.verdict != "correct" for s in result.strokes)
+    row["baseline_false_reject"] += sum(s.verdict != "correct" for s in base.strokes)
+    for kind, injected in inject_errors(ref, strokes, rng):
+        k = len(injected) - 1
+        model_ok = grade(predict, ref, injected, canvas).strokes[k].verdict == "correct"
+        base_ok = baseline.grade(ref, injected).strokes[k].verdict == "correct"
+        row[f"{kind}_injected"] += 1
+        row[f"{kind}_accepted"] += model_ok
+        row[f"{kind}_baseline_accepted"] += base_ok
+
+
+def writer_figures(row: Counter) -> dict:
+    """A writer's rates, each with its count, total and 95% Wilson interval."""
+    injected = row["reversed_injected"] + row["swapped_injected"]
+    return {
+        "samples": row["samples"],
+        "samples_strokes": row["strokes"],
+        **rate_with_interval("false_reject", row["false_reject"], row["strokes"]),
+        **rate_with_interval("baseline_false_reject", row["baseline_false_reject"], row["strokes"]),
+        **rate_with_interval(
+            "false_accept", row["reversed_accepted"] + row["swapped_accepted"], injected
+        ),
+        **rate_with_interval(
+            "baseline_false_accept",
+            row["reversed_baseline_accepted"] + row["swapped_baseline_accepted"],
+            injected,
+        ),
+        **rate_with_interval(
+            "false_accept_reversed", row["reversed_accepted"], row["reversed_injected"]
+        ),
+        **rate_with_interval(
+            "false_accept_swapped", row["swapped_accepted"], row["swapped_injected"]
+        ),
+        "injected": injected,
+    }
+
+
+def provenance(evaluated: list[HandwrittenSample], calibration: Path | None) -> dict:
+    """How independent the real-writing evaluation is of the writing the checkpoint was
+    validated on (selection, temperature, thresholds): writers and characters in both."""
+    writers, chars = {s.writer for s in evaluated}, {s.char for s in evaluated}
+    out: dict = {"writers": sorted(writers), "characters": len(chars), "calibration": None}
+    if calibration is None:
+        return out
+    out["calibration"] = str(calibration)
+    if not Path(calibration).is_dir():
+        out["calibration_found"] = False
+        return out
+    seen = read_tegaki_folder(Path(calibration))
+    out |= {
+        "calibration_found": True,
+        "shared_writers": sorted(writers & {s.writer for s in seen}),
+        "shared_characters": len(chars & {s.char for s in seen}),
+    }
+    return out
 
 
 def inject_errors(ref: KanjiRef, strokes: list[np.ndarray], rng: np.random.Generator):
@@ -200,8 +249,8 @@ def whole_acceptance(
     out = {
         name: {
             "attempts": row["attempts"],
-            "accepted_whole": row["whole"] / max(row["attempts"], 1),
-            "false_reject": row["rejected"] / max(row["correct"], 1),
+            **rate_with_interval("accepted_whole", row["whole"], row["attempts"]),
+            **rate_with_interval("false_reject", row["rejected"], row["correct"]),
             "false_accept": row["accepted_wrong"] / max(row["wrong"], 1) if row["wrong"] else None,
         }
         for name, row in rows.items()
@@ -298,10 +347,12 @@ def evaluate(
     kana: Path | None = None,
     held_out: int = 0,
     thresholds: dict[str, float] | None = None,
+    calibration: Path | None = None,
 ) -> dict:
     """The full report for one ``predict`` (see module doc); ``held_out`` caps the attempts
     of each held-out set (style shift per source, look-alikes; 0: all); ``thresholds`` are
-    the model's strictness levels (default: the contract's)."""
+    the model's strictness levels (default: the contract's); ``calibration`` the real
+    writing the model was validated on (to say how independent ``tegaki`` is of it)."""
     limit = held_out or None
     thresholds = thresholds or dict(DEFAULT_THRESHOLDS)
     pack = load_pack()
@@ -316,25 +367,34 @@ def evaluate(
         "baseline": base,
     }
     targets = check_targets(model, base)
-    if tegaki is not None:
-        writers, disagreeing = score_real(predict, pack, read_tegaki_folder(tegaki), seed)
-        report["real"] = {"writers": writers, "disagreeing_samples": disagreeing}
-    if kana is not None:
-        samples = [
-            s
-            for path in sorted(Path(kana).glob("*.charcol.gz"))
-            for s in read_tegaki_collection(path)
-        ]
-        writers, disagreeing = score_real(predict, pack, samples, seed)
-        report["kana"] = {"writers": writers, "disagreeing_samples": disagreeing}
-    report["style_shift"] = {
-        source: whole_acceptance(predict, pack, items[:limit], thresholds)
-        for source, items in style_shift_attempts(pack, seed).items()
-    }
-    report["lookalike"] = {
-        kind: whole_acceptance(predict, pack, items[:limit], thresholds)
-        for kind, items in lookalike_attempts(pack, seed).items()
-    }
+    excluded: dict[str, int] = {}
+    for section, samples in (
+        ("real", read_tegaki_folder(tegaki) if tegaki is not None else None),
+        ("kana", kana_samples(kana) if kana is not None else None),
+    ):
+        if samples is None:
+            continue
+        writers, disagreeing, left_out = score_real(predict, pack, samples, seed)
+        report[section] = {
+            "writers": writers,
+            "disagreeing_samples": disagreeing,
+            "excluded": left_out,
+            "provenance": provenance(samples, calibration if section == "real" else None),
+        }
+        excluded |= {f"{section}_{k}": v for k, v in left_out.items()}
+    for section, sets in (
+        ("style_shift", style_shift_attempts(pack, seed)),
+        ("lookalike", lookalike_attempts(pack, seed)),
+    ):
+        report[section] = {
+            name: whole_acceptance(predict, pack, items[:limit], thresholds)
+            for name, items in sets.items()
+        }
+        excluded |= {
+            f"{section}_{name}_over_cap": len(items[limit:] if limit else [])
+            for name, items in sets.items()
+        }
+    report["excluded"] = excluded
     p, truth = np.array(scored.p_correct), np.array(scored.truth) == CORRECT
     report["strictness"] = {
         level: {
@@ -382,4 +442,21 @@ def evaluate_checkpoint(
         kana=kana,
         held_out=held_out,
         thresholds=info.get("strictness", {}).get("thresholds"),
+        calibration=calibration_folder(info),
     )
+
+
+def calibration_folder(checkpoint: dict) -> Path | None:
+    """The real writing a checkpoint was validated on (its profile's ``data.calibration``,
+    relative to the working directory as in training), if any."""
+    folder = checkpoint.get("config", {}).get("data", {}).get("calibration", "")
+    return Path(folder).resolve() if folder else None
+
+
+def kana_samples(folder: Path) -> list[HandwrittenSample]:
+    """Every sample of the Tegaki kana collections (``*.charcol.gz``) in ``folder``."""
+    return [
+        s
+        for path in sorted(Path(folder).glob("*.charcol.gz"))
+        for s in read_tegaki_collection(path)
+    ]

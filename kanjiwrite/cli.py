@@ -248,6 +248,13 @@ def train(
         float | None,
         typer.Option(help="Stop training by this Unix time (a prepared run's budget)"),
     ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            help="Real writing for validation and calibration (a Tegaki train/ folder; "
+            "overrides the profile's data.calibration)"
+        ),
+    ] = None,
 ) -> None:
     """Train the grader (DDP under torchrun), then evaluate it on rank 0, tracked in MLflow
     unless --no-track (the evaluation runs either way). SIGTERM or Ctrl-C stops training
@@ -260,6 +267,10 @@ def train(
     cfg = training_config(config, resume)
     if out_dir is not None:
         cfg.run.out_dir = str(out_dir)
+    if calibration is not None:
+        if not calibration.is_dir():
+            raise typer.BadParameter(f"{calibration} is not a folder", param_hint="--calibration")
+        cfg.data.calibration = str(calibration.resolve())
     result = train_and_evaluate(cfg, resume, tegaki, track, deadline)
     if result.checkpoint is None:
         typer.echo("nothing trained, nothing evaluated")

@@ -1,9 +1,5 @@
 """Training (single process and torchrun DDP), checkpoints, resume, MLflow tracking."""
 
-import json
-import os
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -132,36 +128,6 @@ def test_temperature_fit_is_bounded():
     right[torch.arange(2000), labels] += 0.01  # always right: T would go to 0
     wrong[torch.arange(2000), (labels + 1) % 6] += 0.01  # always wrong: T would go to infinity
     assert (fit_temperature(right, labels), fit_temperature(wrong, labels)) == TEMPERATURE_BOUNDS
-
-
-@pytest.mark.slow
-def test_gpu_script_cpu_path_two_gloo_processes(tmp_path, pack, tegaki_fixture):
-    """training/gpu_run.sh, the prepared device run, on its CPU path: torchrun, 2 processes
-    (gloo), evaluation on rank 0, the MLflow store in the output folder."""
-    env = dict(
-        os.environ,
-        CONFIG=str(smoke_config(tmp_path)),
-        NPROC="2",
-        TIMEOUT="300",
-        PYTHON=sys.executable,
-        TEGAKI=str(tegaki_fixture(tmp_path / "tegaki")),
-        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
-    )
-    out = tmp_path / "out"
-    result = subprocess.run(
-        ["bash", str(REPO / "training" / "gpu_run.sh"), str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=360,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (run,) = [p for p in out.iterdir() if p.is_dir() and p.name.startswith("smoke-")]
-    assert (run / "best.pt").exists() and (run / "evaluation" / "metrics.json").exists()
-    assert (out / "mlflow.db").exists() and (out / "train.log").exists()
-    assert "2 process(es)" in result.stdout and "epoch 2.00:" in result.stdout
-    report = json.loads((run / "evaluation" / "metrics.json").read_text())
-    assert "japanese-fixture1" in report["real"]["writers"]
 
 
 def test_train_command_tracks_in_mlflow_and_resume_reattaches(

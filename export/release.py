@@ -25,6 +25,7 @@ from kanjiwrite.models.grader import Grader, load_checkpoint, model_id
 from kanjiwrite.models.runtime import onnx_predict, torch_predict
 
 PARITY_TOLERANCE = 1e-4
+GOLDEN_BUDGET_S = 60.0  # the shipped model's golden search takes about a second
 
 
 def parity_report(predict_a, predict_b, attempts: int = 150) -> dict:
@@ -55,11 +56,17 @@ def parity_report(predict_a, predict_b, attempts: int = 150) -> dict:
     }
 
 
-def export_all(checkpoint: Path, out_dir: Path, run_id: str | None = None) -> dict:
+def export_all(
+    checkpoint: Path,
+    out_dir: Path,
+    run_id: str | None = None,
+    golden_budget_s: float | None = GOLDEN_BUDGET_S,
+) -> dict:
     """Write grader.onnx and export_report.json to ``out_dir`` and the app's folder
     ``out_dir/app`` (grader.mlpackage, reference-pack.kwrp, prompts.json,
     golden_vectors.json, manifest.json: ``export.app_assets``), check them; returns the
-    report."""
+    report (``golden_uncovered``: the cases the model could not show; the golden search
+    stops after ``golden_budget_s``, ``None``: unbounded)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     info = load_checkpoint(checkpoint)
     model = Grader.from_checkpoint(info)
@@ -76,7 +83,7 @@ def export_all(checkpoint: Path, out_dir: Path, run_id: str | None = None) -> di
     structure = structural_report(coreml_path)
     pack_path = write_binary_pack(pack, app / "reference-pack.kwrp", identity)
     thresholds = json.loads(metadata["thresholds"])
-    golden = golden_vectors(torch_predict(model), pack, thresholds, identity)
+    golden = golden_vectors(torch_predict(model), pack, thresholds, identity, golden_budget_s)
     golden["pack"] = pack_checks(pack, pack_path)
     (app / "golden_vectors.json").write_text(json.dumps(golden, ensure_ascii=False))
     write_prompts(app / "prompts.json", pack)
@@ -84,6 +91,7 @@ def export_all(checkpoint: Path, out_dir: Path, run_id: str | None = None) -> di
     report = {
         "model_id": identity,
         "pack_version": pack.version,
+        "golden_uncovered": golden["uncovered"],
         "training_run_id": run_id,
         "onnx": {"path": str(onnx_path), "bytes": onnx_path.stat().st_size, "parity": parity},
         "coreml": {

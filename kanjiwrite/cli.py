@@ -288,11 +288,17 @@ def train(
         _release(result.checkpoint, result.checkpoint.parent / "release", True)
 
 
-def _release(checkpoint: Path, out: Path | None, register: bool) -> None:
+def _release(
+    checkpoint: Path,
+    out: Path | None,
+    register: bool,
+    force: bool = False,
+    budget: float | None = None,
+) -> None:
     from kanjiwrite.release import ReleaseError, release
 
     try:
-        report = release(checkpoint, out, register)
+        report = release(checkpoint, out, register, force, *([budget] if budget else []))
     except ReleaseError as error:
         raise typer.BadParameter(str(error), param_hint="--out") from error
     parity = report["onnx"]["parity"]
@@ -318,9 +324,18 @@ def release_command(
         typer.Option(help="Folder (default: a new releases/<model id>/; 'models' ships it)"),
     ] = None,
     register: Annotated[bool, typer.Option(help="Log to the run and register in MLflow")] = True,
+    force: Annotated[
+        bool,
+        typer.Option(help="Release even when golden cases are uncovered"),
+    ] = False,
+    golden_budget: Annotated[
+        float | None,
+        typer.Option(help="Seconds the golden-vector search may take (default 60)"),
+    ] = None,
 ) -> None:
-    """Strip, export (ONNX, CoreML, reference pack, golden vectors), check, log, register."""
-    _release(checkpoint, out, register)
+    """Strip, export (ONNX, CoreML, reference pack, golden vectors), check, log, register.
+    A model that cannot show every golden case is refused unless --force."""
+    _release(checkpoint, out, register, force, golden_budget)
 
 
 @app.command()

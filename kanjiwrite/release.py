@@ -9,9 +9,10 @@ training run and registers the ONNX model in MLflow: ``@candidate`` for a new re
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from kanjiwrite.export.release import export_all
+from kanjiwrite.export.release import GOLDEN_BUDGET_S, export_all
 from kanjiwrite.models import shipped
 from kanjiwrite.models.grader import Grader, load_checkpoint, model_id, strip_checkpoint
 
@@ -25,9 +26,18 @@ def shipped_folder() -> Path:
     return shipped("grader.onnx").parent
 
 
-def release(checkpoint: Path, out: Path | None = None, register: bool = True) -> dict:
+def release(
+    checkpoint: Path,
+    out: Path | None = None,
+    register: bool = True,
+    force: bool = False,
+    golden_budget_s: float = GOLDEN_BUDGET_S,
+) -> dict:
     """Release ``checkpoint`` into ``out`` (see module doc); returns the export report with
-    the model id, the run it was logged to and the registered version."""
+    the model id, the run it was logged to and the registered version. The golden-vector
+    search is bounded (``golden_budget_s``); a model whose vectors leave cases of the app's
+    contract uncovered is refused (``ReleaseError``: nothing registered, a new folder
+    removed) unless ``force``, which releases it with the gaps recorded."""
     info = load_checkpoint(checkpoint)
     identity = model_id(Grader.from_checkpoint(info))
     out = Path(out) if out is not None else Path("releases") / identity
@@ -36,7 +46,15 @@ def release(checkpoint: Path, out: Path | None = None, register: bool = True) ->
         raise ReleaseError(f"{out} is not empty: a release goes into a new folder")
     run_id = info.get("mlflow_run_id")
     stripped = strip_checkpoint(checkpoint, out / "grader.pt", run_id)
-    report = export_all(stripped, out, run_id)
+    report = export_all(stripped, out, run_id, golden_budget_s)
+    if report["golden_uncovered"] and not force:
+        if not champion:
+            shutil.rmtree(out)
+        raise ReleaseError(
+            f"{len(report['golden_uncovered'])} golden cases uncovered "
+            f"({', '.join(report['golden_uncovered'])}) after a {golden_budget_s:g} s search: "
+            "the model cannot show them clearly; not released (--force releases it anyway)"
+        )
     if register:
         from kanjiwrite.training import tracking
 

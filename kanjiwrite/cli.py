@@ -330,7 +330,7 @@ def release_command(
     ] = False,
     golden_budget: Annotated[
         float | None,
-        typer.Option(help="Seconds the golden-vector search may take (default 60)"),
+        typer.Option(help="Seconds the golden-vector search may take (default 30)"),
     ] = None,
 ) -> None:
     """Strip, export (ONNX, CoreML, reference pack, golden vectors), check, log, register.

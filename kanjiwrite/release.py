@@ -9,10 +9,9 @@ training run and registers the ONNX model in MLflow: ``@candidate`` for a new re
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from kanjiwrite.export.release import GOLDEN_BUDGET_S, export_all
+from kanjiwrite.export.release import GOLDEN_BUDGET_S, UncoveredGoldenCases, export_all
 from kanjiwrite.models import shipped
 from kanjiwrite.models.grader import Grader, load_checkpoint, model_id, strip_checkpoint
 
@@ -36,8 +35,8 @@ def release(
     """Release ``checkpoint`` into ``out`` (see module doc); returns the export report with
     the model id, the run it was logged to and the registered version. The golden-vector
     search is bounded (``golden_budget_s``); a model whose vectors leave cases of the app's
-    contract uncovered is refused (``ReleaseError``: nothing registered, a new folder
-    removed) unless ``force``, which releases it with the gaps recorded."""
+    contract uncovered is refused (``ReleaseError``: nothing written or registered) unless
+    ``force``, which releases it with the gaps recorded."""
     info = load_checkpoint(checkpoint)
     identity = model_id(Grader.from_checkpoint(info))
     out = Path(out) if out is not None else Path("releases") / identity
@@ -45,16 +44,14 @@ def release(
     if not champion and out.exists() and any(out.iterdir()):
         raise ReleaseError(f"{out} is not empty: a release goes into a new folder")
     run_id = info.get("mlflow_run_id")
-    stripped = strip_checkpoint(checkpoint, out / "grader.pt", run_id)
-    report = export_all(stripped, out, run_id, golden_budget_s)
-    if report["golden_uncovered"] and not force:
-        if not champion:
-            shutil.rmtree(out)
+    try:  # the golden search comes first: a refused model writes nothing
+        report = export_all(checkpoint, out, run_id, golden_budget_s, allow_uncovered=force)
+    except UncoveredGoldenCases as error:
         raise ReleaseError(
-            f"{len(report['golden_uncovered'])} golden cases uncovered "
-            f"({', '.join(report['golden_uncovered'])}) after a {golden_budget_s:g} s search: "
-            "the model cannot show them clearly; not released (--force releases it anyway)"
-        )
+            f"{error} after a {golden_budget_s:g} s search: the model cannot show them "
+            "clearly; not released (--force releases it anyway)"
+        ) from None
+    strip_checkpoint(checkpoint, out / "grader.pt", run_id)
     if register:
         from kanjiwrite.training import tracking
 

@@ -95,3 +95,38 @@ def test_cache_files_are_written_under_a_unique_temporary_name(tmp_path):
     with pytest.raises(OSError):
         write_atomically(tmp_path / "other.npz", lambda tmp: (_ for _ in ()).throw(OSError()))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.npz"]
+
+
+def test_the_report_says_how_independent_real_writing_is_and_what_it_left_out(
+    tmp_path, tegaki_fixture
+):
+    from kanjiwrite.datasets.tegaki import read_tegaki_folder
+    from kanjiwrite.training.evaluate import provenance
+    from kanjiwrite.training.metrics import rate_with_interval
+    from kanjiwrite.training.report import real_writing_lines
+
+    evaluated = read_tegaki_folder(tegaki_fixture(tmp_path / "eval"))
+    same = provenance(evaluated, tegaki_fixture(tmp_path / "train"))
+    assert same["shared_writers"] == ["japanese-fixture1"] and same["shared_characters"] == 3
+    figures = {
+        "samples": 3,
+        "samples_strokes": 382,
+        **rate_with_interval("false_reject", 4, 382),
+        **rate_with_interval("baseline_false_reject", 40, 382),
+        **rate_with_interval("false_accept", 7, 91),
+        **rate_with_interval("baseline_false_accept", 7, 91),
+    }
+    section = {
+        "writers": {"japanese-fixture1": figures},
+        "excluded": {"samples": 9, "scored": 3, "not_in_pack": 0, "count_or_order_disagrees": 6},
+        "provenance": same,
+    }
+    text = "\n".join(real_writing_lines(section, "Real handwriting"))
+    assert "NOT independent of validation" in text and "3 of these 3 characters" in text
+    assert "(4/382; 95% 0.4-2.7%)" in text and "(7/91; 95% " in text
+    assert "Of 9 samples, 3 scored" in text and "6 whose stroke count or order disagrees" in text
+    elsewhere = provenance(evaluated, tmp_path / "absent")
+    assert "not found here" in "\n".join(
+        real_writing_lines(section | {"provenance": elsewhere}, "x")
+    )
+    assert provenance(evaluated, None)["calibration"] is None

@@ -80,6 +80,31 @@ def plot_report(
 
 
 def summary(report: dict) -> str:
+    """The markdown report: the synthetic test, real writing, the held-out sets, the
+    strictness levels and the targets."""
+    lines = synthetic_lines(report)
+    for section, title in (("real", "Real handwriting"), ("kana", "Real kana")):
+        if section in report:
+            lines += real_writing_lines(report[section], title)
+    lines += held_out_lines(report)
+    if "strictness" in report:
+        lines += ["", "| strictness | threshold | synthetic false reject | false accept |"]
+        lines += ["|---|---|---|---|"]
+        for level, r in report["strictness"].items():
+            lines.append(
+                f"| {level} | {r['threshold']:.2f} | {r['false_reject']:.4f} | {r['false_accept']:.4f} |"
+            )
+    lines += ["", "| target | value | bound | met |", "|---|---|---|---|"]
+    for name, target in report["targets"].items():
+        lines.append(
+            f"| {name} | {target['value']:.4f} | {target['target']} | "
+            f"{'met' if target['met'] else 'MISSED'} |"
+        )
+    return "\n".join(lines)
+
+
+def synthetic_lines(report: dict) -> list[str]:
+    """The synthetic test: headline metrics and per-label accuracy, model and baseline."""
     model, base = report["model"], report["baseline"]
     lines = [
         f"Synthetic test: {report['test_attempts']} attempts at {report['test_characters']} "
@@ -108,48 +133,44 @@ def summary(report: dict) -> str:
             f"| {label} | {model['per_type_accuracy'].get(label, float('nan')):.4f} | "
             f"{base['per_type_accuracy'].get(label, float('nan')):.4f} |"
         )
-    for section, title in (("real", "Real handwriting"), ("kana", "Real kana")):
-        if section in report:
-            lines += real_writing_lines(report[section], title)
+    return lines
+
+
+def held_out_lines(report: dict) -> list[str]:
+    """The style shift and look-alikes, with counts, intervals and what the cap left out."""
     held_out = [
         (f"style shift: {source} (false reject per stroke)", figures, "false_reject")
         for source, figures in report.get("style_shift", {}).items()
     ]
     if "lookalike" in report:
+        wrong, right = report["lookalike"]["lookalike"], report["lookalike"]["correct"]
         held_out += [
-            (
-                "look-alike written instead: accepted whole",
-                report["lookalike"]["lookalike"],
-                "accepted_whole",
-            ),
-            (
-                "the same characters written right: accepted whole",
-                report["lookalike"]["correct"],
-                "accepted_whole",
-            ),
+            ("look-alike written instead: accepted whole", wrong, "accepted_whole"),
+            ("the same characters written right: accepted whole", right, "accepted_whole"),
         ]
-    if held_out:
-        lines += [
-            "",
-            "Held-out sets (test characters; count and 95% Wilson interval; accepted whole "
-            "at lenient / strict after them):",
-            "",
-            "| set | attempts | model | baseline |",
-            "|---|---|---|---|",
-        ]
-        for name, figures, key in held_out:
-            levels = figures["model"].get("accepted_whole_at", {})
-            extra = (
-                f" ({levels['lenient']:.3f} / {levels['strict']:.3f})"
-                if key == "accepted_whole" and levels
-                else ""
-            )
-            m = figures["model"]
-            lines.append(
-                f"| {name} | {m['attempts']} | {m[key]:.4f} "
-                f"({m[key + '_count']}/{m[key + '_of']}; {interval(m, key)}){extra}"
-                f" | {figures['baseline'][key]:.4f} |"
-            )
+    if not held_out:
+        return []
+    lines = [
+        "",
+        "Held-out sets (test characters; count and 95% Wilson interval; accepted whole "
+        "at lenient / strict after them):",
+        "",
+        "| set | attempts | model | baseline |",
+        "|---|---|---|---|",
+    ]
+    for name, figures, key in held_out:
+        m = figures["model"]
+        levels = m.get("accepted_whole_at", {})
+        extra = (
+            f" ({levels['lenient']:.3f} / {levels['strict']:.3f})"
+            if key == "accepted_whole" and levels
+            else ""
+        )
+        lines.append(
+            f"| {name} | {m['attempts']} | {m[key]:.4f} "
+            f"({m[key + '_count']}/{m[key + '_of']}; {interval(m, key)}){extra}"
+            f" | {figures['baseline'][key]:.4f} |"
+        )
     capped = {k: v for k, v in report.get("excluded", {}).items() if k.endswith("_over_cap") and v}
     if capped:
         lines.append(
@@ -157,20 +178,7 @@ def summary(report: dict) -> str:
             + ", ".join(f"{v} {k.removesuffix('_over_cap')} attempts" for k, v in capped.items())
             + " left out."
         )
-    if "strictness" in report:
-        lines += ["", "| strictness | threshold | synthetic false reject | false accept |"]
-        lines += ["|---|---|---|---|"]
-        for level, r in report["strictness"].items():
-            lines.append(
-                f"| {level} | {r['threshold']:.2f} | {r['false_reject']:.4f} | {r['false_accept']:.4f} |"
-            )
-    lines += ["", "| target | value | bound | met |", "|---|---|---|---|"]
-    for name, target in report["targets"].items():
-        lines.append(
-            f"| {name} | {target['value']:.4f} | {target['target']} | "
-            f"{'met' if target['met'] else 'MISSED'} |"
-        )
-    return "\n".join(lines)
+    return lines
 
 
 def interval(figures: dict, name: str) -> str:

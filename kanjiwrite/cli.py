@@ -300,7 +300,8 @@ def _release(
     try:
         report = release(checkpoint, out, register, force, *([budget] if budget else []))
     except ReleaseError as error:
-        raise typer.BadParameter(str(error), param_hint="--out") from error
+        typer.echo(f"kanjiwrite release: {error}", err=True)
+        raise typer.Exit(1) from None
     parity = report["onnx"]["parity"]
     typer.echo(f"released {report['model_id']} into {report['out']}")
     typer.echo(

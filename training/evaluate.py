@@ -110,9 +110,8 @@ def score_real(predict: Predict, pack: ReferencePack, samples: list[HandwrittenS
             excluded["count_or_order_disagrees"] += 1
             disagreeing.append(disagreeing_sample(sample, ref, strokes, result))
             continue
-        score_sample(
-            predict, ref, strokes, sample.canvas, rows.setdefault(sample.writer, Counter()), rng
-        )
+        row = rows.setdefault(sample.writer, Counter())
+        score_sample(predict, ref, strokes, sample.canvas, result, row, rng)
     excluded["scored"] = (
         excluded["samples"] - excluded["not_in_pack"] - excluded["count_or_order_disagrees"]
     )
@@ -132,10 +131,11 @@ def disagreeing_sample(sample: HandwrittenSample, ref: KanjiRef, strokes, result
     }
 
 
-def score_sample(predict: Predict, ref: KanjiRef, strokes, canvas, row: Counter, rng) -> None:
+def score_sample(
+    predict: Predict, ref: KanjiRef, strokes, canvas, result, row: Counter, rng
+) -> None:
     """Add one real sample's counts to its writer's ``row``: strokes rejected as written
-    (model and baseline), and the injected errors accepted."""
-    result = grade(predict, ref, strokes, canvas)
+    (the model's ``result`` and the baseline), and the injected errors accepted."""
     base = baseline.grade(ref, strokes)
     row["samples"] += 1
     row["strokes"] += len(strokes)
@@ -263,9 +263,12 @@ def whole_acceptance(
     return out
 
 
-def style_shift_attempts(pack: ReferencePack, seed: int) -> dict[str, list[Attempt]]:
+def style_shift_attempts(
+    pack: ReferencePack, seed: int, limit: int | None = None
+) -> dict[str, list[Attempt]]:
     """Every held-out rendering (``styles``, test-split characters), per source, written
-    as it is: placed on a random canvas and sampled like a touch screen, no more."""
+    as it is: placed on a random canvas and sampled like a touch screen, no more (the first
+    ``limit`` of each source when given: the rest are never made)."""
     from kanjiwrite.datasets.augment import AugmentConfig, humanize
 
     plain = AugmentConfig(
@@ -285,6 +288,8 @@ def style_shift_attempts(pack: ReferencePack, seed: int) -> dict[str, list[Attem
     out: dict[str, list[Attempt]] = {}
     for char in pack_splits(pack)["test"]:
         for rendering in styles[char]:
+            if limit is not None and len(out.get(rendering.source, [])) >= limit:
+                continue
             drawn, canvas = humanize(rendering.strokes, rng, plain)
             n = len(drawn)
             out.setdefault(rendering.source, []).append(
@@ -301,12 +306,28 @@ def style_shift_attempts(pack: ReferencePack, seed: int) -> dict[str, list[Attem
     return out
 
 
+def style_shift_sizes(pack: ReferencePack) -> Counter:
+    """Held-out renderings per source (what ``style_shift_attempts`` makes uncapped)."""
+    styles = load_styles(pack)
+    return Counter(r.source for c in pack_splits(pack)["test"] for r in styles[c])
+
+
+def lookalike_sizes(pack: ReferencePack, repeats: int = 2) -> Counter:
+    """Attempts of each kind ``lookalike_attempts`` makes uncapped."""
+    from kanjiwrite.datasets.lookalikes import all_lookalikes
+
+    found = all_lookalikes(pack)
+    pairs = sum(len(found[c]) for c in set(pack_splits(pack)["test"]) & set(found))
+    return Counter(correct=pairs * repeats, lookalike=pairs * repeats)
+
+
 def lookalike_attempts(
-    pack: ReferencePack, seed: int, repeats: int = 2
+    pack: ReferencePack, seed: int, repeats: int = 2, limit: int | None = None
 ) -> dict[str, list[Attempt]]:
     """For each look-alike pair whose asked character is a test character: the asked
     character written correctly, and the look-alike written in its place (labelled stroke
-    by stroke), each ``repeats`` times with the human variation."""
+    by stroke), each ``repeats`` times with the human variation (until ``limit`` of each
+    kind when given: the rest are never made)."""
     from kanjiwrite.datasets.augment import humanize
     from kanjiwrite.datasets.lookalikes import all_lookalikes
 
@@ -318,6 +339,8 @@ def lookalike_attempts(
         ref = pack[asked]
         n = ref.stroke_count
         for pair in found[asked]:
+            if limit is not None and len(out["lookalike"]) >= limit:
+                return {kind: items[:limit] for kind, items in out.items()}
             for _ in range(repeats):
                 for kind, strokes, labels in (
                     ("correct", ref.strokes, np.zeros(n, np.int8)),
@@ -335,7 +358,7 @@ def lookalike_attempts(
                             tuple(range(n)),
                         )
                     )
-    return out
+    return {kind: items[:limit] for kind, items in out.items()}
 
 
 def evaluate(
@@ -382,16 +405,15 @@ def evaluate(
             "provenance": provenance(samples, calibration if section == "real" else None),
         }
         excluded |= {f"{section}_{k}": v for k, v in left_out.items()}
-    for section, sets in (
-        ("style_shift", style_shift_attempts(pack, seed)),
-        ("lookalike", lookalike_attempts(pack, seed)),
+    for section, sets, available in (
+        ("style_shift", style_shift_attempts(pack, seed, limit), style_shift_sizes(pack)),
+        ("lookalike", lookalike_attempts(pack, seed, limit=limit), lookalike_sizes(pack)),
     ):
         report[section] = {
-            name: whole_acceptance(predict, pack, items[:limit], thresholds)
-            for name, items in sets.items()
+            name: whole_acceptance(predict, pack, items, thresholds) for name, items in sets.items()
         }
         excluded |= {
-            f"{section}_{name}_over_cap": len(items[limit:] if limit else [])
+            f"{section}_{name}_over_cap": available[name] - len(items)
             for name, items in sets.items()
         }
     report["excluded"] = excluded

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
@@ -270,10 +272,20 @@ def write_pack(refs: list[KanjiRef], path: Path) -> None:
             }
         ),
     }
+    write_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays))
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(tmp)`` to a temporary name unique to this call (same folder and suffix),
+    then rename it to ``path``: processes building the same cache file at once never see
+    or clobber one another's half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # processes may race here
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class ReferencePack:

@@ -12,6 +12,12 @@ where it is clearly different, and where a relation breaks, the later stroke of 
 cannot know the first one is off before the second is drawn); ``misplaced`` when the
 shape is A's (too long, too short, moved), ``wrong_shape`` otherwise; the rest
 ``correct``.
+
+Mining compares every two characters of a stroke count (38 s over the whole pack on one
+core), so the pairs of the whole pack are mined once and cached beside the reference pack
+(``lookalikes-<pack version>-la<format>.json``); a split's pairs are those whose two
+characters are both in the split (the same as mining the split alone: a pair's test looks
+at its two characters only).
 """
 
 from __future__ import annotations
@@ -25,13 +31,14 @@ import numpy as np
 
 from kanjiwrite.datasets import geometry
 from kanjiwrite.datasets.contract import KANJIVG_SIZE, LABEL_INDEX
-from kanjiwrite.datasets.kanjivg import ReferencePack
+from kanjiwrite.datasets.kanjivg import ReferencePack, write_atomically
 
 DIFFERENT = 0.1  # mean point distance (char units) of a stroke that is clearly another
 FAR = 0.2  # no stroke of a look-alike is this far from its partner
 MEAN = 0.1  # mean over all strokes
 SAME_SHAPE = 0.2  # shape distance under which a wrong stroke counts as misplaced
 RELATIONS = ("longer", "crossing")  # what tells kanji apart ("apart" also varies by style)
+LOOKALIKE_FORMAT = 1  # bump when the mining rule changes: the cache is rebuilt
 
 
 @dataclass(frozen=True)
@@ -95,10 +102,35 @@ def mine_lookalikes(pack: ReferencePack, chars: list[str]) -> dict[str, list[Loo
     return found
 
 
+def lookalike_cache_path(pack: ReferencePack) -> Path:
+    return Path(pack.path).parent / f"lookalikes-{pack.version}-la{LOOKALIKE_FORMAT}.json"
+
+
+@cache
+def all_lookalikes(pack: ReferencePack) -> dict[str, list[LookAlike]]:
+    """``mine_lookalikes`` over the whole pack, mined on first use and cached on disk."""
+    path = lookalike_cache_path(pack)
+    if not path.exists():
+        mined = mine_lookalikes(pack, list(pack.chars))
+        rows = [[p.asked, p.written, list(p.labels)] for pairs in mined.values() for p in pairs]
+        text = json.dumps(rows, ensure_ascii=False)
+        write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    found: dict[str, list[LookAlike]] = {}
+    for asked, written, labels in json.loads(path.read_text(encoding="utf-8")):
+        found.setdefault(asked, []).append(LookAlike(asked, written, tuple(labels)))
+    return found
+
+
 @cache
 def lookalikes_of(pack: ReferencePack, split_chars: tuple[str, ...]) -> dict[str, list[LookAlike]]:
-    """``mine_lookalikes`` for a split, computed once per process."""
-    return mine_lookalikes(pack, list(split_chars))
+    """The look-alike pairs of a split: both characters in ``split_chars``."""
+    chars = set(split_chars)
+    found = {
+        asked: [p for p in pairs if p.written in chars]
+        for asked, pairs in all_lookalikes(pack).items()
+        if asked in chars
+    }
+    return {asked: pairs for asked, pairs in found.items() if pairs}
 
 
 # --- partners: the look-alikes a drawing is compared with while it is graded ---------------
@@ -131,9 +163,10 @@ def mine_partner_table(pack: ReferencePack) -> dict[str, list[tuple[str, list[Di
     """For every character of the pack with look-alikes (kana too, small kana aside): its
     nearest ``PARTNERS_PER_KANJI`` look-alikes and how each differs (``differences``)."""
     table = {}
-    chars = [c for c in pack.chars if c not in SMALL_KANA]
-    for asked, pairs in mine_lookalikes(pack, chars).items():
-        written = [p.written for p in pairs]
+    for asked, pairs in all_lookalikes(pack).items():
+        written = [p.written for p in pairs if p.written not in SMALL_KANA]
+        if asked in SMALL_KANA or not written:
+            continue
         d = stroke_distances(pack, [asked, *written])[0, 1:].mean(-1)
         nearest = [written[i] for i in np.argsort(d, kind="stable")[:PARTNERS_PER_KANJI]]
         table[asked] = [(w, differences(pack, asked, w)) for w in nearest]

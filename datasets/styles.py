@@ -34,11 +34,11 @@ from kanjiwrite.datasets import geometry
 from kanjiwrite.datasets.kanjivg import (
     KanjiRef,
     ReferencePack,
-    default_pack_path,
     kanjivg_dir,
     list_files,
     load_pack,
     parse_svg,
+    write_atomically,
 )
 from kanjiwrite.datasets.matching import assign
 
@@ -142,22 +142,19 @@ class StylePack:
 def write_style_pack(renderings: list[Rendering], counts: dict, path: Path, version: str) -> None:
     strokes = [s for r in renderings for s in r.strokes]
     sizes = [len(r.strokes) for r in renderings]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(
-        tmp,
-        codepoints=np.array([ord(r.char) for r in renderings], np.int32),
-        source=np.array([SOURCES.index(r.source) for r in renderings], np.int8),
-        rendering_stroke_start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32),
-        stroke_point_start=np.concatenate([[0], np.cumsum([len(s) for s in strokes])]).astype(
+    arrays = {
+        "codepoints": np.array([ord(r.char) for r in renderings], np.int32),
+        "source": np.array([SOURCES.index(r.source) for r in renderings], np.int8),
+        "rendering_stroke_start": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32),
+        "stroke_point_start": np.concatenate([[0], np.cumsum([len(s) for s in strokes])]).astype(
             np.int32
         ),
-        points=np.round(np.concatenate(strokes) * 100).astype(np.int16),
-        meta_json=np.frombuffer(
+        "points": np.round(np.concatenate(strokes) * 100).astype(np.int16),
+        "meta_json": np.frombuffer(
             json.dumps({"version": version, "counts": counts}).encode(), np.uint8
         ),
-    )
-    tmp.replace(path)
+    }
+    write_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
 def style_version(pack: ReferencePack) -> str:
@@ -169,7 +166,7 @@ def load_styles(pack: ReferencePack | None = None) -> StylePack:
     """The style set for the reference pack, built on first use and cached beside it."""
     pack = pack or load_pack()
     version = style_version(pack)
-    path = default_pack_path().parent / f"style-pack-{version}.npz"
+    path = Path(pack.path).parent / f"style-pack-{version}.npz"
     if not path.exists():
         renderings, counts = build_renderings(pack)
         write_style_pack(renderings, counts, path, version)

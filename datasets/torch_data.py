@@ -58,6 +58,9 @@ def collate(batch: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
     return out
 
 
+POOL_BATCHES = 8  # batches per pool (the stream's default ``bucket``)
+
+
 class AttemptStream(IterableDataset):
     """Endless pools of collated batches of encoded attempts at the characters of one split.
 
@@ -77,7 +80,7 @@ class AttemptStream(IterableDataset):
         cfg: SynthesisConfig = DEFAULT_SYNTHESIS,
         rank: int = 0,
         batch_size: int = 64,
-        bucket: int = 8,
+        bucket: int = POOL_BATCHES,
         start: int = 0,
         extras: Extras | None = None,
     ):

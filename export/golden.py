@@ -24,6 +24,7 @@ fp16 CoreML model must agree too.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -154,16 +155,22 @@ def last_verdict(case: dict) -> str:
     return case["result"]["strokes"][-1]["verdict"]
 
 
+_search_deadline: list[float] = []  # perf_counter time after which ``first`` stops searching
+
+
 def first(cases: Iterator, wanted: Callable, what: str, tries: int = 200):
     """The first of ``tries`` cases that is ``wanted`` and ``clear``; else the first wanted
     one, else the first one, marked ``uncovered`` (a model too weak to show ``what``: the
-    release records it, the shipped model's vectors must have none)."""
+    release refuses it, the shipped model's vectors must have none). Past the search
+    deadline (``golden_vectors``'s ``budget_s``) it settles for what it has."""
     fallback = None
     for case in itertools.islice(cases, tries):
         if wanted(case) and clear(case):
             return case
         if fallback is None or (wanted(case) and not wanted(fallback)):
             fallback = case
+        if _search_deadline and time.perf_counter() > _search_deadline[0]:
+            break
     if fallback is None:
         raise RuntimeError(f"no golden case could be made for {what}")
     if not wanted(fallback) or not clear(fallback):
@@ -461,18 +468,28 @@ def padded_batch(maker: CaseMaker, a: dict, b: dict) -> dict:
 
 
 def golden_vectors(
-    predict: Predict, pack: ReferencePack, thresholds: dict[str, float], model_id: str
+    predict: Predict,
+    pack: ReferencePack,
+    thresholds: dict[str, float],
+    model_id: str,
+    budget_s: float | None = None,
 ) -> dict:
-    """Every golden case (see module doc) for the model ``predict`` with ``thresholds``."""
+    """Every golden case (see module doc) for the model ``predict`` with ``thresholds``;
+    the search for clear cases stops after ``budget_s`` seconds (``None``: it does not),
+    leaving the cases not found yet ``uncovered``."""
     maker = CaseMaker(predict, pack, thresholds)
-    requests = [
-        *verdict_cases(maker),
-        *shape_cases(maker),
-        *box_cases(maker),
-        *strictness_cases(maker),
-        *alternative_order_cases(maker),
-    ]
-    sessions = session_cases(maker)
+    _search_deadline[:] = [] if budget_s is None else [time.perf_counter() + budget_s]
+    try:
+        requests = [
+            *verdict_cases(maker),
+            *shape_cases(maker),
+            *box_cases(maker),
+            *strictness_cases(maker),
+            *alternative_order_cases(maker),
+        ]
+        sessions = session_cases(maker)
+    finally:
+        _search_deadline.clear()
     by_name = {c["name"]: c for c in requests}
     uncovered = [c["uncovered"] for c in [*requests, *sessions] if "uncovered" in c]
     return {

@@ -25,10 +25,15 @@ from kanjiwrite.models.grader import Grader, load_checkpoint, model_id
 from kanjiwrite.models.runtime import onnx_predict, torch_predict
 
 PARITY_TOLERANCE = 1e-4  # max abs difference of ONNX Runtime's outputs from PyTorch's
+GOLDEN_BUDGET_S = 30.0  # the shipped model's golden search takes about a second (40 calls)
 
 
 class ParityError(RuntimeError):
     """An export whose outputs differ from the PyTorch model's beyond ``PARITY_TOLERANCE``."""
+
+
+class UncoveredGoldenCases(Exception):
+    """The model cannot show every case of the app's contract (``export.golden``)."""
 
 
 def parity_report(predict_a, predict_b, attempts: int = 150) -> dict:
@@ -74,28 +79,41 @@ def checked_onnx(model: Grader, out_dir: Path, metadata: dict[str, str]) -> tupl
     return unchecked.replace(out_dir / "grader.onnx"), parity
 
 
-def export_all(checkpoint: Path, out_dir: Path, run_id: str | None = None) -> dict:
+def export_all(
+    checkpoint: Path,
+    out_dir: Path,
+    run_id: str | None = None,
+    golden_budget_s: float | None = GOLDEN_BUDGET_S,
+    allow_uncovered: bool = True,
+) -> dict:
     """Write grader.onnx and export_report.json to ``out_dir`` and the app's folder
     ``out_dir/app`` (grader.mlpackage, reference-pack.kwrp, prompts.json,
     golden_vectors.json, manifest.json: ``export.app_assets``), check them; returns the
-    report. Raises ``ParityError`` (nothing written but the stripped checkpoint) when the
-    ONNX export is not the PyTorch model within ``PARITY_TOLERANCE``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    report (``golden_uncovered``: the cases the model could not show). The golden search
+    comes first and stops after ``golden_budget_s`` (``None``: unbounded); without
+    ``allow_uncovered`` a gap raises ``UncoveredGoldenCases`` before anything is exported.
+    Raises ``ParityError`` (no ONNX file written) when the ONNX export is not the PyTorch
+    model within ``PARITY_TOLERANCE``."""
     info = load_checkpoint(checkpoint)
     model = Grader.from_checkpoint(info)
     run_id = run_id or info.get("mlflow_run_id")
     identity = model_id(model)
     metadata = model_metadata(info, identity, run_id)
+    pack = load_pack()
+    thresholds = json.loads(metadata["thresholds"])
+    golden = golden_vectors(torch_predict(model), pack, thresholds, identity, golden_budget_s)
+    if golden["uncovered"] and not allow_uncovered:
+        raise UncoveredGoldenCases(
+            f"{len(golden['uncovered'])} golden cases uncovered ({', '.join(golden['uncovered'])})"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path, parity = checked_onnx(model, out_dir, metadata)
     app = out_dir / "app"
     if app.exists():
         shutil.rmtree(app)
     coreml_path = export_coreml(model, app / "grader.mlpackage", metadata)
-    pack = load_pack()
     structure = structural_report(coreml_path)
     pack_path = write_binary_pack(pack, app / "reference-pack.kwrp", identity)
-    thresholds = json.loads(metadata["thresholds"])
-    golden = golden_vectors(torch_predict(model), pack, thresholds, identity)
     golden["pack"] = pack_checks(pack, pack_path)
     (app / "golden_vectors.json").write_text(json.dumps(golden, ensure_ascii=False))
     write_prompts(app / "prompts.json", pack)
@@ -103,6 +121,7 @@ def export_all(checkpoint: Path, out_dir: Path, run_id: str | None = None) -> di
     report = {
         "model_id": identity,
         "pack_version": pack.version,
+        "golden_uncovered": golden["uncovered"],
         "training_run_id": run_id,
         "onnx": {"path": str(onnx_path), "bytes": onnx_path.stat().st_size, "parity": parity},
         "coreml": {

@@ -12,6 +12,11 @@ input belongs together (``shape_buckets``).
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
+import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -122,9 +127,47 @@ def _tensor_types(ct):
     ]
 
 
+def coremltools():
+    """``coremltools``, imported without its start-up warnings (an untested torch or
+    scikit-learn version, no CoreML runtime off macOS: all expected here)."""
+    logger = logging.getLogger("coremltools")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import coremltools as ct
+    finally:
+        logger.setLevel(level)
+    return ct
+
+
+DEBUG_FILES = ("executorch_debug_handle_mapping.json",)  # written by the converter, not shipped
+
+
+def canonical_package(path: Path, model_id: str) -> None:
+    """Make a saved ``.mlpackage`` the same bytes for the same model: drop the converter's
+    debug files and replace the random item identifiers of ``Manifest.json`` by ones derived
+    from the model id and each item's path."""
+    for name in DEBUG_FILES:
+        (path / name).unlink(missing_ok=True)
+    manifest_path = path / "Manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    renamed = {
+        key: str(uuid.uuid5(uuid.NAMESPACE_URL, f"kanjiwrite:{model_id}:{item['path']}"))
+        for key, item in manifest["itemInfoEntries"].items()
+    }
+    manifest["itemInfoEntries"] = {
+        renamed[key]: item for key, item in sorted(manifest["itemInfoEntries"].items())
+    }
+    manifest["rootModelIdentifier"] = renamed[manifest["rootModelIdentifier"]]
+    manifest_path.write_text(json.dumps(manifest, indent=4, sort_keys=True) + "\n")
+
+
 def export_coreml(model: Grader, path: Path, metadata: dict[str, str]) -> Path:
-    """Convert ``model.predict`` through torch.export to an ``.mlpackage``."""
-    import coremltools as ct
+    """Convert ``model.predict`` through torch.export to an ``.mlpackage`` (canonical: the
+    same model gives the same bytes, ``canonical_package``)."""
+    ct = coremltools()
 
     wrapper = PredictWrapper(model.eval())
     batch = torch.export.Dim("batch", min=1, max=max(BATCH_BUCKETS))
@@ -158,14 +201,17 @@ def export_coreml(model: Grader, path: Path, metadata: dict[str, str]) -> Path:
         mlmodel.output_description[name] = doc
     mlmodel.user_defined_metadata.update(metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        shutil.rmtree(path)
     mlmodel.save(str(path))
+    canonical_package(path, metadata["model_id"])
     return path
 
 
 def structural_report(path: Path) -> dict:
     """What can be checked without predicting: names, shapes, dtypes, deployment target,
     size, metadata and the MIL ops used."""
-    import coremltools as ct
+    ct = coremltools()
 
     mlmodel = ct.models.MLModel(str(path), skip_model_load=True)
     spec = mlmodel.get_spec()

@@ -212,9 +212,29 @@ def bench(
     typer.echo(f"{rate['samples_per_s']:.0f} samples/s (labelled strokes, one core)")
 
 
+def training_config(config: Path | None, resume: Path | None):
+    """The profile a run trains with: ``config`` (default cpu.toml) for a new run; the
+    checkpoint's own for a resume (``config`` may change its budget only)."""
+    from kanjiwrite.training.config import TrainConfig, resumed_config
+
+    given = TrainConfig.load(config) if config is not None else None
+    if resume is None:
+        return given or TrainConfig.load(CPU_CONFIG)
+    from kanjiwrite.models.grader import load_checkpoint
+
+    try:
+        return resumed_config(load_checkpoint(resume)["config"], given)
+    except ValueError as error:
+        typer.echo(f"kanjiwrite train --resume: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def train(
-    config: Annotated[Path, typer.Option(help="Training config (TOML)")] = CPU_CONFIG,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Training config (TOML; default cpu.toml, or the checkpoint's own)"),
+    ] = None,
     resume: Annotated[Path | None, typer.Option(help="Checkpoint to resume from")] = None,
     tegaki: Annotated[Path | None, typer.Option(help="Real handwriting for the evaluation")] = None,
     track: Annotated[bool, typer.Option(help="Track the run in MLflow")] = True,
@@ -227,21 +247,40 @@ def train(
     out_dir: Annotated[
         Path | None, typer.Option(help="Folder for run folders (default: the profile's)")
     ] = None,
+    deadline: Annotated[
+        float | None,
+        typer.Option(help="Stop training by this Unix time (a prepared run's budget)"),
+    ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            help="Real writing for validation and calibration (a Tegaki train/ folder; "
+            "overrides the profile's data.calibration)"
+        ),
+    ] = None,
 ) -> None:
     """Train the grader (DDP under torchrun), then evaluate it on rank 0, tracked in MLflow
-    unless --no-track (the evaluation runs either way)."""
+    unless --no-track (the evaluation runs either way). SIGTERM or Ctrl-C stops training
+    after the current step: saved, calibrated, logged, the MLflow run KILLED."""
+    from kanjiwrite.training.interrupts import EXIT_CODES
     from kanjiwrite.training.run import train_and_evaluate
-    from kanjiwrite.training.train import TrainConfig
 
     if register and not track:
         raise typer.BadParameter("--register needs tracking", param_hint="--register")
-    cfg = TrainConfig.load(config)
+    cfg = training_config(config, resume)
     if out_dir is not None:
         cfg.run.out_dir = str(out_dir)
-    result = train_and_evaluate(cfg, resume, tegaki, track)
+    if calibration is not None:
+        if not calibration.is_dir():
+            raise typer.BadParameter(f"{calibration} is not a folder", param_hint="--calibration")
+        cfg.data.calibration = str(calibration.resolve())
+    result = train_and_evaluate(cfg, resume, tegaki, track, deadline)
     if result.checkpoint is None:
         typer.echo("nothing trained, nothing evaluated")
         return
+    if result.stopped_by is not None:
+        typer.echo(f"stopped by {result.stopped_by}: {result.checkpoint} saved and calibrated")
+        raise typer.Exit(EXIT_CODES[result.stopped_by])
     if result.report is None:  # a torchrun rank other than 0
         return
     typer.echo(result.report["summary"])
@@ -253,20 +292,25 @@ def train(
 
 
 def _release(
-    checkpoint: Path, out: Path | None, register: bool, force: bool, cases: int = 200
+    checkpoint: Path,
+    out: Path | None,
+    register: bool,
+    force: bool = False,
+    budget: float | None = None,
+    cases: int = 200,
 ) -> None:
-    from kanjiwrite.export.release import ParityError
+    from kanjiwrite.export.release import GOLDEN_BUDGET_S, ParityError
     from kanjiwrite.release import ReleaseError, release
     from kanjiwrite.training.scenarios import markdown
 
     try:
-        report = release(checkpoint, out, register, force, cases)
+        report = release(checkpoint, out, register, force, budget or GOLDEN_BUDGET_S, cases)
     except ReleaseError as error:
-        typer.echo(f"release refused: {error}", err=True)
-        raise typer.Exit(1) from error
+        typer.echo(f"kanjiwrite release: {error}", err=True)
+        raise typer.Exit(1) from None
     except ParityError as error:
-        typer.echo(f"release failed: {error}", err=True)
-        raise typer.Exit(1) from error
+        typer.echo(f"kanjiwrite release: {error}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(markdown(report["scenarios"]))
     parity = report["onnx"]["parity"]
     typer.echo(f"released {report['model_id']} into {report['out']}")
@@ -291,30 +335,54 @@ def release_command(
         typer.Option(help="Folder (default: a new releases/<model id>/; 'models' ships it)"),
     ] = None,
     register: Annotated[bool, typer.Option(help="Log to the run and register in MLflow")] = True,
-    force: Annotated[bool, typer.Option(help="Release a model below the behaviour gate")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Release a model below the behaviour gate or with uncovered golden cases"
+        ),
+    ] = False,
+    golden_budget: Annotated[
+        float | None,
+        typer.Option(help="Seconds the golden-vector search may take (default 30)"),
+    ] = None,
     scenario_cases: Annotated[int, typer.Option(help="Cases per behaviour scenario")] = 200,
 ) -> None:
     """Check the behaviour gate, strip, export (ONNX, CoreML, reference pack, golden
-    vectors), check, log, register."""
-    _release(checkpoint, out, register, force, scenario_cases)
+    vectors), check, log, register. A model below the gate or that cannot show every golden
+    case is refused unless --force."""
+    _release(checkpoint, out, register, force, golden_budget, scenario_cases)
 
 
 @app.command()
 def calibrate(
     checkpoint: Annotated[Path, typer.Option(help="Checkpoint to calibrate in place")],
-    config: Annotated[Path, typer.Option(help="Profile whose validation set to use")] = CPU_CONFIG,
+    config: Annotated[
+        Path | None, typer.Option(help="Profile whose validation set to use (default: its own)")
+    ] = None,
+    track: Annotated[bool, typer.Option(help="Log the calibration as an MLflow run")] = True,
 ) -> None:
     """Refit a checkpoint's temperature and strictness thresholds on its profile's
-    validation set (synthetic, other hands, look-alikes, real calibration writing)."""
+    validation set (synthetic, other hands, look-alikes, real calibration writing). The
+    result is another model: its ``model_id`` is updated and, tracked, a new MLflow run
+    (linked to the training run) records it and becomes the checkpoint's run."""
     from kanjiwrite.datasets.splits import pack_splits
     from kanjiwrite.models.grader import load_checkpoint
-    from kanjiwrite.training.train import TrainConfig, calibrate, validation_batches
+    from kanjiwrite.training.calibration import calibrate as fit
+    from kanjiwrite.training.config import TrainConfig
+    from kanjiwrite.training.validation import validation_batches
 
-    cfg = TrainConfig.load(config)
-    temperature = calibrate(checkpoint, validation_batches(cfg, pack_splits()["val"]))
-    strictness = load_checkpoint(checkpoint)["strictness"]
-    typer.echo(f"temperature {temperature:.3f}; thresholds {strictness['thresholds']}")
+    before = load_checkpoint(checkpoint)
+    cfg = TrainConfig.load(config) if config else TrainConfig.from_dict(before["config"])
+    after = fit(checkpoint, validation_batches(cfg, pack_splits()["val"]))
+    strictness = after["strictness"]
+    typer.echo(f"temperature {after['temperature']:.3f}; thresholds {strictness['thresholds']}")
     typer.echo(f"validation rates {strictness['validation_rates']}")
+    typer.echo(f"model {after['calibrated_from']} -> {after['model_id']}")
+    if track:
+        from kanjiwrite.training.tracking import log_calibration
+
+        run_id = log_calibration(checkpoint, before.get("mlflow_run_id"), config)
+        typer.echo(f"MLflow run {run_id} (calibrated from run {before.get('mlflow_run_id')})")
 
 
 @app.command()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kanjiwrite.export.release import export_all
+from kanjiwrite.export.release import GOLDEN_BUDGET_S, UncoveredGoldenCases, export_all
 from kanjiwrite.models import shipped
 from kanjiwrite.models.grader import Grader, load_checkpoint, model_id, strip_checkpoint
 
@@ -38,7 +38,7 @@ def behaviour_gate(info: dict, cases: int, force: bool) -> dict:
     failures = gate_failures(table)
     if failures and not force:
         raise ReleaseError(
-            "below the behaviour gate (--force to release anyway): " + "; ".join(failures)
+            "below the behaviour gate (--force releases it anyway): " + "; ".join(failures)
         )
     return table
 
@@ -48,22 +48,32 @@ def release(
     out: Path | None = None,
     register: bool = True,
     force: bool = False,
+    golden_budget_s: float = GOLDEN_BUDGET_S,
     scenario_cases: int = 200,
 ) -> dict:
-    """Release ``checkpoint`` into ``out`` (see module doc) once it passes the behaviour gate
-    (or ``force``); returns the export report with the model id, the scenario table, the run
-    it was logged to and the registered version."""
+    """Release ``checkpoint`` into ``out`` (see module doc); returns the export report with
+    the model id, the behaviour table, the run it was logged to and the registered version.
+    A model below the behaviour gate (``training.scenarios.GATE``), or whose golden vectors
+    leave cases of the app's contract uncovered after a bounded search (``golden_budget_s``),
+    is refused (``ReleaseError``: nothing written or registered) unless ``force``, which
+    releases it with the gaps recorded."""
     info = load_checkpoint(checkpoint)
     identity = model_id(Grader.from_checkpoint(info))
-    scenarios = behaviour_gate(info, scenario_cases, force)
     out = Path(out) if out is not None else Path("releases") / identity
     champion = out.resolve() == shipped_folder().resolve()
     if not champion and out.exists() and any(out.iterdir()):
         raise ReleaseError(f"{out} is not empty: a release goes into a new folder")
+    scenarios = behaviour_gate(info, scenario_cases, force)
     run_id = info.get("mlflow_run_id")
-    stripped = strip_checkpoint(checkpoint, out / "grader.pt", run_id)
-    report = export_all(stripped, out, run_id)
+    try:  # the golden search comes first: a refused model writes nothing
+        report = export_all(checkpoint, out, run_id, golden_budget_s, allow_uncovered=force)
+    except UncoveredGoldenCases as error:
+        raise ReleaseError(
+            f"{error} after a {golden_budget_s:g} s search: the model cannot show them "
+            "clearly; not released (--force releases it anyway)"
+        ) from None
     report["scenarios"] = scenarios
+    strip_checkpoint(checkpoint, out / "grader.pt", run_id)
     if register:
         from kanjiwrite.training import tracking
 

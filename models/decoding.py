@@ -141,11 +141,11 @@ def build_batch(
         reference[row : row + len(ref_part), : ref_part.shape[1]] = ref_part
         reference_mask[row : row + len(ref_part), : ref_part.shape[1]] = True
         row += len(ref_part)
-    inputs = {
+    inputs = {  # float32 masks, as every runtime (and MLflow's signature) takes them
         "drawn": np.concatenate([p[0] for p in parts]),
-        "drawn_mask": np.tile(mask, (len(references), 1)),
+        "drawn_mask": np.tile(mask, (len(references), 1)).astype(np.float32),
         "reference": reference,
-        "reference_mask": reference_mask,
+        "reference_mask": reference_mask.astype(np.float32),
     }
     return inputs, orders
 

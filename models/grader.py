@@ -260,8 +260,13 @@ def loss_fn(
 
 def load_checkpoint(path: Path, map_location: str = "cpu") -> dict:
     """A checkpoint: weights, config, data version, metrics, temperature (see
-    ``training.train.save_checkpoint``)."""
-    return torch.load(path, map_location=map_location, weights_only=False)
+    ``training.train.save_checkpoint``), loaded with ``weights_only=True`` (tensors and
+    plain types only, no code runs). Checkpoints from before versions were stored as
+    strings hold a ``TorchVersion`` (a ``str``), allowed here."""
+    from torch.torch_version import TorchVersion
+
+    with torch.serialization.safe_globals([TorchVersion]):
+        return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def strip_checkpoint(checkpoint: Path, out: Path, run_id: str | None = None) -> Path:

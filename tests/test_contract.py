@@ -15,7 +15,7 @@ import torch
 from kanjiwrite.datasets import contract
 from kanjiwrite.models.decoding import StrokeResult, decode
 from kanjiwrite.models.messages import stroke_message
-from kanjiwrite.training.train import validation_metrics
+from kanjiwrite.training.validation import validation_metrics
 
 
 def random_outputs(rng, strokes, reference):

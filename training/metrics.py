@@ -24,6 +24,30 @@ CORRECT_ACCEPTED = 0.98  # the same test characters written correctly, accepted 
 CALIBRATION_BINS = 15
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a rate ``successes / n`` (95% by default); (0, 1) for
+    ``n == 0``. Honest for the small counts of real writing, where the normal
+    approximation gives negative lower bounds."""
+    if n == 0:
+        return 0.0, 1.0
+    rate = successes / n
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def rate_with_interval(name: str, successes: int, n: int) -> dict[str, float]:
+    """``{name: rate, name_count: successes, name_of: n, name_ci_low, name_ci_high}``."""
+    low, high = wilson_interval(successes, n)
+    return {
+        name: successes / n if n else 0.0,
+        f"{name}_count": successes,
+        f"{name}_of": n,
+        f"{name}_ci_low": low,
+        f"{name}_ci_high": high,
+    }
+
+
 @dataclass
 class Scored:
     """Per-stroke truth and predictions of one grader over a set."""

@@ -80,6 +80,31 @@ def plot_report(
 
 
 def summary(report: dict) -> str:
+    """The markdown report: the synthetic test, real writing, the held-out sets, the
+    strictness levels and the targets."""
+    lines = synthetic_lines(report)
+    for section, title in (("real", "Real handwriting"), ("kana", "Real kana")):
+        if section in report:
+            lines += real_writing_lines(report[section], title)
+    lines += held_out_lines(report)
+    if "strictness" in report:
+        lines += ["", "| strictness | threshold | synthetic false reject | false accept |"]
+        lines += ["|---|---|---|---|"]
+        for level, r in report["strictness"].items():
+            lines.append(
+                f"| {level} | {r['threshold']:.2f} | {r['false_reject']:.4f} | {r['false_accept']:.4f} |"
+            )
+    lines += ["", "| target | value | bound | met |", "|---|---|---|---|"]
+    for name, target in report["targets"].items():
+        lines.append(
+            f"| {name} | {target['value']:.4f} | {target['target']} | "
+            f"{'met' if target['met'] else 'MISSED'} |"
+        )
+    return "\n".join(lines)
+
+
+def synthetic_lines(report: dict) -> list[str]:
+    """The synthetic test: headline metrics and per-label accuracy, model and baseline."""
     model, base = report["model"], report["baseline"]
     lines = [
         f"Synthetic test: {report['test_attempts']} attempts at {report['test_characters']} "
@@ -108,73 +133,111 @@ def summary(report: dict) -> str:
             f"| {label} | {model['per_type_accuracy'].get(label, float('nan')):.4f} | "
             f"{base['per_type_accuracy'].get(label, float('nan')):.4f} |"
         )
-    for section, title in (("real", "Real handwriting"), ("kana", "Real kana")):
-        if section not in report:
-            continue
-        lines += [
-            "",
-            f"{title} (samples whose count and order agree with KanjiVG):",
-            "",
-            "| writer | strokes | false reject | baseline | false accept (injected) | baseline | injected |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for writer, w in report[section]["writers"].items():
-            lines.append(
-                f"| {writer} | {w['samples_strokes']} | {w['false_reject']:.4f} | "
-                f"{w['baseline_false_reject']:.4f} | {w['false_accept']:.4f} | "
-                f"{w['baseline_false_accept']:.4f} | {w['injected']} |"
-            )
-        lines.append(
-            f"\n{len(report[section]['disagreeing_samples'])} samples disagree with "
-            "KanjiVG's count or order (reported in metrics.json)."
-        )
+    return lines
+
+
+def held_out_lines(report: dict) -> list[str]:
+    """The style shift and look-alikes, with counts, intervals and what the cap left out."""
     held_out = [
         (f"style shift: {source} (false reject per stroke)", figures, "false_reject")
         for source, figures in report.get("style_shift", {}).items()
     ]
     if "lookalike" in report:
+        wrong, right = report["lookalike"]["lookalike"], report["lookalike"]["correct"]
         held_out += [
-            (
-                "look-alike written instead: accepted whole",
-                report["lookalike"]["lookalike"],
-                "accepted_whole",
-            ),
-            (
-                "the same characters written right: accepted whole",
-                report["lookalike"]["correct"],
-                "accepted_whole",
-            ),
+            ("look-alike written instead: accepted whole", wrong, "accepted_whole"),
+            ("the same characters written right: accepted whole", right, "accepted_whole"),
         ]
-    if held_out:
-        lines += [
-            "",
-            "Held-out sets (test characters; accepted whole at lenient / strict in brackets):",
-            "",
-            "| set | attempts | model | baseline |",
-            "|---|---|---|---|",
-        ]
-        for name, figures, key in held_out:
-            levels = figures["model"].get("accepted_whole_at", {})
-            extra = (
-                f" ({levels['lenient']:.3f} / {levels['strict']:.3f})"
-                if key == "accepted_whole" and levels
-                else ""
-            )
-            lines.append(
-                f"| {name} | {figures['model']['attempts']} | {figures['model'][key]:.4f}{extra}"
-                f" | {figures['baseline'][key]:.4f} |"
-            )
-    if "strictness" in report:
-        lines += ["", "| strictness | threshold | synthetic false reject | false accept |"]
-        lines += ["|---|---|---|---|"]
-        for level, r in report["strictness"].items():
-            lines.append(
-                f"| {level} | {r['threshold']:.2f} | {r['false_reject']:.4f} | {r['false_accept']:.4f} |"
-            )
-    lines += ["", "| target | value | bound | met |", "|---|---|---|---|"]
-    for name, target in report["targets"].items():
-        lines.append(
-            f"| {name} | {target['value']:.4f} | {target['target']} | "
-            f"{'met' if target['met'] else 'MISSED'} |"
+    if not held_out:
+        return []
+    lines = [
+        "",
+        "Held-out sets (test characters; count and 95% Wilson interval; accepted whole "
+        "at lenient / strict after them):",
+        "",
+        "| set | attempts | model | baseline |",
+        "|---|---|---|---|",
+    ]
+    for name, figures, key in held_out:
+        m = figures["model"]
+        levels = m.get("accepted_whole_at", {})
+        extra = (
+            f" ({levels['lenient']:.3f} / {levels['strict']:.3f})"
+            if key == "accepted_whole" and levels
+            else ""
         )
-    return "\n".join(lines)
+        lines.append(
+            f"| {name} | {m['attempts']} | {m[key]:.4f} "
+            f"({m[key + '_count']}/{m[key + '_of']}; {interval(m, key)}){extra}"
+            f" | {figures['baseline'][key]:.4f} |"
+        )
+    capped = {k: v for k, v in report.get("excluded", {}).items() if k.endswith("_over_cap") and v}
+    if capped:
+        lines.append(
+            "\nCapped (eval_held_out): "
+            + ", ".join(f"{v} {k.removesuffix('_over_cap')} attempts" for k, v in capped.items())
+            + " left out."
+        )
+    return lines
+
+
+def interval(figures: dict, name: str) -> str:
+    """``name``'s 95% interval as percentages."""
+    return f"95% {100 * figures[name + '_ci_low']:.1f}-{100 * figures[name + '_ci_high']:.1f}%"
+
+
+def provenance_lines(provenance: dict) -> list[str]:
+    """What the real-writing set is, relative to the writing the model was validated on."""
+    writers = ", ".join(provenance["writers"])
+    calibration = provenance.get("calibration")
+    if calibration is None:
+        relation = "The model was validated on synthetic data only."
+    elif not provenance.get("calibration_found"):
+        relation = (
+            f"The model was validated on real writing at {calibration}, not found here: how "
+            "independent this set is of it is unknown."
+        )
+    elif provenance["shared_writers"] or provenance["shared_characters"]:
+        shared = ", ".join(provenance["shared_writers"]) or "none"
+        relation = (
+            "NOT independent of validation: the model was validated (checkpoint selection, "
+            f"temperature, strictness thresholds) on {calibration}, which has the same "
+            f"writers ({shared}) and {provenance['shared_characters']} of these "
+            f"{provenance['characters']} characters. These figures describe these writers and "
+            "characters, not new ones."
+        )
+    else:
+        relation = f"Independent of validation ({calibration}): no writer or character in common."
+    return [f"Writers: {writers}; {provenance['characters']} characters.", relation]
+
+
+def real_writing_lines(section: dict, title: str) -> list[str]:
+    """A real-writing table: per writer, rates with counts and 95% Wilson intervals, and
+    what was left out and why."""
+    lines = [
+        "",
+        f"{title} (samples whose count and order agree with KanjiVG):",
+        "",
+        *provenance_lines(section["provenance"]),
+        "",
+        "| writer | samples | strokes | false reject (95% interval) | baseline "
+        "| false accept, injected (95% interval) | baseline |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for writer, w in section["writers"].items():
+        lines.append(
+            f"| {writer} | {w['samples']} | {w['samples_strokes']} | {w['false_reject']:.4f} "
+            f"({w['false_reject_count']}/{w['false_reject_of']}; {interval(w, 'false_reject')}) "
+            f"| {w['baseline_false_reject']:.4f} | {w['false_accept']:.4f} "
+            f"({w['false_accept_count']}/{w['false_accept_of']}; {interval(w, 'false_accept')}) "
+            f"| {w['baseline_false_accept']:.4f} |"
+        )
+    left = section["excluded"]
+    lines.append(
+        f"\nOf {left['samples']} samples, {left['scored']} scored; left out: "
+        f"{left['not_in_pack']} of characters not in the reference pack, "
+        f"{left['count_or_order_disagrees']} whose stroke count or order disagrees with "
+        "KanjiVG's (listed in metrics.json: a stroke-by-stroke grade against KanjiVG's order "
+        "says nothing about them)."
+    )
+    return lines

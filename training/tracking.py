@@ -1,10 +1,15 @@
 """MLflow tracking: the embedded default store (``sqlite:///mlflow.db`` and ``mlruns/`` in
-the working directory) unless ``MLFLOW_TRACKING_URI`` is set.
+the working directory) unless ``MLFLOW_TRACKING_URI`` is set; with an SQLite store the
+experiment keeps its artifacts in ``mlruns/`` beside the database file, wherever the
+process runs.
 
 A training run gets a unique name (profile, UTC time, a short random id), its config as
 parameters, tags that say where it came from (git commit and whether the tree was dirty,
-KanjiVG and pack versions, split seed, the Tegaki folder), per-epoch metrics and the
-evaluation (synthetic test, real writing per writer, each target met or not). A release
+KanjiVG and pack versions, split seed, the Tegaki folder), per-epoch metrics, the calibrated
+checkpoint and the evaluation: every number of its report as a metric named
+``<section>_<part>_..._<figure>`` (``metric_name``; e.g. ``test_false_reject``,
+``real_japanese_learner1_false_reject_ci_high``, ``style_shift_tomoe_model_false_reject``,
+``target_real_japanese_learner1_false_reject_met``). A release
 logs its exported files to the training run and registers the ONNX model (MLflow's ONNX
 flavour: ``mlflow.pyfunc.load_model(...).predict`` takes a dict of the four float32 inputs
 with any batch and stroke counts) with an alias, a description and headline tags.
@@ -16,10 +21,13 @@ import os
 import secrets
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
+
+from kanjiwrite.models.grader import load_checkpoint
+from kanjiwrite.training.interrupts import Interrupted
 
 EXPERIMENT = "kanjiwrite-grader"
 REGISTERED_MODEL = "kanjiwrite-grader"
@@ -77,16 +85,63 @@ def _flatten(prefix: str, value, out: dict) -> dict:
     return out
 
 
+def metric_name(*parts: str) -> str:
+    """The one naming scheme of logged figures: lower-case parts, anything but letters and
+    digits as ``_``, joined by ``_``."""
+    return "_".join("".join(c if c.isalnum() else "_" for c in str(part).lower()) for part in parts)
+
+
+def _numbers(parts: tuple, value, out: dict) -> dict:
+    """Every number (bools as 0/1) under ``value``, named by its path; lists are left out."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _numbers((*parts, key), item, out)
+    elif isinstance(value, bool | int | float) and value is not None:
+        out[metric_name(*parts)] = float(value)
+    return out
+
+
+# report section -> metric prefix (``model`` is the synthetic test)
+REPORT_SECTIONS = {
+    "model": "test",
+    "baseline": "baseline",
+    "real": "real",
+    "kana": "kana",
+    "style_shift": "style_shift",
+    "lookalike": "lookalike",
+    "strictness": "strictness",
+    "excluded": "excluded",
+}
+
+
 def evaluation_metrics(report: dict) -> dict[str, float]:
-    """The numbers of an evaluation report as flat metrics: ``test_*`` and ``baseline_*``
-    (synthetic test), ``real_<writer>_*`` (real writing), ``target_<name>_met`` (1 or 0)."""
-    flat = {f"test_{k}": v for k, v in report["model"].items() if isinstance(v, float)}
-    flat |= {f"baseline_{k}": v for k, v in report["baseline"].items() if isinstance(v, float)}
-    for writer, figures in report.get("real", {}).get("writers", {}).items():
-        name = "".join(c if c.isalnum() else "_" for c in writer)
-        flat |= {f"real_{name}_{k}": float(v) for k, v in figures.items()}
-    flat |= {f"target_{k}_met": float(t["met"]) for k, t in report["targets"].items()}
+    """Every figure of an evaluation report as a flat metric (``metric_name``): the
+    synthetic test (``test_*``) and the baseline, real writing and kana per writer (with
+    counts and 95% intervals), the style shift and look-alikes (model and baseline), the
+    strictness levels, the exclusions, and per target its value and whether it is met."""
+    flat: dict[str, float] = {}
+    for section, prefix in REPORT_SECTIONS.items():
+        value = report.get(section, {})
+        if section in ("real", "kana"):
+            _numbers((prefix,), value.get("writers", {}), flat)
+            if "disagreeing_samples" in value:
+                flat[metric_name(prefix, "disagreeing_samples")] = len(value["disagreeing_samples"])
+        else:
+            _numbers((prefix,), value, flat)
+    for name, target in report["targets"].items():
+        flat[metric_name("target", name, "value")] = float(target["value"])
+        flat[metric_name("target", name, "met")] = float(target["met"])
     return flat
+
+
+def artifact_root(tracking_uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: ``mlruns/`` beside an SQLite store's
+    file (MLflow's default is ``./mlruns`` of whatever the working directory is); ``None``
+    (the server's choice) for other stores."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    return (Path(tracking_uri[len(prefix) :]).resolve().parent / "mlruns").as_uri()
 
 
 class Tracker:
@@ -111,6 +166,27 @@ class Tracker:
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         self.mlflow.log_artifact(str(path), artifact_path=folder)
+
+    def end(self, status: str) -> None:
+        """End the run now with ``status`` (FINISHED, FAILED, KILLED)."""
+        self.mlflow.end_run(status)
+
+    def log_training(self, out_dir: Path, checkpoint: dict) -> None:
+        """What training left: the calibrated best checkpoint and its temperature, model id
+        and validation thresholds, why training stopped and after how many steps."""
+        last = load_checkpoint(out_dir / "last.pt")
+        self.log_metrics(
+            {"temperature": checkpoint["temperature"]}
+            | _numbers(("calibration",), checkpoint["strictness"], {})
+        )
+        self.set_tags(
+            {
+                "stopped_by": str(last["stopped_by"]),
+                "steps": str(last["step"]),
+                "model_id": checkpoint["model_id"],
+            }
+        )
+        self.log_artifact(out_dir / "best.pt", "checkpoint")
 
     def log_evaluation(self, report: dict, folder: Path) -> None:
         """The evaluation's metrics (``evaluation_metrics``) and its files."""
@@ -165,6 +241,7 @@ class Tracker:
             onnx.load(str(onnx_path)),
             name="model",
             signature=signature,
+            input_example=input_example(),
             registered_model_name=REGISTERED_MODEL,
             save_as_external_data=False,
             onnx_execution_providers=["CPUExecutionProvider"],
@@ -201,6 +278,13 @@ def configure():
 
     if not os.environ.get("MLFLOW_TRACKING_URI"):  # absolute: MLflow caches stores by URI
         mlflow.set_tracking_uri(f"sqlite:///{Path.cwd() / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    if client.get_experiment_by_name(EXPERIMENT) is None:
+        # (another process may create it first)
+        with suppress(mlflow.exceptions.MlflowException):
+            client.create_experiment(
+                EXPERIMENT, artifact_location=artifact_root(mlflow.get_tracking_uri())
+            )
     mlflow.set_experiment(EXPERIMENT)
     return mlflow
 
@@ -227,4 +311,47 @@ def tracked_run(
             tracker.log_params(params)
         if tags:
             tracker.set_tags(tags)
-        yield tracker
+        try:
+            yield tracker
+        except (Interrupted, KeyboardInterrupt):  # stopped by a signal, not failed
+            tracker.end("KILLED")
+            raise
+
+
+def input_example() -> dict[str, np.ndarray]:
+    """A real input (書, three strokes drawn, an item per accepted order and prefix), as
+    ``decoding.build_batch`` makes it: logged with the registered model."""
+    from kanjiwrite.datasets.kanjivg import load_pack
+    from kanjiwrite.models.decoding import build_batch
+
+    ref = load_pack()["書"]
+    inputs, _ = build_batch(ref, [s * 4 + 30 for s in ref.strokes[:3]], (500, 500))
+    return inputs
+
+
+def log_calibration(checkpoint: Path, training_run_id: str | None, config: Path | None) -> str:
+    """A new MLflow run for a recalibrated checkpoint (another model: a new ``model_id``),
+    linked to the run it was trained in; the checkpoint now names this run. Returns its id."""
+    import torch
+
+    info = load_checkpoint(checkpoint)
+    with tracked_run(
+        f"calibrate-{info['model_id']}",
+        {"checkpoint": str(Path(checkpoint).resolve()), "config": str(config or "checkpoint's")},
+        tags={
+            "training_run_id": training_run_id or "",
+            "model_id": info["model_id"],
+            "calibrated_from": info["calibrated_from"],
+            **git_tags(),
+        },
+    ) as tracker:
+        tracker.log_metrics(
+            {"temperature": info["temperature"]}
+            | _numbers(("calibration",), info["strictness"], {})
+        )
+        info["mlflow_run_id"] = tracker.run_id
+        tmp = Path(checkpoint).with_suffix(".tmp")
+        torch.save(info, tmp)
+        tmp.replace(checkpoint)
+        tracker.log_artifact(checkpoint, "checkpoint")
+        return tracker.run_id

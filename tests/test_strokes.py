@@ -115,12 +115,15 @@ def test_features_shape_pen_flags_and_directions():
     np.testing.assert_allclose(f[1, :, 2:4], 0.0)  # a tap has no direction
 
 
-def test_features_invariant_to_translation_and_scale():
+def test_features_invariant_to_the_canvas_scale_and_frame_features_to_translation():
     rng = np.random.default_rng(3)
     strokes = [rng.uniform(100, 300, (12, 2)) for _ in range(4)]
     base = stroke_features(strokes, (400, 400))
+    scaled = stroke_features([s * 2.5 for s in strokes], (1000, 1000))
+    np.testing.assert_allclose(base, scaled, atol=1e-5)  # the same writing, a larger view
     moved = stroke_features([s * 2.5 + [40, -90] for s in strokes], (1000, 1000))
-    np.testing.assert_allclose(base, moved, atol=1e-5)
+    frame = [FEATURES.index(f) for f in FEATURES if not f.startswith("box_")]
+    np.testing.assert_allclose(base[..., frame], moved[..., frame], atol=1e-5)
 
 
 def test_timestamps_are_ignored_and_bad_shapes_rejected():
@@ -131,3 +134,17 @@ def test_timestamps_are_ignored_and_bad_shapes_rejected():
     for bad in (np.zeros((0, 2)), np.zeros((3,)), np.zeros((3, 4))):
         with pytest.raises(ValueError):
             as_stroke(bad)
+
+
+def test_box_features_place_points_in_the_writing_box_hand_checked():
+    # a 400 x 300 canvas: the box is its centred 300 x 300 square, unit 300
+    stroke = np.array([[200.0, 150.0], [50.0, 0.0]])
+    features = stroke_features([stroke], (400, 300))
+    box = features[0][:, [FEATURES.index("box_x"), FEATURES.index("box_y")]]
+    np.testing.assert_allclose(box[0], [0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(box[-1], [-0.5, -0.5], atol=1e-6)
+    # the frame features of one stroke do not move with it; its box features do
+    moved = stroke_features([stroke + [100.0, 0.0]], (400, 300))[0]
+    frame = [FEATURES.index("x"), FEATURES.index("y")]
+    np.testing.assert_allclose(moved[:, frame], features[0][:, frame], atol=1e-6)
+    assert not np.allclose(moved[:, FEATURES.index("box_x")], box[:, 0])

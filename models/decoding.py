@@ -55,13 +55,26 @@ from kanjiwrite.datasets.contract import (
 )
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack
 from kanjiwrite.datasets.lookalikes import partner_table
-from kanjiwrite.datasets.strokes import Canvas, Stroke, as_stroke, model_inputs, prefix_inputs
+from kanjiwrite.datasets.strokes import (
+    FEATURES,
+    Canvas,
+    Stroke,
+    as_stroke,
+    model_inputs,
+    prefix_inputs,
+)
 
 Predict = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
 
-LOOKALIKE_MARGIN = 0.5  # nats of summed log p_correct a partner must lead by
+LOOKALIKE_MARGIN = (
+    0.005  # nats of summed log p_correct a partner must lead by (a sign test with a dead zone)
+)
+PLACE_NEAR = 0.12  # box units: a stroke drawn this close to another stroke's place
+PLACE_RATIO = 0.5  # and at most this share of its distance to the stroke due
 _OTHER_ERRORS = np.array([LABEL_INDEX[e] for e in STROKE_ERRORS if e != "wrong_order"])
 _WRONG_ORDER, _WRONG_SHAPE = LABEL_INDEX["wrong_order"], LABEL_INDEX["wrong_shape"]
+EXTRA = LABEL_INDEX["extra"]
+BOX = [FEATURES.index("box_x"), FEATURES.index("box_y")]
 
 
 @dataclass
@@ -164,9 +177,11 @@ def decode(
     partners: Sequence[Partner] = (),
     settled: int = 0,
     taps: np.ndarray | None = None,
+    inputs: dict[str, np.ndarray] | None = None,
 ) -> GradeResult:
     """Verdicts from the outputs of a ``build_batch`` batch (see module doc), a stroke being
-    correct from ``p_correct >= accept`` (the strictness level's threshold)."""
+    correct from ``p_correct >= accept`` (the strictness level's threshold). With the
+    batch's ``inputs``, a stroke out of order may also be named by its place in the box."""
     rows = np.arange(count)
     items = len(verdict_probs) // (len(orders) + len(partners))  # count or 1 per reference
     own = len(orders) * items
@@ -183,7 +198,14 @@ def decode(
     n = len(order)
     verdicts = decide(probs, rows >= n, depicts_other(match, rows), accept)
     taps = np.zeros(count, bool) if taps is None else taps
-    results = tell_stories(probs, match, verdicts, order, settled, taps)
+    places = None
+    if inputs is not None:
+        first = best * items
+        places = (
+            inputs["drawn"][first + items - 1, :count][..., BOX].astype(np.float64),
+            inputs["reference"][first, :n][..., BOX].astype(np.float64),
+        )
+    results = tell_stories(probs, match, verdicts, order, settled, taps, places)
     if partners:
         own_log = np.log(np.clip(probs[:, CORRECT], 1e-9, 1.0))
         partner_probs = verdict_probs[own:].reshape(len(partners), items, *verdict_probs.shape[1:])
@@ -199,8 +221,10 @@ def tell_stories(
     order: tuple[int, ...],
     settled: int,
     taps: np.ndarray,
+    places: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[StrokeResult]:
-    """One consistent verdict, matched stroke and story per stroke (see module doc)."""
+    """One consistent verdict, matched stroke and story per stroke (see module doc);
+    ``places``: the drawn and reference strokes' points in the box (``placed_as``)."""
     n = len(order)
     best = np.argmax(match, axis=-1)
     sure = match[np.arange(len(best)), best] >= MATCH_SURE
@@ -212,7 +236,12 @@ def tell_stories(
             verdict = CORRECT
         elif verdict == CORRECT and taps[k]:
             verdict = _WRONG_SHAPE
-        if verdict == _WRONG_ORDER:
+        in_place = None
+        if places is not None and verdict not in (CORRECT, EXTRA) and not taps[k]:
+            in_place = placed_as(*places, k, accepted, position if sure[k] else None)
+        if in_place is not None:
+            verdict, position = _WRONG_ORDER, in_place  # drawn point for point as another
+        elif verdict == _WRONG_ORDER:
             named = position is not None and sure[k] and position != k and not taps[k]
             if not named or (position < k and position not in accepted):
                 verdict = int(_OTHER_ERRORS[np.argmax(probs[k, _OTHER_ERRORS])])
@@ -237,6 +266,44 @@ def tell_stories(
             )
         )
     return results
+
+
+def placed_as(
+    drawn: np.ndarray,
+    reference: np.ndarray,
+    k: int,
+    accepted: set[int],
+    preferred: int | None = None,
+) -> int | None:
+    """The position drawn stroke k (points in the box, ``(S, P, 2)``; the reference's
+    ``(R, P, 2)``) was drawn in the place of, when that is clearly another stroke than the
+    one due: a later one or one already accepted, within ``PLACE_NEAR`` of it (mean point
+    distance, either direction) and at most ``PLACE_RATIO`` of its distance to the stroke
+    due; of several such strokes the ``preferred`` one (the match head's sure choice), else
+    the nearest. The drawing is first brought onto the reference by the scale and shift
+    that best map the accepted strokes onto theirs (least squares; none before any is
+    accepted)."""
+    n = len(reference)
+    others = [j for j in range(n) if j != k and (j > k or j in accepted)]
+    if not others:
+        return None
+    points = drawn[k]
+    done = sorted(a for a in accepted if a < min(k, n))
+    if done:
+        source, target = drawn[done].reshape(-1, 2), reference[done].reshape(-1, 2)
+        ms, mt = source.mean(0), target.mean(0)
+        spread = float(((source - ms) ** 2).sum())
+        scale = float(((source - ms) * (target - mt)).sum()) / spread if spread > 1e-9 else 1.0
+        scale = min(max(scale, 0.5), 2.0)
+        points = scale * (points - ms) + mt
+    forward = np.linalg.norm(points[None] - reference, axis=-1).mean(-1)
+    backward = np.linalg.norm(points[None, ::-1] - reference, axis=-1).mean(-1)
+    distance = np.minimum(forward, backward)
+    due = distance[k] if k < n else np.inf
+    near = [j for j in others if distance[j] <= min(PLACE_NEAR, PLACE_RATIO * due)]
+    if not near:
+        return None
+    return preferred if preferred in near else min(near, key=lambda c: distance[c])
 
 
 def compare_partners(
@@ -281,7 +348,15 @@ def grade(
     inputs, orders = build_batch(ref, drawn, canvas, prefixes, partners)
     verdict_probs, match_probs = predict(inputs)
     return decode(
-        verdict_probs, match_probs, orders, len(drawn), accept, partners, settled, taps_of(drawn)
+        verdict_probs,
+        match_probs,
+        orders,
+        len(drawn),
+        accept,
+        partners,
+        settled,
+        taps_of(drawn),
+        inputs,
     )
 
 
@@ -325,6 +400,7 @@ def grade_requests(
                 partners,
                 done,
                 taps_of(drawn),
+                {name: stacked[name][part] for name in names},
             )
         )
         row += items

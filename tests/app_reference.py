@@ -215,7 +215,44 @@ def most_probable(probs, errors) -> str:
     return max(errors, key=lambda e: (probs[LABELS.index(e)], -errors.index(e)))
 
 
-def decode(verdict_probs, match_probs, orders, count: int, t: float, taps, settled, partners):
+def box_points(stroke_features) -> list:
+    return [(p[6], p[7]) for p in stroke_features]
+
+
+def near_positions(boxes, o, j, r, accepted) -> list[int]:
+    """§7 step 3.3: the positions stroke j was drawn in the place of, nearest first."""
+    drawn = [box_points(s) for s in boxes["drawn"][o]]
+    reference = [box_points(s) for s in boxes["reference"][o][:r]]
+    d = drawn[j]
+    done = sorted(a for a in accepted if a < min(j, r))
+    if done:
+        src = [p for a in done for p in drawn[a]]
+        dst = [p for a in done for p in reference[a]]
+        msx, msy = sum(p[0] for p in src) / len(src), sum(p[1] for p in src) / len(src)
+        mtx, mty = sum(p[0] for p in dst) / len(dst), sum(p[1] for p in dst) / len(dst)
+        spread = sum((p[0] - msx) ** 2 + (p[1] - msy) ** 2 for p in src)
+        cov = sum(
+            (p[0] - msx) * (q[0] - mtx) + (p[1] - msy) * (q[1] - mty)
+            for p, q in zip(src, dst, strict=True)
+        )
+        scale = min(max(cov / spread if spread > 1e-9 else 1.0, 0.5), 2.0)
+        d = [(scale * (x - msx) + mtx, scale * (y - msy) + mty) for x, y in d]
+
+    def dist(i):
+        forward = sum(math.dist(p, q) for p, q in zip(d, reference[i], strict=True)) / POINTS
+        backward = sum(math.dist(p, q) for p, q in zip(d[::-1], reference[i], strict=True))
+        return min(forward, backward / POINTS)
+
+    due = dist(j) if j < r else math.inf
+    near = [
+        (dist(i), i)
+        for i in range(r)
+        if i != j and (i > j or i in accepted) and dist(i) <= min(0.12, 0.5 * due)
+    ]
+    return [i for _, i in sorted(near)]
+
+
+def decode(verdict_probs, match_probs, orders, count, t, taps, settled, partners, boxes):
     """``verdict_probs``/``match_probs``: per item (orders, then partners), per stroke
     (padding already dropped from the batch and stroke axes; ``match_probs`` rows may still
     hold padded columns)."""
@@ -255,7 +292,13 @@ def decode(verdict_probs, match_probs, orders, count: int, t: float, taps, settl
             verdict = "correct"
         elif verdict == "correct" and taps[j]:
             verdict = "wrong_shape"
-        if verdict == "wrong_order":
+        near = []
+        if verdict not in ("correct", "extra") and not taps[j]:
+            near = near_positions(boxes, best, j, r, accepted)
+        if near:
+            verdict = "wrong_order"
+            position = b if sure and b in near else near[0]
+        elif verdict == "wrong_order":
             named = position is not None and sure and position != j and not taps[j]
             if not named or (position < j and position not in accepted):
                 verdict = most_probable(probs, ["wrong_direction", "wrong_shape", "misplaced"])
@@ -295,7 +338,7 @@ def decode(verdict_probs, match_probs, orders, count: int, t: float, taps, settl
         if done or strokes[j]["verdict"] != "correct":
             continue
         for q, (lead, at) in enumerate(leads):
-            if j < r and j in at and lead[j] > 0.5:
+            if j < r and j in at and lead[j] > 0.005:
                 probs = verdict_probs[best][j]
                 strokes[j]["verdict"] = "misplaced" if probs[4] >= probs[3] else "wrong_shape"
                 strokes[j]["story"], strokes[j]["lookalike"] = "lookalike", partners[q][0]
@@ -331,7 +374,7 @@ class App:
         taps = [all(p == s[0] for p in s) for s in strokes]
         partners = self.pack.partners(char)
         t = self.thresholds[strictness]
-        result = decode(verdict, match, orders, len(strokes), t, taps, settled, partners)
+        result = decode(verdict, match, orders, len(strokes), t, taps, settled, partners, inputs)
         count = len(result["order"])
         for j, stroke in enumerate(result["strokes"]):
             position = stroke.pop("position")

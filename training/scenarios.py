@@ -202,12 +202,8 @@ def whole_case(predict, pack, ref, scenario, partners, accept, rng) -> tuple[boo
         strokes = [ref.strokes[i] for i in order]
     drawn, canvas = humanize(strokes, rng, STEADY)
     run = replay(predict, ref, drawn, canvas, accept, partners=partners)
-    shown = [step.result.strokes[-1] for step in run.steps]
-    whole = all(s.correct for s in shown)
-    bad = sum(
-        (s.story == "again") or (s.verdict == "wrong_order" and s.matched_index == s.expected_index)
-        for s in shown
-    )
+    whole = all(step.accepted for step in run.steps) and run.complete
+    bad = sum(contradictions(ref, step.result, set(), partners) for step in run.steps)
     return (whole if scenario != "lookalike" else not whole), int(bad)
 
 

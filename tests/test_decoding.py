@@ -219,7 +219,7 @@ def test_a_partner_that_explains_the_writing_better_makes_the_stroke_where_it_di
         and "stroke 3 is longer than stroke 1" in message
     )
     # a lead too small, or at a stroke where the two do not differ, changes nothing
-    verdict, match = partner_outputs([0.9, 0.9, 0.9], [0.9, 0.9, 0.99])
+    verdict, match = partner_outputs([0.9, 0.9, 0.9], [0.9, 0.9, 0.903])  # within the dead zone
     assert decode(verdict, match, orders, 3, partners=[partner], settled=2).complete
     verdict, match = partner_outputs([0.6, 0.9, 0.9], [0.99, 0.9, 0.9])
     first = decode(verdict[:, :1], match[:, :1, [0, -1]], orders, 1, partners=[partner])

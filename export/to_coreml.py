@@ -5,7 +5,7 @@ Same inputs and outputs as the ONNX model (``to_onnx.INPUTS``/``OUTPUTS``), in e
 *shape buckets* rather than ranges: Core ML runs a range-flexible model on the Neural Engine
 only at its default shape, while every enumerated shape is compiled for it. The app pads
 both stroke axes to one bucket of ``STROKE_BUCKETS`` and the batch (one item per accepted
-order) to one of ``BATCH_BUCKETS`` (masks make the padding harmless; see
+order, one per look-alike partner) to one of ``BATCH_BUCKETS`` (masks make the padding harmless; see
 ``export/APP_SPEC.md``). Several enumerated inputs need iOS 18; the i-th shape of every
 input belongs together (``shape_buckets``).
 """
@@ -29,7 +29,7 @@ from kanjiwrite.models.grader import Grader, PredictWrapper
 from kanjiwrite.models.runtime import example_tensors
 
 STROKE_BUCKETS = (8, 16, 32, 64)  # drawn and reference strokes, padded to the same bucket
-BATCH_BUCKETS = (1, 2, 4, 8)  # accepted orders of a character (at most 8 in KanjiVG)
+BATCH_BUCKETS = (1, 2, 4, 8, 16)  # accepted orders (at most 8 in KanjiVG) plus look-alikes (at most 4)
 AUTHOR = "Kanji Write"
 SHORT_DESCRIPTION = (
     "Per-stroke grader for handwritten kanji: for each stroke drawn, the probability it is "

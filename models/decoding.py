@@ -237,7 +237,8 @@ def tell_stories(
         elif verdict == CORRECT and taps[k]:
             verdict = _WRONG_SHAPE
         in_place = None
-        if places is not None and verdict not in (CORRECT, EXTRA) and not taps[k]:
+        order_first = k == 0 or probs[k, _WRONG_ORDER] >= probs[k, _OTHER_ERRORS].max()
+        if places is not None and verdict not in (CORRECT, EXTRA) and order_first and not taps[k]:
             in_place = placed_as(*places, k, accepted, position if sure[k] else None)
         if in_place is not None:
             verdict, position = _WRONG_ORDER, in_place  # drawn point for point as another
@@ -275,7 +276,8 @@ def placed_as(
     accepted: set[int],
     preferred: int | None = None,
 ) -> int | None:
-    """The position drawn stroke k (points in the box, ``(S, P, 2)``; the reference's
+    """(Asked for a rejected stroke that is the first, or whose most probable error is
+    ``wrong_order``.) The position drawn stroke k (points in the box, ``(S, P, 2)``; the reference's
     ``(R, P, 2)``) was drawn in the place of, when that is clearly another stroke than the
     one due: a later one or one already accepted, within ``PLACE_NEAR`` of it (mean point
     distance, either direction) and at most ``PLACE_RATIO`` of its distance to the stroke

@@ -293,7 +293,8 @@ def decode(verdict_probs, match_probs, orders, count, t, taps, settled, partners
         elif verdict == "correct" and taps[j]:
             verdict = "wrong_shape"
         near = []
-        if verdict not in ("correct", "extra") and not taps[j]:
+        order_first = j == 0 or probs[2] >= max(probs[1], probs[3], probs[4])
+        if verdict not in ("correct", "extra") and order_first and not taps[j]:
             near = near_positions(boxes, best, j, r, accepted)
         if near:
             verdict = "wrong_order"

@@ -69,8 +69,9 @@ Predict = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
 LOOKALIKE_MARGIN = (
     0.005  # nats of summed log p_correct a partner must lead by (a sign test with a dead zone)
 )
-PLACE_NEAR = 0.12  # box units: a stroke drawn this close to another stroke's place
-PLACE_RATIO = 0.5  # and at most this share of its distance to the stroke due
+PLACE_NEAR = 0.12  # box units: a first stroke drawn this close to another stroke's place
+PLACE_NEAR_ALIGNED = 0.07  # a later one, aligned on the accepted strokes
+PLACE_RATIO = 0.35  # and at most this share of its distance to the stroke due
 _OTHER_ERRORS = np.array([LABEL_INDEX[e] for e in STROKE_ERRORS if e != "wrong_order"])
 _WRONG_ORDER, _WRONG_SHAPE = LABEL_INDEX["wrong_order"], LABEL_INDEX["wrong_shape"]
 EXTRA = LABEL_INDEX["extra"]
@@ -237,8 +238,7 @@ def tell_stories(
         elif verdict == CORRECT and taps[k]:
             verdict = _WRONG_SHAPE
         in_place = None
-        order_first = k == 0 or probs[k, _WRONG_ORDER] >= probs[k, _OTHER_ERRORS].max()
-        if places is not None and verdict not in (CORRECT, EXTRA) and order_first and not taps[k]:
+        if places is not None and verdict not in (CORRECT, EXTRA) and not taps[k]:
             in_place = placed_as(*places, k, accepted, position if sure[k] else None)
         if in_place is not None:
             verdict, position = _WRONG_ORDER, in_place  # drawn point for point as another
@@ -276,12 +276,11 @@ def placed_as(
     accepted: set[int],
     preferred: int | None = None,
 ) -> int | None:
-    """(Asked for a rejected stroke that is the first, or whose most probable error is
-    ``wrong_order``.) The position drawn stroke k (points in the box, ``(S, P, 2)``; the reference's
+    """The position drawn stroke k (points in the box, ``(S, P, 2)``; the reference's
     ``(R, P, 2)``) was drawn in the place of, when that is clearly another stroke than the
     one due: a later one or one already accepted, within ``PLACE_NEAR`` of it (mean point
-    distance, either direction) and at most ``PLACE_RATIO`` of its distance to the stroke
-    due; of several such strokes the ``preferred`` one (the match head's sure choice), else
+    distance, either direction; ``PLACE_NEAR_ALIGNED`` once strokes are accepted) and at
+    most ``PLACE_RATIO`` of its distance to the stroke due; of several such strokes the ``preferred`` one (the match head's sure choice), else
     the nearest. The drawing is first brought onto the reference by the scale and shift
     that best map the accepted strokes onto theirs (least squares; none before any is
     accepted)."""
@@ -302,7 +301,8 @@ def placed_as(
     backward = np.linalg.norm(points[None, ::-1] - reference, axis=-1).mean(-1)
     distance = np.minimum(forward, backward)
     due = distance[k] if k < n else np.inf
-    near = [j for j in others if distance[j] <= min(PLACE_NEAR, PLACE_RATIO * due)]
+    bound = PLACE_NEAR_ALIGNED if done else PLACE_NEAR
+    near = [j for j in others if distance[j] <= min(bound, PLACE_RATIO * due)]
     if not near:
         return None
     return preferred if preferred in near else min(near, key=lambda c: distance[c])

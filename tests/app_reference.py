@@ -244,10 +244,9 @@ def near_positions(boxes, o, j, r, accepted) -> list[int]:
         return min(forward, backward / POINTS)
 
     due = dist(j) if j < r else math.inf
+    bound = min(0.07 if done else 0.12, 0.35 * due)
     near = [
-        (dist(i), i)
-        for i in range(r)
-        if i != j and (i > j or i in accepted) and dist(i) <= min(0.12, 0.5 * due)
+        (dist(i), i) for i in range(r) if i != j and (i > j or i in accepted) and dist(i) <= bound
     ]
     return [i for _, i in sorted(near)]
 
@@ -293,8 +292,7 @@ def decode(verdict_probs, match_probs, orders, count, t, taps, settled, partners
         elif verdict == "correct" and taps[j]:
             verdict = "wrong_shape"
         near = []
-        order_first = j == 0 or probs[2] >= max(probs[1], probs[3], probs[4])
-        if verdict not in ("correct", "extra") and order_first and not taps[j]:
+        if verdict not in ("correct", "extra") and not taps[j]:
             near = near_positions(boxes, best, j, r, accepted)
         if near:
             verdict = "wrong_order"

@@ -144,7 +144,7 @@ def test_box_features_place_points_in_the_writing_box_hand_checked():
     np.testing.assert_allclose(box[0], [0.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(box[-1], [-0.5, -0.5], atol=1e-6)
     # the frame features of one stroke do not move with it; its box features do
-    moved = stroke_features([stroke + [100.0, 0.0]], (400, 300))[0]
+    moved = stroke_features([stroke + np.array([100.0, 0.0])], (400, 300))[0]
     frame = [FEATURES.index("x"), FEATURES.index("y")]
     np.testing.assert_allclose(moved[:, frame], features[0][:, frame], atol=1e-6)
     assert not np.allclose(moved[:, FEATURES.index("box_x")], box[:, 0])

@@ -304,6 +304,14 @@ class ReferencePack:
         counts = self.stroke_counts()
         return max(c for c, n in zip(self.chars, counts, strict=True) if n == counts.max())
 
+    def costliest(self) -> str:
+        """The character costliest to grade: the most strokes x accepted orders (the model
+        reads every stroke once per order; of several, the highest code point)."""
+        orders = np.ones(len(self.chars), int)
+        np.add.at(orders, self._arrays["alt_char"], 1)
+        cost = self.stroke_counts() * orders
+        return max(c for c, n in zip(self.chars, cost, strict=True) if n == cost.max())
+
     def alternative_order_count(self) -> int:
         return len(self._arrays["alt_char"])
 

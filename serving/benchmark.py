@@ -191,16 +191,19 @@ def run(workers: int = 2, seconds: float = 60.0, clients: int = 16) -> dict:
 
 
 def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
-    """The largest valid ``/v1/score`` body (64 strokes) and the largest review (256
-    strokes, the costliest to grade: see below) on the longest kanji, as many points per
-    stroke as fit in ``max_bytes``."""
+    """The largest valid ``/v1/score`` body (as many strokes as ``scorer.MAX_WORK`` allows)
+    and the largest review (256 strokes, the costliest to grade: see below) on the kanji
+    costliest to grade (most strokes x accepted orders), as many points per stroke as fit
+    in ``max_bytes``."""
     import json
 
     from kanjiwrite.datasets.contract import MAX_STROKES
     from kanjiwrite.datasets.strokes import resample
+    from kanjiwrite.serving.scorer import MAX_WORK
 
     pack = load_pack()
-    kanji = pack.longest()
+    kanji = pack.costliest()
+    most = min(MAX_STROKES, MAX_WORK // len(pack[kanji].orders()))
     strokes = [s * 3 + 40 for s in pack[kanji].strokes]
     canvas = {"width": 400, "height": 400}
 
@@ -222,7 +225,7 @@ def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
             step //= 2
         return body(drawn, points)
 
-    score = fill([strokes[i % len(strokes)] for i in range(MAX_STROKES)])
+    score = fill([strokes[i % len(strokes)] for i in range(most)])
     # the most grading work: two misses (a third would settle the rating), then every
     # stroke right; the strokes after the last one fill the body but are never graded
     attempt = [strokes[0][::-1], strokes[-1], *strokes]
@@ -232,7 +235,8 @@ def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
 
 
 def request_costs(repeats: int = 5) -> dict:
-    """Per-request cost of the largest valid ``/v1/score`` and review, in process through the
+    """Per-request cost of the largest valid ``/v1/score`` and review on the kanji costliest
+    to grade (most strokes x accepted orders), in process through the
     whole app (JSON, validation, grading, storage) on one core (ONNX Runtime with one thread);
     the review with the client's ``accepted`` claims (what the demo sends), without them, and
     as the plain replay costs (one inference per stroke, every stroke graded), same run."""
@@ -249,7 +253,13 @@ def request_costs(repeats: int = 5) -> dict:
     folder = tempfile.mkdtemp()
     url = f"sqlite:///{folder}/bench.db"
     migrate(url)
-    settings = Settings(database_url=url, onnx_threads=1, rate_limit_reviews="100000/minute")
+    unlimited = "100000000/minute"
+    settings = Settings(
+        database_url=url,
+        onnx_threads=1,
+        rate_limit_reviews=unlimited,
+        rate_limit_score=unlimited,
+    )
     score, review, kanji = largest_bodies(settings.max_body_bytes)
 
     def timed(send) -> list[float]:
@@ -304,6 +314,7 @@ def request_costs(repeats: int = 5) -> dict:
 
     return {
         "kanji": kanji,
+        "stroke_orders": len(ref.orders()),
         "score": {**figures(score_ms, score), "budget_ms": 50},
         "review": {
             **figures(review_ms, review),
@@ -312,3 +323,100 @@ def request_costs(repeats: int = 5) -> dict:
             "one_call_per_stroke_ms": round(per_stroke_ms, 1),
         },
     }
+
+
+def practised_store(count: int, now):
+    """A SQLite practice store with one learner of 3,000 cards and ``count`` review logs
+    spread over the year before ``now`` (and their per-day counters)."""
+    import tempfile
+    from datetime import timedelta
+
+    from sqlalchemy import insert, select
+
+    from kanjiwrite.serving.db import CardRow, ReviewDayRow, ReviewLogRow, migrate
+    from kanjiwrite.serving.practice_store import PracticeStore
+
+    chars = load_pack().chars[:3000]
+    url = f"sqlite:///{tempfile.mkdtemp()}/stats.db"
+    migrate(url)
+    store = PracticeStore(url, {})
+    learner = store.learner_of(store.create_learner(now))
+    store.add_cards(learner, chars, now)
+    with store.writes.begin() as session:
+        cards = dict(session.execute(select(CardRow.kanji, CardRow.id)).all())
+        logs = [
+            {
+                "card_id": cards[chars[i % len(chars)]],
+                "learner_id": learner,
+                "kanji": chars[i % len(chars)],
+                "rating": 1 + i % 4,
+                "reviewed_at": now - timedelta(minutes=i * 365 * 1440 // max(count, 1)),
+                "first_review": int(i < len(chars)),
+                "misses": "[0]",
+                "hints": 0,
+                "model_id": "bench",
+                "scheduled_days": 1.0,
+            }
+            for i in range(count)
+        ]
+        for start in range(0, count, 50_000):
+            session.execute(insert(ReviewLogRow), logs[start : start + 50_000])
+        days: dict = {}
+        for log in logs:
+            day = days.setdefault(log["reviewed_at"].date(), [0, 0, 0])
+            repeat = 1 - log["first_review"]
+            day[0], day[1], day[2] = (
+                day[0] + 1,
+                day[1] + repeat,
+                day[2] + repeat * (log["rating"] != 1),
+            )
+        rows = [
+            {"learner_id": learner, "day": d, "reviews": n, "repeats": r, "recalled": k}
+            for d, (n, r, k) in days.items()
+        ]
+        if rows:
+            session.execute(insert(ReviewDayRow), rows)
+    return store, learner
+
+
+def stats_costs(log_counts=(0, 10_000, 100_000, 300_000), repeats: int = 5) -> list[dict]:
+    """The stats view's store call for a learner with each number of review logs (SQLite,
+    3,000 cards, a year of reviews), beside reading every log (what the stats did before
+    the per-day counters) on the same database."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from kanjiwrite.serving.db import ReviewLogRow
+
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+    def timed(call) -> float:
+        samples = []
+        for _ in range(repeats + 1):  # the first one warms up
+            started = time.perf_counter()
+            call()
+            samples.append((time.perf_counter() - started) * 1000)
+        return round(float(np.median(samples[1:])), 1)
+
+    figures = []
+    for count in log_counts:
+        store, learner = practised_store(count, now)
+        every_log = select(ReviewLogRow.reviewed_at, ReviewLogRow.rating).where(
+            ReviewLogRow.learner_id == learner
+        )
+
+        def read_every_log(store=store, query=every_log):
+            with store.sessions() as session:
+                session.execute(query).all()
+
+        figures.append(
+            {
+                "logs": count,
+                "stats_ms": timed(lambda store=store, learner=learner: store.stats(learner, now)),
+                "reading_every_log_ms": timed(read_every_log),
+                "budget_ms": 50,
+            }
+        )
+        store.dispose()
+    return figures

@@ -1,4 +1,5 @@
-"""Operations endpoints: liveness, readiness (model loaded and warmed up), metrics."""
+"""Operations endpoints: liveness, readiness (model loaded and warmed up, the database
+takes a write), metrics."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def readyz(request: Request):
     scorer = getattr(request.app.state, "scorer", None)
     if scorer is None or not scorer.ready:
         return JSONResponse({"detail": "model not loaded"}, status_code=503)
+    if not request.app.state.practice.can_write():
+        return JSONResponse({"detail": "the practice database takes no writes"}, status_code=503)
     return {
         "status": "ready",
         "model_id": scorer.model_id,

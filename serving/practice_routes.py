@@ -129,7 +129,7 @@ def put_settings(body: LearnerSettings, learner_id: LearnerId, store: StoreDep) 
 @router.post(
     "/me/cards/{kanji}/reviews",
     response_model=ReviewResult,
-    responses={**UNAUTHORIZED, **LIMITED},
+    responses={**UNAUTHORIZED, **LIMITED, 409: {"model": Problem}},
     dependencies=[Depends(limited("reviews"))],
 )
 def review(
@@ -167,6 +167,8 @@ def review(
         )
     if outcome is None:
         raise HTTPException(404, f"kanji: {ref.char!r} is not in this learner's deck")
+    if outcome.kanji != ref.char:
+        raise HTTPException(409, f"attempt_id: already used for a review of {outcome.kanji}")
     return ReviewResult(
         rating=outcome.rating.name,
         misses=outcome.misses,
@@ -177,7 +179,12 @@ def review(
     )
 
 
-@router.get("/me/stats", response_model=Stats, responses=UNAUTHORIZED)
+@router.get(
+    "/me/stats",
+    response_model=Stats,
+    responses={**UNAUTHORIZED, **LIMITED},
+    dependencies=[Depends(limited("stats"))],
+)
 def stats(learner_id: LearnerId, store: StoreDep, now: Now) -> Stats:
     return Stats(**vars(store.stats(learner_id, now)))
 

@@ -9,6 +9,7 @@ from kanjiwrite.datasets import contract
 from kanjiwrite.datasets.kanjivg import ATTRIBUTION
 from kanjiwrite.models.messages import explain
 from kanjiwrite.serving.deps import KnownKanji, ScorerDep
+from kanjiwrite.serving.ratelimit import client_address
 from kanjiwrite.serving.rating import MISSES_BEFORE_HINT
 from kanjiwrite.serving.schemas import (
     Canvas,
@@ -19,14 +20,23 @@ from kanjiwrite.serving.schemas import (
     ScoreResponse,
     StrokeVerdict,
 )
+from kanjiwrite.serving.scorer import work
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
 
 
-@router.post("/score", response_model=ScoreResponse, responses={404: {"model": Problem}})
+@router.post(
+    "/score",
+    response_model=ScoreResponse,
+    responses={404: {"model": Problem}, 429: {"model": Problem}},
+)
 def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> ScoreResponse:
-    result = scorer.grade(body.kanji, body.strokes, body.canvas_size(), body.strictness)
+    """Grade the strokes drawn so far. Rate-limited per client address by grading work
+    (strokes x the kanji's accepted orders)."""
     ref = scorer.reference(body.kanji)
+    cost = work(ref, len(body.strokes))
+    request.app.state.rate_limits.check("score", client_address(request), cost)
+    result = scorer.grade(body.kanji, body.strokes, body.canvas_size(), body.strictness)
     for stroke in result.strokes:
         request.app.state.metrics.verdicts.labels(stroke.verdict).inc()
     return ScoreResponse(

@@ -482,15 +482,39 @@ def bench_model(
 @bench_app.command("service")
 def bench_service(
     workers: Annotated[int, typer.Option()] = 2,
-    seconds: Annotated[float, typer.Option(help="Duration of the concurrent phase")] = 60.0,
+    seconds: Annotated[float, typer.Option(help="Duration of the concurrent phase")] = 30.0,
     clients: Annotated[int, typer.Option()] = 16,
+    baseline: Annotated[
+        str | None, typer.Option(help="Python of another checkout's venv: its service too")
+    ] = None,
 ) -> None:
-    """Latency and throughput of the service on 127.0.0.1 (bounded load)."""
+    """Latency and throughput of the service on 127.0.0.1 (bounded load, wrk) for the
+    realistic mix, with its in-process stage profile."""
     import json
 
     from kanjiwrite.serving.benchmark import run
 
-    typer.echo(json.dumps(run(workers, seconds, clients), indent=1))
+    typer.echo(json.dumps(run(workers, seconds, clients, baseline), indent=1))
+
+
+@bench_app.command("profile")
+def bench_profile(
+    record: Annotated[
+        bool, typer.Option(help="Record each stage's highest ratio of 3 runs (CI's figures)")
+    ] = False,
+) -> None:
+    """The in-process stage profile of the fixed mix (what CI checks against the recorded
+    ratios: a stage over twice its recorded ratio fails)."""
+    import json
+
+    from kanjiwrite.serving.profile import RECORDED, STAGES, realistic_mix, stage_profile
+
+    mix = realistic_mix(count=60)
+    runs = [stage_profile(mix) for _ in range(3 if record else 1)]
+    if record:
+        highest = {s: max(run["ratios"][s] for run in runs) for s in STAGES}
+        RECORDED.write_text(json.dumps(highest, indent=1) + "\n")
+    typer.echo(json.dumps(runs[-1], indent=1))
 
 
 @bench_app.command("costs")

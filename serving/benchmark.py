@@ -1,10 +1,13 @@
-"""Load test of the scoring service on 127.0.0.1 only, bounded in requests and time.
+"""Load test of the scoring service on 127.0.0.1 only, bounded in requests and time, and
+the per-request costs of the largest requests and of the stats view.
 
-Starts ``kanjiwrite serve`` on a free loopback port, then drives it with ``wrk`` (Debian
-package ``wrk``): one connection sending requests back to back; N concurrent connections
-for a fixed time. Requests are realistic: a 10-stroke
-kanji, human-like strokes of about 30 points. In the same run it times the bare ONNX
-inference of the same requests, so the HTTP overhead is visible.
+``run`` starts ``kanjiwrite serve`` on a free loopback port, then drives it with ``wrk``
+(Debian package ``wrk``): one connection sending requests back to back; N concurrent
+connections for a fixed time; ``/healthz`` alone. Requests are the realistic mix of
+``profile.realistic_mix`` (what the demo sends, errors included). Beside it, the per-stage
+split of the same mix from one in-process profile (``profile.stage_profile``). Given
+another Python (``baseline``: e.g. the venv of an older checkout), the same load runs
+against that service too, for old and new side by side.
 """
 
 from __future__ import annotations
@@ -18,27 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kanjiwrite.datasets.augment import humanize
 from kanjiwrite.datasets.kanjivg import load_pack
 
 HOST = "127.0.0.1"
-
-
-def requests(count: int = 64, strokes: int = 10, seed: int = 0) -> list[dict]:
-    """Realistic bodies: attempts at 10-stroke kanji, strokes resampled to about 30 points."""
-    from kanjiwrite.datasets.strokes import resample
-
-    pack = load_pack()
-    chars = [c for c in pack.chars if pack[c].stroke_count == strokes][:count]
-    rng = np.random.default_rng(seed)
-    bodies = []
-    for char in chars:
-        drawn, canvas = humanize(pack[char].strokes, rng)
-        points = [np.round(resample(s, int(rng.integers(25, 36))), 1).tolist() for s in drawn]
-        bodies.append(
-            {"kanji": char, "strokes": points, "canvas": {"width": canvas[0], "height": canvas[1]}}
-        )
-    return bodies
 
 
 def free_port() -> int:
@@ -47,11 +32,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, workers: int) -> subprocess.Popen:
-    env = dict(os.environ, KANJIWRITE_LOG_LEVEL="info")  # the access log on, as served
+def start_server(port: int, workers: int, python: str = sys.executable) -> subprocess.Popen:
+    env = dict(
+        os.environ,
+        KANJIWRITE_LOG_LEVEL="info",  # the access log on, as served
+        KANJIWRITE_RATE_LIMIT_SCORE="1000000000/minute",  # the load comes from one address
+    )
     process = subprocess.Popen(
         [
-            sys.executable,
+            python,
             "-m",
             "kanjiwrite.cli",
             "serve",
@@ -96,7 +85,6 @@ def load(url: str, bodies: list[dict], clients: int, seconds: float) -> dict:
     """Drive the service with wrk (Debian's ``wrk``): ``clients`` connections, each sending
     requests back to back for ``seconds``; latency percentiles from wrk's own histogram."""
     import json
-    import re
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
@@ -124,7 +112,12 @@ def load(url: str, bodies: list[dict], clients: int, seconds: float) -> dict:
             check=True,
             timeout=seconds + 60,
         )
-    out = result.stdout
+    return wrk_figures(result.stdout, clients, seconds)
+
+
+def wrk_figures(out: str, clients: int, seconds: float) -> dict:
+    """Requests, errors, req/s, p50 and p99 from wrk's output (``--latency``)."""
+    import re
 
     def milliseconds(label: str) -> float:
         value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
@@ -145,49 +138,49 @@ def load(url: str, bodies: list[dict], clients: int, seconds: float) -> dict:
     }
 
 
-def bare_inference(bodies: list[dict], repeats: int = 3) -> dict:
-    """The same requests graded in-process with ONNX Runtime (one thread), no HTTP."""
-    from kanjiwrite.models.decoding import grade
-    from kanjiwrite.serving.scorer import Scorer
-    from kanjiwrite.serving.settings import Settings
-
-    scorer = Scorer(Settings())
-    pack = scorer.pack
-    samples = []
-    for repeat in range(repeats + 1):  # the first pass warms up ONNX Runtime
-        for body in bodies:
-            strokes = [np.array(s) for s in body["strokes"]]
-            started = time.perf_counter()
-            grade(
-                scorer.predict,
-                pack[body["kanji"]],
-                strokes,
-                (body["canvas"]["width"], body["canvas"]["height"]),
-                prefixes=False,  # as the service grades a request
-            )
-            if repeat:
-                samples.append((time.perf_counter() - started) * 1000)
-    return {"p50_ms": float(np.median(samples)), "p99_ms": float(np.percentile(samples, 99))}
+def healthz(url: str, seconds: float = 5.0) -> dict:
+    """``/healthz`` with one connection back to back (wrk, GET)."""
+    result = subprocess.run(
+        ["wrk", "-t", "1", "-c", "1", "-d", f"{seconds:g}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    )
+    return wrk_figures(result.stdout, 1, seconds)
 
 
-def run(workers: int = 2, seconds: float = 60.0, clients: int = 16) -> dict:
-    bodies = requests()
+def service_load(python: str, workers: int, bodies: list[dict], seconds: float, clients: int):
+    """The realistic mix against one service: 1 client, ``clients`` clients, /healthz."""
     port = free_port()
-    url = f"http://{HOST}:{port}/v1/score"
-    server = start_server(port, workers)
+    url = f"http://{HOST}:{port}"
+    server = start_server(port, workers, python)
     try:
-        load(url, bodies, 1, 3.0)  # warm-up
-        sequential = load(url, bodies, 1, min(seconds, 20.0))
-        concurrent = load(url, bodies, clients, seconds)
+        load(url + "/v1/score", bodies, 1, 3.0)  # warm-up
+        return {
+            "one_client": load(url + "/v1/score", bodies, 1, min(seconds, 20.0)),
+            f"{clients}_clients": load(url + "/v1/score", bodies, clients, seconds),
+            "healthz": healthz(url + "/healthz"),
+        }
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return {
-        "workers": workers,
-        "sequential": sequential,
-        "concurrent": concurrent,
-        "bare_inference": bare_inference(bodies),
-    }
+
+
+def run(
+    workers: int = 2, seconds: float = 30.0, clients: int = 16, baseline: str | None = None
+) -> dict:
+    """Load figures of this service (and of ``baseline``'s, the same mix, same run) and the
+    in-process stage profile of the mix."""
+    from kanjiwrite.serving.profile import realistic_mix, stage_profile
+
+    bodies = realistic_mix()
+    figures = {"workers": workers, "requests_in_mix": len(bodies)}
+    if baseline:
+        figures["baseline"] = service_load(baseline, workers, bodies, seconds, clients)
+    figures["service"] = service_load(sys.executable, workers, bodies, seconds, clients)
+    figures["stages"] = stage_profile(bodies)
+    return figures
 
 
 def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:

@@ -9,10 +9,26 @@ import time
 
 from fastapi import HTTPException, Request
 from limits import parse
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from kanjiwrite.serving.settings import Settings
+
+
+class MemoryCounters(MemoryStorage):
+    """``limits``' in-memory counters without a timer thread per hit: that storage starts a
+    new thread to sweep expired counters whenever its last one has ended (about once a
+    request, ~1 ms each); here the sweep runs on use, at most once a second (a counter
+    past its window is reset when read in any case)."""
+
+    SWEEP_S = 1.0
+    next_sweep = 0.0
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # replaces the private timer start
+        now = time.monotonic()
+        if now >= self.next_sweep:
+            self.next_sweep = now + self.SWEEP_S
+            self._MemoryStorage__expire_events()
 
 
 class RateLimits:
@@ -28,7 +44,8 @@ class RateLimits:
                     f"KANJIWRITE_RATE_LIMIT_{rule.upper()}: {text!r} is not a rate limit "
                     "such as '60/minute'"
                 ) from None
-        self.storage = storage_from_string(settings.rate_limit_storage)
+        where = settings.rate_limit_storage
+        self.storage = MemoryCounters() if where == "memory://" else storage_from_string(where)
         self.limiter = FixedWindowRateLimiter(self.storage)
         self.where = settings.rate_limit_storage.split("://")[0]
 

@@ -53,6 +53,7 @@ class Scorer:
             json.loads(meta["thresholds"]) if "thresholds" in meta else dict(DEFAULT_THRESHOLDS)
         )
         self.pack = load_pack()
+        self.refs: dict[str, KanjiRef] = {}  # one reference per kanji, so what it caches stays
         wanted = meta.get("pack_version")
         if wanted and wanted != self.pack.version:
             raise RuntimeError(
@@ -64,9 +65,12 @@ class Scorer:
 
     def reference(self, kanji: str) -> KanjiRef:
         """The reference of ``kanji`` (``UnknownKanji`` when it is not one known character)."""
-        if len(kanji) != 1 or kanji not in self.pack:
-            raise UnknownKanji(f"kanji: {kanji!r} is not a known character")
-        return self.pack[kanji]
+        ref = self.refs.get(kanji)
+        if ref is None:
+            if len(kanji) != 1 or kanji not in self.pack:
+                raise UnknownKanji(f"kanji: {kanji!r} is not a known character")
+            ref = self.refs[kanji] = self.pack[kanji]
+        return ref
 
     def grade(
         self,

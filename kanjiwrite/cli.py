@@ -485,7 +485,7 @@ def bench_service(
     seconds: Annotated[float, typer.Option(help="Duration of the concurrent phase")] = 30.0,
     clients: Annotated[int, typer.Option()] = 16,
     baseline: Annotated[
-        str | None, typer.Option(help="Python of another checkout's venv: its service too")
+        Path | None, typer.Option(help="Another checkout (with its .venv): its service too")
     ] = None,
 ) -> None:
     """Latency and throughput of the service on 127.0.0.1 (bounded load, wrk) for the

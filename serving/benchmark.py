@@ -192,11 +192,11 @@ def run(
     return figures
 
 
-def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
+def largest_bodies(max_bytes: int, kanji: str | None = None) -> tuple[dict, dict, str]:
     """The largest valid ``/v1/score`` body (as many strokes as ``scorer.MAX_WORK`` allows)
     and the largest review (256 strokes, the costliest to grade: see below) on the kanji
-    costliest to grade (most strokes x accepted orders), as many points per stroke as fit
-    in ``max_bytes``."""
+    costliest to grade (most strokes x accepted orders) or on ``kanji``, as many points per
+    stroke as fit in ``max_bytes``."""
     import json
 
     from kanjiwrite.datasets.contract import MAX_STROKES
@@ -204,7 +204,7 @@ def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
     from kanjiwrite.serving.scorer import MAX_WORK
 
     pack = load_pack()
-    kanji = pack.costliest()
+    kanji = kanji or pack.costliest()
     most = min(MAX_STROKES, MAX_WORK // len(pack[kanji].orders()))
     strokes = [s * 3 + 40 for s in pack[kanji].strokes]
     canvas = {"width": 400, "height": 400}
@@ -236,7 +236,7 @@ def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
     return score, review, kanji
 
 
-def request_costs(repeats: int = 5) -> dict:
+def request_costs(repeats: int = 5, kanji: str | None = None) -> dict:
     """Per-request cost of the largest valid ``/v1/score`` and review on the kanji costliest
     to grade (most strokes x accepted orders), in process through the
     whole app (JSON, validation, grading, storage) on one core (ONNX Runtime with one thread);
@@ -262,7 +262,7 @@ def request_costs(repeats: int = 5) -> dict:
         rate_limit_reviews=unlimited,
         rate_limit_score=unlimited,
     )
-    score, review, kanji = largest_bodies(settings.max_body_bytes)
+    score, review, kanji = largest_bodies(settings.max_body_bytes, kanji)
 
     def timed(send) -> list[float]:
         samples = []

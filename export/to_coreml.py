@@ -29,7 +29,13 @@ from kanjiwrite.models.grader import Grader, PredictWrapper
 from kanjiwrite.models.runtime import example_tensors
 
 STROKE_BUCKETS = (8, 16, 32, 64)  # drawn and reference strokes, padded to the same bucket
-BATCH_BUCKETS = (1, 2, 4, 8, 16)  # accepted orders (at most 8 in KanjiVG) plus look-alikes (at most 4)
+BATCH_BUCKETS = (
+    1,
+    2,
+    4,
+    8,
+    16,
+)  # accepted orders (at most 8 in KanjiVG) plus look-alikes (at most 4)
 AUTHOR = "Kanji Write"
 SHORT_DESCRIPTION = (
     "Per-stroke grader for handwritten kanji: for each stroke drawn, the probability it is "

@@ -4,6 +4,7 @@ misses into an FSRS rating."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import fsrs
@@ -11,7 +12,7 @@ import numpy as np
 
 from kanjiwrite.datasets.contract import ACCEPT, MISSES_BEFORE_HINT
 from kanjiwrite.datasets.kanjivg import KanjiRef
-from kanjiwrite.models.decoding import Predict
+from kanjiwrite.models.decoding import Partner, Predict
 from kanjiwrite.models.replay import replay
 
 MISSES_FOR_AGAIN = 3  # this many misses in all rate an attempt Again
@@ -36,6 +37,7 @@ def grade_attempt(
     accept: float = ACCEPT,
     claimed: list[bool] | None = None,
     overruled: set[int] | None = None,
+    partners: Sequence[Partner] = (),
 ) -> GradedAttempt:
     """Replay an attempt as the demo runs it (``models.replay``: each stroke graded with the
     strokes accepted before it, kept when right, a miss on the stroke expected there when
@@ -44,6 +46,7 @@ def grade_attempt(
     ``stroke_count + MISSES_FOR_AGAIN`` requests, whatever is sent; with ``claimed`` (the
     strokes the client accepted) in one batched call unless the client lied. Strokes in
     ``overruled`` (the learner said "I was right", and the service stored it) count as right.
+    The kanji's look-alike ``partners`` are compared in every request, as in the app.
     """
     run = replay(
         predict,
@@ -54,6 +57,7 @@ def grade_attempt(
         claimed=claimed,
         overruled=overruled or (),
         max_misses=MISSES_FOR_AGAIN,
+        partners=partners,
     )
     graded = run.steps[-1].stroke + 1 if run.steps else 0
     return GradedAttempt(run.misses(), run.complete, len(strokes), graded, run.calls)

@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StrictBool,
     StrictInt,
     WithJsonSchema,
     model_validator,
@@ -236,7 +237,7 @@ class AddCards(BaseModel):
     )
 
     @model_validator(mode="after")
-    def something(self) -> AddCards:
+    def set_or_kanji(self) -> AddCards:
         if self.set is None and not self.kanji:
             raise ValueError("give a set or a list of kanji")
         return self
@@ -256,7 +257,7 @@ class Queue(BaseModel):
 
 class LearnerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    daily_new: int = Field(ge=0, le=200, description="New kanji a day")
+    daily_new: int = Field(strict=True, ge=0, le=200, description="New kanji a day")
     strictness: Strictness = Field(description="How strictly strokes are graded")
 
 
@@ -272,20 +273,20 @@ class ReviewAttempt(StrokesOnCanvas):
 
     model_config = ConfigDict(extra="forbid")
     strokes: strokes_field(4 * MAX_STROKES, "Every stroke drawn, wrong ones included")
-    hints: int = Field(0, ge=0, le=1000, description="Hints the learner asked for")
+    hints: int = Field(0, strict=True, ge=0, le=1000, description="Hints the learner asked for")
     strictness: Strictness = DEFAULT_STRICTNESS
-    duration_ms: int | None = Field(None, ge=0, le=86_400_000)
+    duration_ms: int | None = Field(None, strict=True, ge=0, le=86_400_000)
     attempt_id: AttemptId | None = Field(
         None,
         description="The client's id for this attempt (e.g. a UUID): a repeat of the same id "
         "returns the first result and stores nothing",
     )
-    accepted: list[bool] | None = Field(
+    accepted: list[StrictBool] | None = Field(
         None,
         description="Which strokes the client accepted (one per stroke): lets the server "
         "grade the whole attempt in one batched inference (it checks every verdict itself)",
     )
-    overridden: list[Annotated[int, Field(ge=0)]] = Field(
+    overridden: list[Annotated[int, Field(strict=True, ge=0)]] = Field(
         default_factory=list,
         description="Strokes (indices) the learner overruled with POST /v1/me/overrides "
         "under this attempt_id: they count as right",
@@ -308,7 +309,11 @@ class OverrideRequest(StrokesOnCanvas):
     strictness: Strictness = DEFAULT_STRICTNESS
     attempt_id: AttemptId | None = None
     log_index: int | None = Field(
-        None, ge=0, le=4 * MAX_STROKES, description="The stroke's index in the attempt's review"
+        None,
+        strict=True,
+        ge=0,
+        le=4 * MAX_STROKES,
+        description="The stroke's index in the attempt's review",
     )
 
 

@@ -1,19 +1,51 @@
 """The grader of the service: the ONNX model (``models.runtime``) and the reference pack,
-opened once per process."""
+opened once per process, and the one place that turns a strictness level into a decision
+threshold and grades (``Scorer.grade``, ``Scorer.grade_attempt``)."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Sequence
 
-from kanjiwrite.datasets.contract import DEFAULT_THRESHOLDS
-from kanjiwrite.datasets.kanjivg import load_pack
-from kanjiwrite.models.decoding import grade
+import numpy as np
+
+from kanjiwrite.datasets.contract import DEFAULT_STRICTNESS, DEFAULT_THRESHOLDS, MAX_STROKES
+from kanjiwrite.datasets.kanjivg import KanjiRef, load_pack
+from kanjiwrite.models.decoding import GradeResult, Partner, grade, partners_of
 from kanjiwrite.models.runtime import onnx_predict
+from kanjiwrite.serving.rating import GradedAttempt, grade_attempt
 from kanjiwrite.serving.settings import Settings
+
+MAX_WORK = 4 * MAX_STROKES  # stroke-orders one /v1/score request may ask for
+
+
+class UnknownKanji(LookupError):
+    """Not one character of the reference pack."""
+
+
+class TooMuchWork(ValueError):
+    """A request asking for more grading work than ``MAX_WORK``."""
+
+
+def work(ref: KanjiRef, strokes: int, partners: int = 0) -> int:
+    """What grading ``strokes`` strokes against ``ref`` costs, in stroke-orders (the model
+    reads every stroke once per accepted order and once per look-alike partner);
+    ``TooMuchWork`` past ``MAX_WORK`` (far more strokes than the kanji has, on a kanji of
+    many stroke orders)."""
+    items = 1 + len(ref.alternative_orders) + partners
+    if strokes * items > MAX_WORK:
+        raise TooMuchWork(
+            f"strokes: {ref.char} has {ref.stroke_count} strokes in {items - partners} orders "
+            f"and {partners} look-alikes; send at most {MAX_WORK // items} strokes"
+        )
+    return strokes * items
 
 
 class Scorer:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, observe: Callable[[float], None] | None = None):
+        """``observe`` receives the seconds each grading call took (batch, inference,
+        decoding), e.g. a metrics histogram's ``observe``."""
         self.predict = onnx_predict(settings.model_path, settings.onnx_threads)
         meta = self.predict.metadata
         self.model_id = meta.get("model_id", "unknown")
@@ -22,16 +54,80 @@ class Scorer:
             json.loads(meta["thresholds"]) if "thresholds" in meta else dict(DEFAULT_THRESHOLDS)
         )
         self.pack = load_pack()
+        self.refs: dict[str, KanjiRef] = {}  # one reference per kanji, so what it caches stays
         wanted = meta.get("pack_version")
         if wanted and wanted != self.pack.version:
             raise RuntimeError(
                 f"model {self.model_id} was made for reference pack {wanted}, "
                 f"but the pack here is {self.pack.version}"
             )
+        self.observe = observe or (lambda seconds: None)
         self.ready = False
+
+    def reference(self, kanji: str) -> KanjiRef:
+        """The reference of ``kanji`` (``UnknownKanji`` when it is not one known character)."""
+        ref = self.refs.get(kanji)
+        if ref is None:
+            if len(kanji) != 1 or kanji not in self.pack:
+                raise UnknownKanji(f"kanji: {kanji!r} is not a known character")
+            ref = self.refs[kanji] = self.pack[kanji]
+        return ref
+
+    def partners(self, kanji: str) -> tuple[Partner, ...]:
+        """The look-alikes ``kanji`` is compared with (``decoding.partners_of``)."""
+        return partners_of(self.pack, kanji)
+
+    def work(self, kanji: str, strokes: int) -> int:
+        """What grading ``strokes`` strokes of ``kanji`` costs (``work``)."""
+        return work(self.reference(kanji), strokes, len(self.partners(kanji)))
+
+    def grade(
+        self,
+        kanji: str,
+        strokes: Sequence[np.ndarray],
+        canvas: tuple[float, float],
+        strictness: str,
+        settled: int = 0,
+    ) -> GradeResult:
+        """Grade one request (the strokes accepted so far, ``settled`` of them, and the new
+        one) at a strictness level with the kanji's look-alike partners, in one inference
+        call (``TooMuchWork``: see ``work``)."""
+        ref = self.reference(kanji)
+        self.work(kanji, len(strokes))
+        started = time.perf_counter()
+        accept = self.thresholds[strictness]
+        partners = self.partners(kanji)
+        result = grade(self.predict, ref, strokes, canvas, False, accept, partners, settled)
+        self.observe(time.perf_counter() - started)
+        return result
+
+    def grade_attempt(
+        self,
+        kanji: str,
+        strokes: Sequence[np.ndarray],
+        canvas: tuple[float, float],
+        strictness: str,
+        claimed: list[bool] | None = None,
+        overruled: set[int] | None = None,
+    ) -> GradedAttempt:
+        """Replay a whole practice attempt as the demo runs it (``rating.grade_attempt``)."""
+        ref = self.reference(kanji)
+        started = time.perf_counter()
+        attempt = grade_attempt(
+            self.predict,
+            ref,
+            list(strokes),
+            canvas,
+            self.thresholds[strictness],
+            claimed,
+            overruled,
+            self.partners(kanji),
+        )
+        self.observe(time.perf_counter() - started)
+        return attempt
 
     def warm_up(self) -> None:
         """One grading call, so the first request does not pay for lazy initialisation."""
         ref = self.pack["書"]
-        grade(self.predict, ref, [s * 3 for s in ref.strokes[:3]], (330, 330), prefixes=False)
+        self.grade(ref.char, [s * 3 for s in ref.strokes[:3]], (330, 330), DEFAULT_STRICTNESS)
         self.ready = True

@@ -157,7 +157,7 @@ def test_a_model_below_the_behaviour_gate_is_refused(released, tracking):
 
 def test_the_service_serves_the_release_and_says_its_model_id(released, tmp_path):
     from kanjiwrite.serving.app import create_app
-    from kanjiwrite.serving.practice_store import migrate
+    from kanjiwrite.serving.db import migrate
     from kanjiwrite.serving.settings import Settings
 
     url = f"sqlite:///{tmp_path}/practice.db"

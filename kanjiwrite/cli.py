@@ -191,6 +191,22 @@ def realism(
 
 
 @data_app.command()
+def lookalikes(
+    out: Annotated[Path | None, typer.Option(help="Where to write the table")] = None,
+) -> None:
+    """Mine the look-alike partner table the grader compares drawings with (shipped as
+    datasets/data/lookalikes.json and in the app's reference pack)."""
+    from kanjiwrite.datasets.kanjivg import load_pack
+    from kanjiwrite.datasets.lookalikes import PARTNER_TABLE, write_partner_table
+
+    path = write_partner_table(load_pack(), out or PARTNER_TABLE)
+    table = json.loads(path.read_text())["partners"]
+    typer.echo(
+        f"{len(table)} kanji with look-alikes, {sum(map(len, table.values()))} partners: {path}"
+    )
+
+
+@data_app.command()
 def bench(
     seconds: Annotated[float, typer.Option(help="Measuring time, after a warm-up")] = 10.0,
     seed: Annotated[int, typer.Option()] = 0,

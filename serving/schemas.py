@@ -33,6 +33,7 @@ Strictness = Literal[STRICTNESS]
 AttemptId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 OrderRule = Literal[tuple(RULES)]
 MAX_CANVAS = 100_000.0  # canvas units a client may declare
+MIN_CANVAS = 10.0  # the writing box is the unit of the box features: a usable size
 
 Number = Annotated[float, Field(strict=True)]  # no strings or booleans posing as numbers
 POINT_SCHEMA = {
@@ -93,8 +94,8 @@ def strokes_field(max_strokes: int, description: str):
 
 class Canvas(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    width: Number = Field(KANJIVG_SIZE, gt=0, le=MAX_CANVAS, description="Canvas width")
-    height: Number = Field(KANJIVG_SIZE, gt=0, le=MAX_CANVAS, description="Canvas height")
+    width: Number = Field(KANJIVG_SIZE, ge=MIN_CANVAS, le=MAX_CANVAS, description="Canvas width")
+    height: Number = Field(KANJIVG_SIZE, ge=MIN_CANVAS, le=MAX_CANVAS, description="Canvas height")
 
 
 class StrokesOnCanvas(BaseModel):

@@ -15,7 +15,7 @@ from kanjiwrite.datasets.contract import LABELS, STRICTNESS
 from kanjiwrite.datasets.strokes import model_inputs
 from kanjiwrite.export.app_assets import read_binary_pack, sha256
 from kanjiwrite.export.to_coreml import shape_buckets, structural_report
-from kanjiwrite.models.decoding import grade
+from kanjiwrite.models.decoding import grade, partners_of
 from kanjiwrite.models.messages import explain
 from kanjiwrite.models.runtime import onnx_predict
 
@@ -93,14 +93,17 @@ def test_the_service_computes_what_the_golden_vectors_say(golden, pack):
             )
             np.testing.assert_allclose(ink, case["inputs"]["drawn"][o], atol=2e-6)
             np.testing.assert_allclose(reference, case["inputs"]["reference"][o], atol=2e-6)
-        result = grade(predict, ref, drawn, tuple(case["canvas"]), False, case["threshold"])
+        partners = partners_of(pack, case["kanji"])
+        assert [p.ref.char for p in partners] == case["partners"], case["name"]
+        canvas, accept = tuple(case["canvas"]), case["threshold"]
+        result = grade(predict, ref, drawn, canvas, False, accept, partners, case["settled"])
         expected = case["result"]
         assert list(result.order) == expected["order"], case["name"]
         assert result.missing == expected["missing"] and result.complete == expected["complete"]
         for s, (rule, _), (_, message), want in zip(
             result.strokes,
-            explain(ref, result),
-            explain(ref, result, rules=False),
+            explain(ref, result, partners),
+            explain(ref, result, partners, rules=False),
             expected["strokes"],
             strict=True,
         ):
@@ -157,7 +160,8 @@ def test_drift_between_spec_vectors_and_service_is_caught(golden, runtime, tmp_p
         folder = tmp_path / change
         folder.mkdir()
         (folder / "golden_vectors.json").write_text(json.dumps(drifted, ensure_ascii=False))
-        (folder / "reference-pack.kwrp").write_bytes((APP / "reference-pack.kwrp").read_bytes())
+        for name in ("reference-pack.kwrp", "prompts.json"):
+            (folder / name).write_bytes((APP / name).read_bytes())
         problems = app_reference.check_all(folder, predict, metadata, tolerance=1e-4)
         assert problems, change
 
@@ -165,9 +169,10 @@ def test_drift_between_spec_vectors_and_service_is_caught(golden, runtime, tmp_p
 def test_the_app_refuses_a_pack_made_for_another_model(runtime):
     predict, metadata = runtime
     pack = app_reference.Pack((APP / "reference-pack.kwrp").read_bytes())
-    app_reference.App(pack, predict, metadata)  # the shipped pair is accepted
+    prompts = json.loads((APP / "prompts.json").read_text())
+    app_reference.App(pack, predict, metadata, prompts)  # the shipped pair is accepted
     with pytest.raises(ValueError, match="pack is for model"):
-        app_reference.App(pack, predict, {**metadata, "model_id": "0.2.0+00000000"})
+        app_reference.App(pack, predict, {**metadata, "model_id": "0.2.0+00000000"}, prompts)
 
 
 def test_the_app_folder_manifest_lists_every_file_with_its_checksum():

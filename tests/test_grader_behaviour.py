@@ -79,12 +79,16 @@ def test_the_shipped_model_passes_the_behaviour_gate_on_a_sample(pack):
 
 
 def test_a_first_stroke_in_the_wrong_place_of_the_box_is_misplaced(client, pack):
-    # 三's top stroke drawn where the bottom one belongs, a third of the box lower
-    top = np.asarray(pack["三"].strokes[0]) + np.array([0, KANJIVG_SIZE / 3])
-    newest = lift(client, "三", [], on_canvas([top])[0])["strokes"][-1]
+    # 十's horizontal drawn a third of the box higher, where no stroke of 十 lies
+    moved = np.asarray(pack["十"].strokes[0]) - np.array([0, KANJIVG_SIZE / 3])
+    newest = lift(client, "十", [], on_canvas([moved])[0])["strokes"][-1]
     assert newest["verdict"] == "misplaced", newest
-    right = lift(client, "三", [], on_canvas(pack["三"].strokes[:1])[0])["strokes"][-1]
+    right = lift(client, "十", [], on_canvas(pack["十"].strokes[:1])[0])["strokes"][-1]
     assert right["correct"], right
+    # 三's top stroke drawn a third lower lies where stroke 2 belongs: it is named so
+    lower = np.asarray(pack["三"].strokes[0]) + np.array([0, KANJIVG_SIZE / 3])
+    named = lift(client, "三", [], on_canvas([lower])[0])["strokes"][-1]
+    assert named["verdict"] == "wrong_order" and named["matched_index"] == 1, named
 
 
 def test_a_later_stroke_drawn_first_is_named(client, pack):

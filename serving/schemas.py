@@ -185,6 +185,7 @@ class Contract(BaseModel):
     stroke_errors: list[str] = Field(description="Labels a rejected stroke can get")
     accept: float = Field(description="A stroke is correct when p_correct is at least this")
     strictness: list[str] = Field(description="Strictness levels, lenient to strict")
+    default_strictness: str = Field(description="The level used when none is chosen")
     thresholds: dict[str, float] = Field(description="This model's threshold per level")
     kanjivg_size: float = Field(description="Side of the reference box")
     points_per_stroke: int

@@ -80,6 +80,7 @@ def grading_contract(scorer: ScorerDep) -> Contract:
     hint threshold, for clients that must agree with the server."""
     return Contract(
         **contract.as_dict(),
+        default_strictness=contract.DEFAULT_STRICTNESS,
         misses_before_hint=MISSES_BEFORE_HINT,
         thresholds=scorer.thresholds,
         model_id=scorer.model_id,

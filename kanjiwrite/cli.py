@@ -349,7 +349,7 @@ def serve(
     # once, before the workers start: open the model and the pack, migrate the practice
     # store; any failure is one line and a non-zero exit (whatever the worker count)
     try:
-        from kanjiwrite.serving.practice_store import make_engine, migrate
+        from kanjiwrite.serving.db import make_engine, migrate
         from kanjiwrite.serving.scorer import Scorer
 
         Scorer(settings).warm_up()

@@ -148,7 +148,7 @@ def load(url: str, bodies: list[dict], clients: int, seconds: float) -> dict:
 def bare_inference(bodies: list[dict], repeats: int = 3) -> dict:
     """The same requests graded in-process with ONNX Runtime (one thread), no HTTP."""
     from kanjiwrite.models.decoding import grade
-    from kanjiwrite.serving.app import Scorer
+    from kanjiwrite.serving.scorer import Scorer
     from kanjiwrite.serving.settings import Settings
 
     scorer = Scorer(Settings())
@@ -243,7 +243,7 @@ def request_costs(repeats: int = 5) -> dict:
 
     from kanjiwrite.models.decoding import grade
     from kanjiwrite.serving.app import create_app
-    from kanjiwrite.serving.practice_store import migrate
+    from kanjiwrite.serving.db import migrate
     from kanjiwrite.serving.settings import Settings
 
     folder = tempfile.mkdtemp()

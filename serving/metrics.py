@@ -25,9 +25,10 @@ class Metrics:
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2),
             registry=self.registry,
         )
-        self.inference = Histogram(
-            "kanjiwrite_inference_seconds",
-            "ONNX inference latency",
+        self.grading = Histogram(
+            "kanjiwrite_grading_seconds",
+            "Grading time per graded request: batch building, ONNX inference and decoding "
+            "(a practice review: every inference call of its replay)",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05),
             registry=self.registry,
         )

@@ -15,11 +15,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from kanjiwrite.models.decoding import grade
-from kanjiwrite.serving.deps import KnownKanji, ScorerDep, StoreDep, reference_of
-from kanjiwrite.serving.practice_store import DeckFull, OverrideRow, TooManyOverrides, utc_now
+from kanjiwrite.serving.db import OverrideRow
+from kanjiwrite.serving.deps import KnownKanji, ScorerDep, StoreDep
+from kanjiwrite.serving.practice_store import DeckFull, TooManyOverrides, utc_now
 from kanjiwrite.serving.ratelimit import limited
-from kanjiwrite.serving.rating import grade_attempt, rate_attempt
+from kanjiwrite.serving.rating import rate_attempt
 from kanjiwrite.serving.schemas import (
     AddCards,
     CardsAdded,
@@ -150,15 +150,8 @@ def review(
     if body.attempt_id is not None and (seen := store.replay(learner_id, body.attempt_id)):
         outcome = seen
     else:
-        accept = scorer.thresholds[body.strictness]
-        attempt = grade_attempt(
-            scorer.predict,
-            ref,
-            body.strokes,
-            body.canvas_size(),
-            accept,
-            body.accepted,
-            overruled,
+        attempt = scorer.grade_attempt(
+            ref.char, body.strokes, body.canvas_size(), body.strictness, body.accepted, overruled
         )
         rating = rate_attempt(attempt.misses, body.hints, attempt.complete, body.duration_ms)
         outcome = store.review(
@@ -208,9 +201,8 @@ def override(
     grader rejected is right (the request is graded again here, so what is stored is what
     the grader says, not what the client reports). ML engineers export these as labelled
     real writing (``kanjiwrite data overrides``)."""
-    ref = reference_of(scorer, body.kanji)
-    accept = scorer.thresholds[body.strictness]
-    result = grade(scorer.predict, ref, body.strokes, body.canvas_size(), False, accept)
+    ref = scorer.reference(body.kanji)
+    result = scorer.grade(ref.char, body.strokes, body.canvas_size(), body.strictness)
     newest = result.strokes[-1]
     if newest.verdict == "correct":
         raise HTTPException(422, "strokes: the grader already accepts the last stroke")

@@ -1,14 +1,14 @@
-"""Daily practice storage: FSRS cards, one per (learner, kanji), and append-only review
-logs, in SQLAlchemy tables (SQLite file by default, PostgreSQL by URL) migrated by Alembic.
+"""Daily practice storage: FSRS cards, one per (learner, kanji), append-only review logs,
+and per-day counters, on the tables of ``db`` (SQLite file by default, PostgreSQL by URL;
+migrated once before the service starts: ``db.migrate``).
 
 Logs are append-only so schedules can be recomputed and FSRS re-optimised later. Every
-method takes ``now`` so that time can be injected (tests simulate weeks). The schema is
-migrated once before the service starts (``migrate``; ``kanjiwrite serve`` does it).
+method takes ``now`` so that time can be injected (tests simulate weeks).
 
 A learner is known by a random id (internal) and authenticates with a bearer token of which
-only the SHA-256 is stored. On SQLite, writes take the database lock up front (``BEGIN
-IMMEDIATE``, so concurrent writers queue instead of failing) and reads run in their own
-deferred transactions, which WAL lets proceed while a writer holds the lock.
+only the SHA-256 is stored. Changes to a learner's deck or overrides lock the learner's row
+first (on PostgreSQL; SQLite's write lock already serialises writers), so caps hold under
+concurrent requests; cards are inserted with ``ON CONFLICT DO NOTHING``.
 """
 
 from __future__ import annotations
@@ -18,143 +18,27 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import fsrs
-from sqlalchemy import (
-    DateTime,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-    case,
-    create_engine,
-    event,
-    func,
-    select,
-)
-from sqlalchemy.engine import Engine
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
+from kanjiwrite.datasets.contract import DEFAULT_STRICTNESS
+from kanjiwrite.serving.db import (
+    CardRow,
+    Learner,
+    OverrideRow,
+    ReviewDayRow,
+    ReviewLogRow,
+    is_sqlite,
+    make_engine,
+)
+from kanjiwrite.serving.practice_stats import CardCounts, DayCounts, LearnerStats, learner_stats
 from kanjiwrite.serving.rating import GradedAttempt
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEDULER = fsrs.Scheduler(enable_fuzzing=False)  # deterministic intervals
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Learner(Base):
-    __tablename__ = "learners"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random, never shown
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the token
-    daily_new: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the default
-    strictness: Mapped[str | None] = mapped_column(String(16), nullable=True)
-
-
-class CardRow(Base):
-    __tablename__ = "cards"
-    __table_args__ = (UniqueConstraint("learner_id", "kanji"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id"), index=True)
-    kanji: Mapped[str] = mapped_column(String(1))
-    state: Mapped[int] = mapped_column(Integer, default=int(fsrs.State.Learning))
-    step: Mapped[int | None] = mapped_column(Integer, nullable=True, default=0)
-    stability: Mapped[float | None] = mapped_column(Float, nullable=True)
-    difficulty: Mapped[float | None] = mapped_column(Float, nullable=True)
-    due: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_review: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    reps: Mapped[int] = mapped_column(Integer, default=0)
-    lapses: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class ReviewLogRow(Base):
-    __tablename__ = "review_logs"
-    __table_args__ = (UniqueConstraint("learner_id", "attempt_id", name="uq_review_attempt"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
-    learner_id: Mapped[str] = mapped_column(String(32), index=True)
-    kanji: Mapped[str] = mapped_column(String(1))
-    rating: Mapped[int] = mapped_column(Integer)
-    reviewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    first_review: Mapped[int] = mapped_column(Integer, default=0)  # 1 when the card was new
-    duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    misses: Mapped[str] = mapped_column(Text)  # JSON list: misses per reference stroke
-    hints: Mapped[int] = mapped_column(Integer, default=0)
-    model_version: Mapped[str] = mapped_column(String(64), default="")  # the model id
-    scheduled_days: Mapped[float] = mapped_column(Float)
-    attempt_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # client's id
-    complete: Mapped[int | None] = mapped_column(Integer, nullable=True)
-
-
-class OverrideRow(Base):
-    """A learner's claim that a stroke the grader rejected was right: the request as sent
-    (strokes in canvas pixels), what the grader said, and the claim. Exported as labelled
-    real writing (``kanjiwrite data overrides``)."""
-
-    __tablename__ = "overrides"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    learner_id: Mapped[str] = mapped_column(String(32), index=True)
-    kanji: Mapped[str] = mapped_column(String(1), index=True)
-    strokes: Mapped[str] = mapped_column(Text)  # JSON: the request's strokes, last one claimed
-    canvas_width: Mapped[float] = mapped_column(Float)
-    canvas_height: Mapped[float] = mapped_column(Float)
-    strictness: Mapped[str] = mapped_column(String(16))
-    verdicts: Mapped[str] = mapped_column(Text)  # JSON: the grader's verdict of every stroke
-    order: Mapped[str] = mapped_column(Text)  # JSON: the stroke order graded against
-    p_correct: Mapped[float] = mapped_column(Float)  # of the claimed stroke
-    model_id: Mapped[str] = mapped_column(String(64))
-    claim: Mapped[str] = mapped_column(String(16))  # "correct"
-    attempt_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    log_index: Mapped[int | None] = mapped_column(Integer, nullable=True)  # in the review
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-def make_engine(url: str, immediate: bool = True) -> Engine:
-    """An engine; on SQLite with WAL, each transaction opened with ``BEGIN IMMEDIATE``
-    (writes: they queue for the lock) or ``BEGIN`` (reads: they never wait for a writer)."""
-    if url.startswith("sqlite"):
-        if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/", "sqlite://"):
-            raise ValueError(
-                "an in-memory SQLite database is not shared between connections or workers: "
-                "give a file (sqlite:///practice.db) or a PostgreSQL URL"
-            )
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(connection, _record):
-            connection.isolation_level = None  # let SQLAlchemy's BEGIN below take effect
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def migrate(url: str) -> None:
-    """Bring the database to the latest schema (Alembic ``upgrade head``)."""
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url)
-    command.upgrade(config, "head")
 
 
 @dataclass
@@ -173,6 +57,7 @@ class LearnerSettings:
 
 @dataclass
 class ReviewOutcome:
+    kanji: str
     rating: fsrs.Rating
     due: datetime
     interval_days: float
@@ -189,28 +74,22 @@ class TooManyOverrides(Exception):
     pass
 
 
-@dataclass
-class LearnerStats:
-    cards: int
-    due_today: int
-    reviews: int
-    streak_days: int
-    retention_30d: float | None  # share of reviews (not first sightings) not rated Again
-    forecast: list[int]  # reviews falling due on each of the next 7 days (today first)
-    hardest: list[dict]  # the kanji most often rated Again: kanji, again, reviews
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class PracticeStore:
     """The review store and scheduler behind the practice endpoints (on a migrated
-    database: see ``migrate``)."""
+    database: see ``db.migrate``)."""
 
     def __init__(
         self, url: str, sets: dict[str, list[str]], daily_new: int = 10, max_cards: int = 3000
     ):
         self.engine = make_engine(url)
-        self.read_engine = make_engine(url, immediate=False) if url.startswith("sqlite") else None
+        self.read_engine = make_engine(url, immediate=False) if is_sqlite(url) else None
         self.writes = sessionmaker(self.engine, expire_on_commit=False)
         self.sessions = sessionmaker(self.read_engine or self.engine, expire_on_commit=False)
+        self.insert = sqlite.insert if is_sqlite(url) else postgresql.insert
         self.sets, self.daily_new, self.max_cards = sets, daily_new, max_cards
 
     def dispose(self) -> None:
@@ -236,28 +115,39 @@ class PracticeStore:
         """A new token for the learner; the old one stops working at once."""
         token = secrets.token_urlsafe(32)
         with self.writes.begin() as session:
-            session.get(Learner, learner_id).token_hash = token_hash(token)
+            _lock_learner(session, learner_id).token_hash = token_hash(token)
         return token
 
     def add_cards(self, learner_id: str, kanji: list[str], now: datetime) -> tuple[int, int]:
         """Add cards (ignoring ones the learner has); returns (added, total). ``DeckFull``
         when the deck would hold more than ``max_cards``."""
         with self.writes.begin() as session:
+            _lock_learner(session, learner_id)
             have = set(
                 session.scalars(select(CardRow.kanji).where(CardRow.learner_id == learner_id))
             )
             fresh = [k for k in dict.fromkeys(kanji) if k not in have]
             if len(have) + len(fresh) > self.max_cards:
                 raise DeckFull(f"a deck holds at most {self.max_cards} kanji ({len(have)} now)")
-            for offset, k in enumerate(fresh):  # keep the given order among new cards
-                session.add(
-                    CardRow(
-                        learner_id=learner_id,
-                        kanji=k,
-                        due=now,
-                        created_at=now + timedelta(microseconds=offset),
-                        step=0,
-                    )
+            if fresh:
+                rows = [  # created_at keeps the given order among new cards
+                    {
+                        "learner_id": learner_id,
+                        "kanji": k,
+                        "state": int(fsrs.State.Learning),
+                        "step": 0,
+                        "due": now,
+                        "reps": 0,
+                        "lapses": 0,
+                        "agains": 0,
+                        "created_at": now + timedelta(microseconds=offset),
+                    }
+                    for offset, k in enumerate(fresh)
+                ]
+                session.execute(
+                    self.insert(CardRow)
+                    .values(rows)
+                    .on_conflict_do_nothing(index_elements=["learner_id", "kanji"])
                 )
             return len(fresh), len(have) + len(fresh)
 
@@ -266,12 +156,12 @@ class PracticeStore:
             learner = session.get(Learner, learner_id)
             return LearnerSettings(
                 learner.daily_new if learner.daily_new is not None else self.daily_new,
-                learner.strictness or "standard",
+                learner.strictness or DEFAULT_STRICTNESS,
             )
 
     def update_settings(self, learner_id: str, daily_new: int, strictness: str) -> None:
         with self.writes.begin() as session:
-            learner = session.get(Learner, learner_id)
+            learner = _lock_learner(session, learner_id)
             learner.daily_new, learner.strictness = daily_new, strictness
 
     def queue(self, learner_id: str, now: datetime, more: int = 0) -> TodayQueue:
@@ -290,8 +180,8 @@ class PracticeStore:
                 .select_from(ReviewLogRow)
                 .where(
                     ReviewLogRow.learner_id == learner_id,
-                    ReviewLogRow.first_review == 1,
                     ReviewLogRow.reviewed_at >= day_start,
+                    ReviewLogRow.first_review == 1,
                 )
             )
             new = session.scalars(
@@ -346,6 +236,7 @@ class PracticeStore:
             return None
         due = _aware(log.reviewed_at) + timedelta(days=log.scheduled_days)
         return ReviewOutcome(
+            log.kanji,
             fsrs.Rating(log.rating),
             due,
             round(log.scheduled_days, 4),
@@ -376,11 +267,13 @@ class PracticeStore:
             )
             card, _log = SCHEDULER.review_card(card, rating, review_datetime=now)
             first = row.reps == 0
+            again = rating == fsrs.Rating.Again
             row.state, row.step = int(card.state), card.step
             row.stability, row.difficulty = card.stability, card.difficulty
             row.due, row.last_review = card.due, card.last_review
             row.reps += 1
-            row.lapses += int(rating == fsrs.Rating.Again and not first)
+            row.lapses += int(again and not first)
+            row.agains += int(again)
             scheduled = (card.due - now).total_seconds() / 86400
             session.add(
                 ReviewLogRow(
@@ -393,19 +286,38 @@ class PracticeStore:
                     duration_ms=duration_ms,
                     misses=json.dumps(attempt.misses),
                     hints=hints,
-                    model_version=model_id,
+                    model_id=model_id,
                     scheduled_days=scheduled,
                     attempt_id=attempt_id,
                     complete=int(attempt.complete),
                 )
             )
+            self._count_day(session, learner_id, now, repeat=not first, recalled=not again)
         return ReviewOutcome(
-            rating, card.due, round(scheduled, 4), attempt.misses, attempt.complete
+            kanji, rating, card.due, round(scheduled, 4), attempt.misses, attempt.complete
+        )
+
+    def _count_day(
+        self, session: Session, learner_id: str, now: datetime, repeat: bool, recalled: bool
+    ) -> None:
+        """Add one review to the learner's row for today (an upsert: safe when two reviews
+        of the same day race)."""
+        counts = {"reviews": 1, "repeats": int(repeat), "recalled": int(repeat and recalled)}
+        insert = self.insert(ReviewDayRow).values(
+            learner_id=learner_id, day=now.astimezone(UTC).date(), **counts
+        )
+        table = ReviewDayRow.__table__.c
+        session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["learner_id", "day"],
+                set_={name: table[name] + insert.excluded[name] for name in counts},
+            )
         )
 
     def add_override(self, row: OverrideRow, cap: int) -> int:
         """Store an override (``TooManyOverrides`` past ``cap`` for the learner); its id."""
         with self.writes.begin() as session:
+            _lock_learner(session, row.learner_id)
             count = session.scalar(
                 select(func.count())
                 .select_from(OverrideRow)
@@ -435,61 +347,32 @@ class PracticeStore:
             return list(session.scalars(select(OverrideRow).order_by(OverrideRow.id)))
 
     def stats(self, learner_id: str, now: datetime) -> LearnerStats:
+        """The learner's stats from the cards and the per-day counters (never the logs)."""
         with self.sessions() as session:
-            cards = session.scalar(
-                select(func.count()).select_from(CardRow).where(CardRow.learner_id == learner_id)
-            )
-            due = session.scalar(
-                select(func.count())
-                .select_from(CardRow)
-                .where(CardRow.learner_id == learner_id, CardRow.reps > 0, CardRow.due <= now)
-            )
-            logs = session.execute(
-                select(
-                    ReviewLogRow.reviewed_at, ReviewLogRow.rating, ReviewLogRow.first_review
-                ).where(ReviewLogRow.learner_id == learner_id)
-            ).all()
-            week = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=7)
-            upcoming = session.scalars(
-                select(CardRow.due).where(
-                    CardRow.learner_id == learner_id, CardRow.reps > 0, CardRow.due < week
+            cards = session.execute(
+                select(CardRow.kanji, CardRow.reps, CardRow.agains, CardRow.due).where(
+                    CardRow.learner_id == learner_id
                 )
             ).all()
-            again = func.sum(case((ReviewLogRow.rating == int(fsrs.Rating.Again), 1), else_=0))
-            hardest = session.execute(
-                select(ReviewLogRow.kanji, again, func.count())
-                .where(ReviewLogRow.learner_id == learner_id)
-                .group_by(ReviewLogRow.kanji)
-                .having(again > 0)
-                .order_by(again.desc(), func.count().desc(), ReviewLogRow.kanji)
-                .limit(5)
+            days = session.execute(
+                select(
+                    ReviewDayRow.day,
+                    ReviewDayRow.reviews,
+                    ReviewDayRow.repeats,
+                    ReviewDayRow.recalled,
+                ).where(ReviewDayRow.learner_id == learner_id)
             ).all()
-        days = {_aware(at).date() for at, _, _ in logs}
-        streak, day = 0, now.date()
-        if day not in days:
-            day -= timedelta(days=1)  # today not practised yet: the streak may still go on
-        while day in days:
-            streak, day = streak + 1, day - timedelta(days=1)
-        recent = [
-            rating
-            for at, rating, first in logs
-            if not first and _aware(at) >= now - timedelta(days=30)
-        ]
-        retention = (
-            (sum(r != int(fsrs.Rating.Again) for r in recent) / len(recent)) if recent else None
+        return learner_stats(
+            [CardCounts(k, reps, agains, _aware(due)) for k, reps, agains, due in cards],
+            [DayCounts(*day) for day in days],
+            now,
         )
-        forecast = [0] * 7
-        for moment in upcoming:  # overdue ones count today
-            forecast[max(0, (_aware(moment).date() - now.date()).days)] += 1
-        return LearnerStats(
-            cards,
-            due,
-            len(logs),
-            streak,
-            retention,
-            forecast,
-            [{"kanji": k, "again": int(a), "reviews": n} for k, a, n in hardest],
-        )
+
+
+def _lock_learner(session: Session, learner_id: str) -> Learner:
+    """The learner's row, locked until the transaction ends (``SELECT ... FOR UPDATE`` on
+    PostgreSQL; SQLite's write transaction holds the database lock already)."""
+    return session.scalars(select(Learner).where(Learner.id == learner_id).with_for_update()).one()
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -217,7 +217,7 @@ class AddCards(BaseModel):
     )
 
     @model_validator(mode="after")
-    def something(self) -> AddCards:
+    def set_or_kanji(self) -> AddCards:
         if self.set is None and not self.kanji:
             raise ValueError("give a set or a list of kanji")
         return self

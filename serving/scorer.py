@@ -1,19 +1,31 @@
 """The grader of the service: the ONNX model (``models.runtime``) and the reference pack,
-opened once per process."""
+opened once per process, and the one place that turns a strictness level into a decision
+threshold and grades (``Scorer.grade``, ``Scorer.grade_attempt``)."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Sequence
 
-from kanjiwrite.datasets.contract import DEFAULT_THRESHOLDS
-from kanjiwrite.datasets.kanjivg import load_pack
-from kanjiwrite.models.decoding import grade
+import numpy as np
+
+from kanjiwrite.datasets.contract import DEFAULT_STRICTNESS, DEFAULT_THRESHOLDS
+from kanjiwrite.datasets.kanjivg import KanjiRef, load_pack
+from kanjiwrite.models.decoding import GradeResult, grade
 from kanjiwrite.models.runtime import onnx_predict
+from kanjiwrite.serving.rating import GradedAttempt, grade_attempt
 from kanjiwrite.serving.settings import Settings
 
 
+class UnknownKanji(LookupError):
+    """Not one character of the reference pack."""
+
+
 class Scorer:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, observe: Callable[[float], None] | None = None):
+        """``observe`` receives the seconds each grading call took (batch, inference,
+        decoding), e.g. a metrics histogram's ``observe``."""
         self.predict = onnx_predict(settings.model_path, settings.onnx_threads)
         meta = self.predict.metadata
         self.model_id = meta.get("model_id", "unknown")
@@ -28,10 +40,58 @@ class Scorer:
                 f"model {self.model_id} was made for reference pack {wanted}, "
                 f"but the pack here is {self.pack.version}"
             )
+        self.observe = observe or (lambda seconds: None)
         self.ready = False
+
+    def reference(self, kanji: str) -> KanjiRef:
+        """The reference of ``kanji`` (``UnknownKanji`` when it is not one known character)."""
+        if len(kanji) != 1 or kanji not in self.pack:
+            raise UnknownKanji(f"kanji: {kanji!r} is not a known character")
+        return self.pack[kanji]
+
+    def grade(
+        self,
+        kanji: str,
+        strokes: Sequence[np.ndarray],
+        canvas: tuple[float, float],
+        strictness: str,
+    ) -> GradeResult:
+        """Grade one request (the strokes accepted so far and the new one) at a strictness
+        level, with one inference call."""
+        ref = self.reference(kanji)
+        started = time.perf_counter()
+        result = grade(
+            self.predict, ref, strokes, canvas, prefixes=False, accept=self.thresholds[strictness]
+        )
+        self.observe(time.perf_counter() - started)
+        return result
+
+    def grade_attempt(
+        self,
+        kanji: str,
+        strokes: Sequence[np.ndarray],
+        canvas: tuple[float, float],
+        strictness: str,
+        claimed: list[bool] | None = None,
+        overruled: set[int] | None = None,
+    ) -> GradedAttempt:
+        """Replay a whole practice attempt as the demo runs it (``rating.grade_attempt``)."""
+        ref = self.reference(kanji)
+        started = time.perf_counter()
+        attempt = grade_attempt(
+            self.predict,
+            ref,
+            list(strokes),
+            canvas,
+            self.thresholds[strictness],
+            claimed,
+            overruled,
+        )
+        self.observe(time.perf_counter() - started)
+        return attempt
 
     def warm_up(self) -> None:
         """One grading call, so the first request does not pay for lazy initialisation."""
         ref = self.pack["書"]
-        grade(self.predict, ref, [s * 3 for s in ref.strokes[:3]], (330, 330), prefixes=False)
+        self.grade(ref.char, [s * 3 for s in ref.strokes[:3]], (330, 330), DEFAULT_STRICTNESS)
         self.ready = True

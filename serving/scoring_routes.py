@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from fastapi import APIRouter, Request
 
 from kanjiwrite.datasets import contract
 from kanjiwrite.datasets.kanjivg import ATTRIBUTION
-from kanjiwrite.models.decoding import grade
 from kanjiwrite.models.messages import explain
-from kanjiwrite.serving.deps import KnownKanji, ScorerDep, reference_of
+from kanjiwrite.serving.deps import KnownKanji, ScorerDep
 from kanjiwrite.serving.rating import MISSES_BEFORE_HINT
 from kanjiwrite.serving.schemas import (
     Canvas,
@@ -28,18 +25,15 @@ router = APIRouter(prefix="/v1", tags=["scoring"])
 
 @router.post("/score", response_model=ScoreResponse, responses={404: {"model": Problem}})
 def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> ScoreResponse:
-    ref = reference_of(scorer, body.kanji)
-    metrics = request.app.state.metrics
-    accept = scorer.thresholds[body.strictness]
-    started = time.perf_counter()
-    result = grade(
-        scorer.predict, ref, body.strokes, body.canvas_size(), prefixes=False, accept=accept
-    )
-    metrics.inference.observe(time.perf_counter() - started)
-    strokes = []
-    for s, (rule, message) in zip(result.strokes, explain(ref, result), strict=True):
-        metrics.verdicts.labels(s.verdict).inc()
-        strokes.append(
+    result = scorer.grade(body.kanji, body.strokes, body.canvas_size(), body.strictness)
+    ref = scorer.reference(body.kanji)
+    for stroke in result.strokes:
+        request.app.state.metrics.verdicts.labels(stroke.verdict).inc()
+    return ScoreResponse(
+        kanji=body.kanji,
+        model_id=scorer.model_id,
+        model_version=scorer.model_version,
+        strokes=[
             StrokeVerdict(
                 index=s.index,
                 verdict=s.verdict,
@@ -50,12 +44,8 @@ def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> ScoreRespo
                 rule=rule,
                 message=message,
             )
-        )
-    return ScoreResponse(
-        kanji=body.kanji,
-        model_id=scorer.model_id,
-        model_version=scorer.model_version,
-        strokes=strokes,
+            for s, (rule, message) in zip(result.strokes, explain(ref, result), strict=True)
+        ],
         missing=result.missing,
         complete=result.complete,
     )

@@ -115,7 +115,7 @@ def test_the_service_computes_what_the_golden_vectors_say(golden, pack):
 
 def test_the_rest_api_answers_golden_requests_as_the_app_decodes_them(golden, tmp_path):
     from kanjiwrite.serving.app import create_app
-    from kanjiwrite.serving.practice_store import migrate
+    from kanjiwrite.serving.db import migrate
     from kanjiwrite.serving.settings import Settings
 
     url = f"sqlite:///{tmp_path / 'p.db'}"

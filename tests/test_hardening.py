@@ -6,6 +6,8 @@ import json
 import logging
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -15,10 +17,12 @@ from alembic.config import Config
 from fastapi.testclient import TestClient
 
 from kanjiwrite.serving.app import create_app
-from kanjiwrite.serving.practice_store import MIGRATIONS, PracticeStore, migrate
+from kanjiwrite.serving.db import MIGRATIONS, migrate
+from kanjiwrite.serving.practice_store import PracticeStore
 from kanjiwrite.serving.settings import Settings
 
 CANVAS = {"width": 400, "height": 400}
+SHORT = {"kanji": "十", "strokes": [[[20, 55], [90, 54]]], "canvas": {"width": 109, "height": 109}}
 
 
 @pytest.fixture
@@ -128,19 +132,14 @@ def test_a_trickled_body_gets_408(database):
 
 
 def test_a_busy_worker_answers_503_with_retry_after(database):
-    """Finding 3: beyond the concurrency limit a request is refused at once, not queued."""
+    """Finding 3: beyond the concurrency limit a request is refused at once, not queued
+    (a request holds a slot while it is handled, not while its body trickles in)."""
     app = create_app(Settings(database_url=database, max_concurrent_requests=1))
 
     async def run():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            slow = asyncio.create_task(
-                client.post(
-                    "/v1/score",
-                    content=trickle(6, 0.05),
-                    headers={"content-type": "application/json"},
-                )
-            )
+            slow = asyncio.create_task(client.post("/v1/score", json=SHORT))
             await asyncio.sleep(0.1)  # the slow request holds the only slot
             busy = await client.get("/v1/contract")
             health = await client.get("/healthz")
@@ -149,6 +148,13 @@ def test_a_busy_worker_answers_503_with_retry_after(database):
             return busy, health, after
 
     with TestClient(app):
+        grade = app.state.scorer.grade
+
+        def slow_grade(*args):
+            time.sleep(0.5)
+            return grade(*args)
+
+        app.state.scorer.grade = slow_grade
         busy, health, after = asyncio.run(run())
     assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
     assert health.status_code == 200 and after.status_code == 200
@@ -329,3 +335,44 @@ def test_a_405_names_every_method_of_the_path(database):
         answer = client.request("OPTIONS", "/v1/me/settings")
         assert answer.status_code == 405 and answer.headers["allow"] == "GET, PUT"
         assert client.delete("/v1/score").headers["allow"] == "POST"
+
+
+def test_the_stats_counters_are_filled_from_existing_logs(tmp_path):
+    """Migration 0005: the model id column renamed, each card's Again count and the per-day
+    counters computed from the logs already stored, so the stats stay what they were."""
+    url = f"sqlite:///{tmp_path}/old.db"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url)
+    command.upgrade(config, "0004")
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.execute(
+            "INSERT INTO learners (id, created_at, token_hash) VALUES ('l1', '2026-03-01', 'h')"
+        )
+        db.execute(
+            "INSERT INTO cards (id, learner_id, kanji, state, step, due, reps, lapses, "
+            "created_at) VALUES (1, 'l1', '口', 2, 0, '2026-03-09 08:00:00', 3, 1, '2026-03-01')"
+        )
+        for at, rating, first in [
+            ("2026-03-06 08:00:00", 1, 1),
+            ("2026-03-07 08:00:00", 3, 0),
+            ("2026-03-07 09:00:00", 1, 0),
+        ]:
+            db.execute(
+                "INSERT INTO review_logs (card_id, learner_id, kanji, rating, reviewed_at, "
+                "first_review, misses, hints, model_version, scheduled_days) "
+                "VALUES (1, 'l1', '口', ?, ?, ?, '[0]', 0, '0.1.0+abc', 1.0)",
+                (rating, at, first),
+            )
+    migrate(url)
+    store = PracticeStore(url, {})
+    stats = store.stats("l1", datetime(2026, 3, 8, 12, tzinfo=UTC))
+    store.dispose()
+    assert stats.reviews == 3 and stats.streak_days == 2 and stats.retention_30d == 0.5
+    assert stats.hardest == [{"kanji": "口", "again": 2, "reviews": 3}]
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        assert db.execute("SELECT DISTINCT model_id FROM review_logs").fetchall() == [
+            ("0.1.0+abc",)
+        ]

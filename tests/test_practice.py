@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 from kanjiwrite.models.decoding import grade
 from kanjiwrite.models.runtime import onnx_predict
 from kanjiwrite.serving.app import create_app
+from kanjiwrite.serving.db import migrate
 from kanjiwrite.serving.practice_routes import clock
-from kanjiwrite.serving.practice_store import PracticeStore, migrate
+from kanjiwrite.serving.practice_store import PracticeStore
 from kanjiwrite.serving.rating import GradedAttempt, grade_attempt, rate_attempt
 from kanjiwrite.serving.settings import Settings, shipped_model
 
@@ -191,7 +192,7 @@ def test_concurrent_reviews_of_one_card_are_all_kept(tmp_path, backend):
     assert not errors
     from sqlalchemy import func, select
 
-    from kanjiwrite.serving.practice_store import CardRow, ReviewLogRow
+    from kanjiwrite.serving.db import CardRow, ReviewLogRow
 
     with store.sessions() as session:
         assert (

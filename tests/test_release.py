@@ -123,7 +123,7 @@ def test_release_refuses_a_used_folder_and_defaults_to_a_new_one(released, track
 
 def test_the_service_serves_the_release_and_says_its_model_id(released, tmp_path):
     from kanjiwrite.serving.app import create_app
-    from kanjiwrite.serving.practice_store import migrate
+    from kanjiwrite.serving.db import migrate
     from kanjiwrite.serving.settings import Settings
 
     url = f"sqlite:///{tmp_path}/practice.db"

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from kanjiwrite.serving.app import create_app
-from kanjiwrite.serving.practice_store import migrate
+from kanjiwrite.serving.db import migrate
 from kanjiwrite.serving.settings import Settings, shipped_model
 
 DATABASE = f"sqlite:///{tempfile.mkdtemp()}/practice.db"
@@ -170,7 +170,7 @@ def test_health_readiness_and_metrics(client, pack):
     )
     text = client.get("/metrics").text
     assert 'kanjiwrite_requests_total{route="/v1/score",status="200"}' in text
-    assert "kanjiwrite_request_seconds_bucket" in text and "kanjiwrite_inference_seconds" in text
+    assert "kanjiwrite_request_seconds_bucket" in text and "kanjiwrite_grading_seconds" in text
     assert 'kanjiwrite_verdicts_total{verdict="correct"}' in text
 
 

@@ -6,7 +6,8 @@ import numpy as np
 from fastapi import APIRouter, Request
 
 from kanjiwrite.datasets import contract
-from kanjiwrite.datasets.kanjivg import ATTRIBUTION
+from kanjiwrite.datasets.kanjivg import ATTRIBUTION, KanjiRef
+from kanjiwrite.models.decoding import GradeResult
 from kanjiwrite.models.messages import explain
 from kanjiwrite.serving.deps import KnownKanji, ScorerDep
 from kanjiwrite.serving.rating import MISSES_BEFORE_HINT
@@ -23,29 +24,33 @@ from kanjiwrite.serving.schemas import (
 router = APIRouter(prefix="/v1", tags=["scoring"])
 
 
+def stroke_verdicts(ref: KanjiRef, result: GradeResult) -> list[StrokeVerdict]:
+    """Each stroke of a graded request as the API says it, with its message."""
+    return [
+        StrokeVerdict(
+            index=s.index,
+            verdict=s.verdict,
+            correct=s.verdict == "correct",
+            p_correct=round(s.p_correct, 4),
+            expected_index=s.expected_index,
+            matched_index=s.matched_index,
+            rule=rule,
+            message=message,
+        )
+        for s, (rule, message) in zip(result.strokes, explain(ref, result), strict=True)
+    ]
+
+
 @router.post("/score", response_model=ScoreResponse, responses={404: {"model": Problem}})
 def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> ScoreResponse:
     result = scorer.grade(body.kanji, body.strokes, body.canvas_size(), body.strictness)
-    ref = scorer.reference(body.kanji)
     for stroke in result.strokes:
         request.app.state.metrics.verdicts.labels(stroke.verdict).inc()
     return ScoreResponse(
         kanji=body.kanji,
         model_id=scorer.model_id,
         model_version=scorer.model_version,
-        strokes=[
-            StrokeVerdict(
-                index=s.index,
-                verdict=s.verdict,
-                correct=s.verdict == "correct",
-                p_correct=round(s.p_correct, 4),
-                expected_index=s.expected_index,
-                matched_index=s.matched_index,
-                rule=rule,
-                message=message,
-            )
-            for s, (rule, message) in zip(result.strokes, explain(ref, result), strict=True)
-        ],
+        strokes=stroke_verdicts(scorer.reference(body.kanji), result),
         missing=result.missing,
         complete=result.complete,
     )

@@ -229,6 +229,21 @@ def attempt_strokes(
 
 
 @router.post(
+    "/me/cards/{kanji}/attempt/restart",
+    response_model=AttemptView,
+    responses={**CONFLICT, **UNAUTHORIZED},
+)
+def attempt_restart(
+    ref: KnownKanji, learner_id: LearnerId, store: StoreDep, now: Now
+) -> AttemptView:
+    """Start the kanji over (Retry): the accepted strokes go; the misses and help stay."""
+    attempt, version = _attempt(store, learner_id, ref, now)
+    attempt.restart()
+    _save(store, learner_id, attempt, version)
+    return _view(attempt, store.settings(learner_id).reveal_after)
+
+
+@router.post(
     "/me/cards/{kanji}/attempt/aids",
     response_model=AttemptView,
     responses={**CONFLICT, **UNAUTHORIZED},

@@ -261,16 +261,19 @@ def test_the_page_runs_under_its_content_security_policy(browser, server):
 # --- issue #15: each defect the review found, reproduced in the browser -----------------------
 
 
-def learner_page(browser, server, kanji, width=1100, height=900):
-    """A page in practice mode for a new learner whose deck holds ``kanji`` (made with the
-    API; the token goes into localStorage before the page's script runs)."""
-    token = httpx.post(f"{server}/v1/learners").json()["learner_token"]
+def learner_page(browser, server, kanji, width=1100, height=900, guide=None, token=None):
+    """A page in practice mode for a new learner (or the one holding ``token``) whose deck
+    holds ``kanji`` (made with the API; the token, and the ``guide`` chosen, go into
+    localStorage before the page's script runs)."""
+    token = token or httpx.post(f"{server}/v1/learners").json()["learner_token"]
     auth = {"Authorization": f"Bearer {token}"}
     if kanji:
         httpx.post(f"{server}/v1/me/cards", json={"kanji": list(kanji)}, headers=auth)
     context = browser.new_context(bypass_csp=True, viewport={"width": width, "height": height})
+    stored = {"kanjiwrite-token": token, **({"kanjiwrite-guide": guide} if guide else {})}
     context.add_init_script(  # on the service's pages (about:blank has no storage)
-        f"if (location.origin === {server!r}) localStorage.setItem('kanjiwrite-token', {token!r})"
+        f"if (location.origin === {server!r}) for (const [k, v] of Object.entries({stored!r})) "
+        "localStorage.setItem(k, v)"
     )
     page = context.new_page()
     page.goto(f"{server}/?mode=practice")
@@ -573,10 +576,7 @@ def test_i_was_right_round_trip_from_the_browser_to_a_labelled_set(
     from kanjiwrite.cli import app
     from kanjiwrite.datasets.overrides import read_overrides
 
-    page, _ = learner_page(browser, server, "十")
-    page.select_option("#guide", "none")  # recall, not tracing: from the start of the card
-    page.reload()
-    page.wait_for_function("kanjiwrite.state.kanji !== null && kanjiwrite.state.ref !== null")
+    page, _ = learner_page(browser, server, "十", guide="none")  # recall, not tracing
     rng = np.random.default_rng(11)
     strokes = reference(page)["strokes"]
     draw(page, strokes[0][::-1], rng)  # backwards: rejected
@@ -589,7 +589,7 @@ def test_i_was_right_round_trip_from_the_browser_to_a_labelled_set(
     draw(page, strokes[1], rng)
     review = page.locator("#review-line")
     review.wait_for(state="visible")
-    assert review.inner_text().startswith(("Rated Good", "Rated Easy"))
+    assert review.inner_text().startswith("Rated Good: 1 stroke counted on your word")
     metrics = httpx.get(f"{server}/metrics").text
     assert 'kanjiwrite_overrides_total{kanji="十"} 1.0' in metrics
     page.context.close()
@@ -600,8 +600,11 @@ def test_i_was_right_round_trip_from_the_browser_to_a_labelled_set(
     assert result.exit_code == 0, result.output
     (attempt,) = [a for a in read_overrides(out, pack) if a.kanji == "十"]
     assert list(attempt.labels) == [0] and attempt.order[0] == 0  # claimed right
-    np.testing.assert_allclose(attempt.drawn[0], sent["strokes"][0])
-    assert attempt.canvas == (sent["canvas"]["width"], sent["canvas"]["height"])
+    kept = np.rint(np.array(sent["strokes"][0]) * 1000 / sent["canvas"]["width"])
+    np.testing.assert_allclose(
+        attempt.drawn[0], kept[np.r_[True, (np.diff(kept, axis=0) != 0).any(1)]]
+    )
+    assert attempt.canvas == (1000, 1000)  # kept in thousandths of the canvas side
     record = (out / "overrides.jsonl").read_text()
     assert "wrong_direction" in record and "learner" not in record
 
@@ -675,7 +678,7 @@ def test_settings_study_more_and_stats_view(browser, server):
     page.locator("#settings-form button[type=submit]").click()
     page.wait_for_function("document.getElementById('feedback').textContent === 'Settings saved.'")
     saved = httpx.get(f"{server}/v1/me/settings", headers=auth).json()
-    assert saved == {"daily_new": 1, "strictness": "strict"}
+    assert saved == {"daily_new": 1, "strictness": "strict", "exam": "auto", "reveal_after": 3}
     assert "1 new" in page.locator("#practice-status").inner_text()
     page.locator("#more").click()
     page.wait_for_function(
@@ -899,3 +902,65 @@ def test_finding_4_every_control_is_reachable_on_a_phone(browser, server):
         assert httpx.get(f"{server}/v1/me/settings", headers=auth).json()["strictness"] == "lenient"
         page.screenshot(path=str(SCREENS / f"30_phone_{name}_settings.png"), full_page=True)
         page.context.close()
+
+
+def tap(page, x=0.5, y=0.5):
+    """A tap (one point) on the writing canvas, at (x, y) in canvas units."""
+    box = page.locator("#ink").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
+
+
+def test_finding_1_i_was_right_cannot_make_taps_correct(browser, server, database, tmp_path):
+    """Tap the middle of 書, ten times: "I was right" is never offered (a tap is not a
+    stroke), the rating is Again, and nothing is exported for training."""
+    from typer.testing import CliRunner
+
+    from kanjiwrite.cli import app
+
+    page, auth = learner_page(browser, server, "書", guide="none")
+    for i in range(10):
+        page.wait_for_function("!kanjiwrite.state.busy")
+        tap(page)
+        page.wait_for_function(f"kanjiwrite.state.log.length === {i + 1} && !kanjiwrite.state.busy")
+        assert page.locator("#overrule").is_hidden()
+    assert page.evaluate("kanjiwrite.state.accepted.length") == 0
+    assert 'kanjiwrite_overrides_total{kanji="書"}' not in httpx.get(f"{server}/metrics").text
+    page.context.close()
+    review = httpx.post(f"{server}/v1/me/cards/書/reviews", json={}, headers=auth).json()
+    assert review["rating"] == "Again"
+    out = tmp_path / "export"
+    result = CliRunner().invoke(
+        app, ["data", "overrides", "--out", str(out), "--database-url", database]
+    )
+    assert result.exit_code == 0, result.output
+    assert "書" not in (out / "overrides.jsonl").read_text()
+
+
+def test_finding_2_ratings_cannot_be_gamed(browser, server):
+    """Two misses, then Next and a reload (a new page): writing 十 cleanly afterwards is
+    still Hard, and says why; a Faded guide chosen by hand is Hard too."""
+    page, auth = learner_page(browser, server, "十口", guide="none")
+    assert page.evaluate("kanjiwrite.state.kanji") == "十"
+    rng = np.random.default_rng(61)
+    strokes = reference(page)["strokes"]
+    for _ in range(2):
+        page.evaluate("document.getElementById('feedback').textContent = 'waiting'")
+        draw(page, strokes[0][::-1], rng)
+        feedback_after_stroke(page, "waiting")
+        page.wait_for_timeout(950)
+    page.locator("#skip").click()
+    page.wait_for_function("kanjiwrite.state.kanji === '口'")
+    page.context.close()
+    token = auth["Authorization"].split()[1]
+    page, _ = learner_page(browser, server, "", guide="none", token=token)  # a new tab
+    assert page.evaluate("kanjiwrite.state.kanji") == "十"
+    assert page.evaluate("kanjiwrite.state.misses") == [2, 0]  # the first try, as it was
+    review = write_all(page, rng)
+    assert review.startswith("Rated Hard: 2 misses"), review
+    assert "Perfect" not in page.locator("#summary-title").inner_text()
+    page.locator("#next").click()
+    page.wait_for_function("kanjiwrite.state.kanji === '口' && kanjiwrite.state.ref !== null")
+    page.select_option("#guide", "faded")
+    review = write_all(page, rng)
+    assert review.startswith("Rated Hard: you used the faded guide"), review
+    page.context.close()

@@ -39,6 +39,7 @@ async function start() {
   setupInput(chooseSet);
   [state.contract, state.info] = await Promise.all([api("/v1/contract"), api("/static/kanji-info.json")]);
   state.strictness = state.contract.default_strictness;
+  state.revealAfter = state.contract.misses_before_hint;
   fillSetChoosers();
   const params = new URLSearchParams(location.search);
   const wanted = params.get("kanji");

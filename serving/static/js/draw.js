@@ -46,8 +46,6 @@ export function guideLevel() {
   return reps === 0 ? "outline" : reps < 3 ? "faded" : "none";
 }
 
-const GUIDE_RANK = { none: 0, faded: 1, outline: 2 };
-
 export function drawGrid() {
   const ctx = setupCanvas($("grid"));
   const { width: w, height: h } = size();
@@ -64,9 +62,6 @@ export function drawGrid() {
   ctx.setLineDash([]);
   const level = guideLevel();
   if (!state.ref || level === "none") return;
-  // the most help shown while the kanji was being written counts for the rating
-  const writing = $("summary").hidden && state.accepted.length < state.ref.stroke_count;
-  if (writing && GUIDE_RANK[level] > GUIDE_RANK[state.aids.guide]) state.aids.guide = level;
   for (const s of state.ref.strokes) strokePath(ctx, fromReference(s, w, h), COLOURS[level], inkWidth());
 }
 

@@ -3,7 +3,7 @@ import { $, state } from "./state.js";
 import { cancelAnimation, drawGrid, redraw, setupCanvas } from "./draw.js";
 import { addToDeck, saveSettings, studyMore } from "./practice.js";
 import {
-  askHint, loadKanji, nextKanji, overrule, retry, showOrder, showOverrule, submitStroke, undo,
+  askHint, finishExam, loadKanji, nextKanji, overrule, retry, showGuide, showOrder, showOverrule, submitStroke, undo,
 } from "./writing.js";
 
 // a pointer position in canvas units, clamped to the canvas (a finger may slide off it)
@@ -63,6 +63,7 @@ const BUTTONS = {
   restart: ["r", retry],
   undo: ["u", undo],
   skip: ["n", nextKanji],
+  done: ["d", finishExam],
   overrule: [null, overrule],
   next: [null, nextKanji],
   again: [null, retry],
@@ -74,7 +75,7 @@ export function setupInput(chooseSet) {
   setupPointer();
   for (const [id, [, action]] of Object.entries(BUTTONS)) $(id).addEventListener("click", action);
   $("guide").addEventListener("change", () => {
-    drawGrid();
+    showGuide();
     localStorage.setItem("kanjiwrite-guide", $("guide").value);
   });
   submitted("settings-form", saveSettings);

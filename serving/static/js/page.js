@@ -67,7 +67,10 @@ export function updateActions() {
   $("hint").disabled = !left || shownInPlace || state.busy;
   $("order").disabled = state.ref === null;
   $("restart").disabled = state.ref === null;
-  // in practice every stroke drawn is part of the review: nothing to take back
-  $("undo").disabled = !writing || state.set === "practice" || !state.accepted.length || state.busy;
+  // in practice every stroke drawn is part of the review (but in exam mode none was graded yet)
+  const takeBack = state.set !== "practice" || state.exam;
+  $("undo").disabled = !writing || !takeBack || !state.accepted.length || state.busy;
+  $("done").hidden = !state.exam;
+  $("done").disabled = !writing || !state.log.length || state.busy;
   $("skip").disabled = state.set === "practice" && state.ref === null;
 }

@@ -4,7 +4,7 @@ import { $, state } from "./state.js";
 import { api, ensureToken, postJSON } from "./api.js";
 import { cancelAnimation, drawGrid, redraw } from "./draw.js";
 import { plural, say, updateActions } from "./page.js";
-import { loadKanji, strokesOnCanvas } from "./writing.js";
+import { loadKanji } from "./writing.js";
 
 export async function ensureLearner() {
   if (await ensureToken()) await postJSON("/v1/me/cards", { set: "grade-1" });
@@ -13,6 +13,8 @@ export async function ensureLearner() {
     state.strictness = settings.strictness;
     $("daily-new").value = settings.daily_new;
     $("strictness").value = settings.strictness;
+    $("exam").value = settings.exam;
+    $("reveal-after").value = settings.reveal_after;
     state.settingsLoaded = true;
   }
 }
@@ -90,32 +92,51 @@ export async function nextPractice() {
   await loadKanji(kanji);
 }
 
-export async function recordReview() {
-  const hints = state.aids.hints + (state.aids.order ? 1 : 0) + (state.retried ? 1 : 0) +
-    (state.aids.guide === "outline" ? 1 : 0);
-  const body = {
-    ...strokesOnCanvas(state.log),
-    hints,
-    strictness: state.strictness,
-    duration_ms: Math.round(performance.now() - state.startedAt),
-    attempt_id: state.attemptId,
-    accepted: state.claims,
-    overridden: state.overridden,
-  };
+// the card's attempt in progress on the server (path: "" for the attempt itself)
+export function attemptPath(part, kanji = state.kanji) {
+  return `/v1/me/cards/${encodeURIComponent(kanji)}/attempt${part ? "/" + part : ""}`;
+}
+
+// open the attempt at ``kanji``, or come back to today's
+export function openAttempt(kanji) {
+  return postJSON(attemptPath("", kanji));
+}
+
+// the attempt's state into the page's: its accepted strokes, misses, help, exam mode
+export function applyAttempt(attempt) {
+  const { width, height } = attempt.canvas;
+  state.accepted = attempt.strokes.map((s) => s.map(([x, y]) => [x / width, y / height]));
+  state.misses = attempt.misses;
+  state.aids = { hints: attempt.hints, order: attempt.order, guide: attempt.guide };
+  state.claimed = attempt.claims;
+  state.exam = attempt.exam;
+  state.revealAfter = attempt.reveal_after;
+}
+
+// record the review of the card's attempt (exam mode: with its strokes); the result, or
+// null when it could not be recorded
+export async function recordReview(strokes) {
+  const body = { duration_ms: Math.round(performance.now() - state.startedAt), attempt_id: state.attemptId, ...strokes };
+  let result = null;
   try {
-    const path = `/v1/me/cards/${encodeURIComponent(state.kanji)}/reviews`;
-    const result = await postJSON(path, body);
+    result = await postJSON(`/v1/me/cards/${encodeURIComponent(state.kanji)}/reviews`, body);
     state.reviewed = true;
-    $("review-line").textContent = `Rated ${result.rating} · next review ${dueText(result.due)}`;
+    $("review-line").textContent = `Rated ${result.explanation} · next review ${dueText(result.due)}`;
   } catch {
     $("review-line").textContent = "Could not record this review.";
   }
   $("review-line").hidden = false;
+  return result;
 }
 
 // the settings form: saved on the server, then today's queue again
 export async function saveSettings() {
-  const body = { daily_new: Number($("daily-new").value), strictness: $("strictness").value };
+  const body = {
+    daily_new: Number($("daily-new").value),
+    strictness: $("strictness").value,
+    exam: $("exam").value,
+    reveal_after: Number($("reveal-after").value),
+  };
   try {
     await api("/v1/me/settings", { method: "PUT", body: JSON.stringify(body) });
   } catch {

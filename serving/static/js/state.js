@@ -19,18 +19,20 @@ export const state = {
   hinted: [], // per reference position: the stroke was shown (a hint, or after misses)
   busy: false,
   animation: null, // the animation running: {frame or timer, base: what it draws over}
-  log: [], // every stroke drawn for this kanji, wrong ones included
-  claims: [], // per stroke of the log: whether it was accepted (the review sends these)
-  overridden: [], // log indices of the strokes overruled in this attempt
-  rejected: null, // the last rejected stroke, which the learner may overrule ("I was right")
+  log: [], // every stroke drawn for this kanji in this page, wrong ones included
+  claimed: 0, // strokes counted right on the learner's word ("I was right")
+  rejected: null, // the last rejected stroke, which the learner may claim right
   hintAt: null, // the position whose stroke stays shown in place (after a hint or a miss)
   aids: { hints: 0, order: false, guide: "none" }, // help used in this attempt (the rating)
-  attemptId: null,
+  revealAfter: 3, // misses on a stroke before it is revealed (the learner's setting)
+  attemptId: null, // the client's id for this card's review (a retried request is stored once)
   startedAt: 0,
-  // daily practice
+  // daily practice: the server keeps the attempt in progress (the first try of the day)
   token: localStorage.getItem("kanjiwrite-token"), // the learner's bearer token (never in a URL)
+  attempt: false, // this card's strokes are graded by its attempt in progress (not reviewed yet)
+  exam: false, // exam mode: no verdicts until the review
+  verdicts: [], // exam mode: the review's verdict of every stroke
   reviewed: false, // this card's review is recorded: a retry is practice, not a second review
-  retried: false, // Retry after a miss or a hint: the review counts it as a hint
   skipped: new Set(), // practice cards skipped this session
   strictness: null, // the learner's setting (practice), else the contract's default
   reps: {}, // reviews so far of the kanji in today's queue (the tracing guide's level)
@@ -49,11 +51,12 @@ export function resetAttempt() {
     misses: new Array(count).fill(0),
     hinted: new Array(count).fill(false),
     log: [],
-    claims: [],
-    overridden: [],
+    claimed: 0,
     rejected: null,
     hintAt: null,
     aids: { hints: 0, order: false, guide: "none" },
+    exam: false,
+    verdicts: [],
     startedAt: performance.now(),
   });
 }

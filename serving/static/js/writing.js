@@ -1,12 +1,13 @@
-// Writing a kanji: strokes graded one by one, misses, hints, the stroke order, the summary,
-// "I was right", retry and undo.
+// Writing a kanji: strokes graded one by one (in practice, by the card's attempt in progress
+// on the server), misses, hints, the stroke order, the summary, "I was right", retry, undo,
+// and exam mode (no verdicts until the review).
 import { $, resetAttempt, state } from "./state.js";
-import { ensureToken, newAttemptId, postJSON } from "./api.js";
+import { newAttemptId, postJSON } from "./api.js";
 import {
-  animateStrokes, cancelAnimation, COLOURS, drawGrid, drawReference, inkTarget, redraw, size,
+  animateStrokes, cancelAnimation, COLOURS, drawGrid, drawReference, guideLevel, inkTarget, redraw, size,
 } from "./draw.js";
 import { plural, say, showProgress, showPrompt, updateActions } from "./page.js";
-import { nextPractice, recordReview } from "./practice.js";
+import { applyAttempt, attemptPath, nextPractice, openAttempt, recordReview } from "./practice.js";
 
 export async function loadKanji(kanji) {
   cancelAnimation();
@@ -15,23 +16,23 @@ export async function loadKanji(kanji) {
     say(`Sorry, ${kanji} is not in the stroke data.`, "bad");
     return false;
   }
-  if (kanji !== state.kanji) {
-    state.reviewed = false;
-    state.retried = false;
-  }
-  state.kanji = kanji;
-  state.ref = await response.json();
+  const ref = await response.json();
+  const reviewed = kanji === state.kanji && state.reviewed;
+  const practice = state.set === "practice" && !reviewed;
+  const attempt = practice ? await openAttempt(kanji) : null; // the first try of the day
+  Object.assign(state, { kanji, ref, reviewed, attempt: practice, attemptId: newAttemptId() });
   resetAttempt();
-  state.attemptId = newAttemptId();
+  if (attempt) applyAttempt(attempt); // back where it was
   showOverrule(null);
   $("summary").hidden = true;
   $("review-line").hidden = true;
-  drawGrid();
+  showGuide();
   showPrompt();
   showProgress();
   redraw();
   updateActions();
-  say("Draw the first stroke.");
+  say(state.exam ? `Exam: write all ${plural(state.ref.stroke_count, "stroke")}, then Done.` : "Draw the first stroke.");
+  if (state.attempt && state.accepted.length === state.ref.stroke_count) showSummary();
   return true;
 }
 
@@ -65,13 +66,50 @@ export function strokesOnCanvas(strokes) {
   };
 }
 
-function grade(stroke) {
-  const body = { kanji: state.kanji, strictness: state.strictness };
-  return postJSON("/v1/score", { ...body, ...strokesOnCanvas([...state.accepted, stroke]) });
+// help used while writing, recorded with the attempt in practice (it lowers the rating)
+function useAid(aid) {
+  if (aid === "hint") state.aids.hints += 1;
+  else if (aid === "order") state.aids.order = true;
+  else state.aids.guide = aid;
+  if (state.attempt) postJSON(attemptPath("aids"), { aid }).catch(() => say("Could not record that.", "bad"));
 }
 
-// a finished stroke: graded now, or queued while an earlier one is being graded
+const GUIDE_RANK = { none: 0, faded: 1, outline: 2 };
+
+// the grid and the tracing guide; the most guide seen while writing counts as help
+export function showGuide() {
+  drawGrid();
+  const level = guideLevel();
+  if (writing() && GUIDE_RANK[level] > GUIDE_RANK[state.aids.guide]) useAid(level);
+}
+
+// the verdict on a stroke after the accepted ones: by the attempt in progress (practice), or
+// by /v1/score; as {verdict, complete, claimable}
+async function grade(stroke) {
+  if (state.attempt) {
+    const result = await postJSON(attemptPath("strokes"), strokesOnCanvas([stroke]));
+    return { verdict: result.strokes[0], complete: result.complete, claimable: result.claimable };
+  }
+  const body = { kanji: state.kanji, strictness: state.strictness, ...strokesOnCanvas([...state.accepted, stroke]) };
+  const result = await postJSON("/v1/score", body);
+  return { verdict: result.strokes[result.strokes.length - 1], complete: result.complete, claimable: true };
+}
+
+// a finished stroke: graded now, or queued while an earlier one is being graded; in exam
+// mode kept without a verdict (the review grades them all)
 export function submitStroke(stroke) {
+  if (state.exam) {
+    if (!writing()) return;
+    state.log.push(stroke);
+    state.accepted.push(stroke);
+    redraw();
+    showProgress();
+    updateActions();
+    const left = state.ref.stroke_count - state.accepted.length;
+    if (left) say(`${plural(left, "stroke")} to go, then Done.`);
+    else finishExam();
+    return;
+  }
   if (state.busy) {
     state.pending.push(stroke);
     redraw();
@@ -95,9 +133,9 @@ async function finishStroke(stroke) {
   state.log.push(stroke);
   state.busy = true;
   updateActions();
-  let result;
+  let graded;
   try {
-    result = await grade(stroke);
+    graded = await grade(stroke);
   } catch {
     state.log.pop();
     state.busy = false;
@@ -108,16 +146,13 @@ async function finishStroke(stroke) {
     return;
   }
   state.busy = false;
-  const verdict = result.strokes[result.strokes.length - 1];
-  state.claims.push(verdict.correct);
+  const { verdict } = graded;
   if (verdict.correct) {
     state.accepted.push(stroke);
     redraw();
     showProgress();
     updateActions();
-    // complete when every stroke is accepted (an overruled stroke included: the server,
-    // seeing it rejected, would not call the request complete)
-    if (result.complete || state.accepted.length === state.ref.stroke_count) {
+    if (graded.complete || state.accepted.length === state.ref.stroke_count) {
       state.pending = [];
       showSummary();
       return;
@@ -131,9 +166,7 @@ async function finishStroke(stroke) {
   say(verdict.message, "bad");
   showProgress();
   updateActions();
-  if (!state.pending.length) {
-    showOverrule({ stroke, position, logIndex: state.log.length - 1, sent: [...state.accepted, stroke] });
-  }
+  if (!state.pending.length && graded.claimable) showOverrule({ stroke, position, index: verdict.index });
   nextPending();
   setTimeout(() => {
     if (state.accepted.length === position && writing()) {
@@ -142,7 +175,7 @@ async function finishStroke(stroke) {
     }
     redraw();
     updateActions();
-    if (state.misses[position] >= state.contract.misses_before_hint && state.accepted.length === position) {
+    if (state.misses[position] >= state.revealAfter && state.accepted.length === position && writing()) {
       showHint(`Here is stroke ${position + 1}: watch, then write it.`);
     }
   }, 900);
@@ -160,11 +193,11 @@ function showHint(message) {
 
 export function askHint() {
   if ($("hint").disabled) return;
-  state.aids.hints += 1;
+  useAid("hint");
   showHint(`Here is stroke ${state.accepted.length + 1}: watch, then write it.`);
 }
 
-// the whole stroke order: on the writing canvas while writing (a hint, before the kanji is
+// the whole stroke order: on the writing canvas while writing (help, before the kanji is
 // written), on the summary's reference once it is done
 export function showOrder() {
   if (!state.ref) return;
@@ -176,7 +209,7 @@ export function showOrder() {
       () => drawReference(canvas, state.ref.strokes));
     return;
   }
-  if (!state.reviewed) state.aids.order = true;
+  if (!state.reviewed && !state.aids.order) useAid("order");
   say("Stroke order", "hint");
   animateStrokes(inkTarget(), all, () => say(
     state.accepted.length ? `Continue with stroke ${state.accepted.length + 1}.` : "Draw the first stroke."));
@@ -187,9 +220,20 @@ function helpUsed() {
   const help = [];
   if (state.aids.hints) help.push(plural(state.aids.hints, "hint"));
   if (state.aids.order) help.push("watched the stroke order");
-  if (state.aids.guide !== "none") help.push(`traced the ${state.aids.guide === "outline" ? "outline" : "faded guide"}`);
-  if (state.overridden.length) help.push(`${plural(state.overridden.length, "stroke")} overruled`);
+  if (state.aids.guide !== "none") help.push(state.aids.guide === "outline" ? "used the outline" : "used the faded guide");
+  if (state.claimed) help.push(`${plural(state.claimed, "stroke")} on your word`);
   return help;
+}
+
+// one item per reference stroke: right, its misses, shown, or (exam) what was wrong
+function resultItem(i) {
+  const item = document.createElement("li");
+  const m = state.misses[i];
+  const shown = state.hinted[i];
+  item.className = shown ? "hinted" : m ? "missed" : "";
+  const misses = `${m} ${m === 1 ? "miss" : "misses"}`;
+  item.textContent = `${i + 1}: ${m === 0 && !shown ? "✓" : shown ? (m ? `shown after ${misses}` : "hint") : misses}`;
+  return item;
 }
 
 function showSummary() {
@@ -200,21 +244,35 @@ function showSummary() {
   drawReference($("answer"), state.ref.strokes);
   drawReference($("mine"), state.accepted, (s) => s.map(([x, y]) => [x * 180, y * 180]));
   $("score-line").textContent = [plural(state.ref.stroke_count, "stroke"), plural(mistakes, "mistake"), ...help].join(" · ");
-  const list = $("results");
-  list.replaceChildren();
-  state.misses.forEach((m, i) => {
-    const item = document.createElement("li");
-    const shown = state.hinted[i];
-    item.className = shown ? "hinted" : m ? "missed" : "";
-    const misses = `${m} ${m === 1 ? "miss" : "misses"}`;
-    item.textContent = `${i + 1}: ${m === 0 && !shown ? "✓" : shown ? (m ? `shown after ${misses}` : "hint") : misses}`;
-    list.appendChild(item);
-  });
+  const items = state.verdicts.length
+    ? state.verdicts.map((v) => {
+      const item = document.createElement("li");
+      item.className = v.correct ? "" : "missed";
+      item.textContent = `${v.index + 1}: ${v.correct ? "✓" : v.message}`;
+      return item;
+    })
+    : state.misses.map((_, i) => resultItem(i));
+  $("results").replaceChildren(...items);
   say(`${state.kanji} complete.`, "good");
   $("summary").hidden = false;
   $("summary").focus();
   updateActions();
-  if (state.set === "practice" && !state.reviewed) recordReview();
+  if (state.attempt && !state.reviewed) recordReview();
+}
+
+// exam mode: every stroke written (or Done): the review grades them all and answers with
+// each stroke's verdict
+export async function finishExam() {
+  if (!state.exam || state.reviewed || state.busy || !state.log.length) return;
+  state.busy = true;
+  updateActions();
+  const result = await recordReview(strokesOnCanvas(state.log));
+  state.busy = false;
+  if (!result) return;
+  state.verdicts = result.strokes;
+  state.misses = result.misses;
+  showProgress();
+  showSummary();
 }
 
 export function showOverrule(rejected) {
@@ -222,29 +280,21 @@ export function showOverrule(rejected) {
   $("overrule").hidden = rejected === null;
 }
 
-// "I was right": the service stores the claim (labelled data for the ML side) and the
-// stroke counts as right, here and in the practice review
+// "I was right": the claim about the newest stroke (plausible ones only: the server checks);
+// it counts as right here and in the review, which it caps at Good
 export async function overrule() {
   const rejected = state.rejected;
   if (!rejected || state.busy) return;
   showOverrule(null);
   try {
-    await ensureToken();
-    await postJSON("/v1/me/overrides", {
-      kanji: state.kanji,
-      strictness: state.strictness,
-      ...strokesOnCanvas(rejected.sent),
-      attempt_id: state.attemptId,
-      log_index: rejected.logIndex,
-    });
-  } catch {
-    say("Could not record that; the stroke still counts as a miss.", "bad");
+    await postJSON("/v1/me/overrides", { kanji: state.kanji, log_index: rejected.index });
+  } catch (error) {
+    say(`Not counted: ${error.detail || "could not record that"}.`, "bad");
     return;
   }
   state.accepted.push(rejected.stroke);
-  state.claims[rejected.logIndex] = true;
   state.misses[rejected.position] -= 1;
-  state.overridden.push(rejected.logIndex);
+  state.claimed += 1;
   redraw();
   showProgress();
   updateActions();
@@ -255,17 +305,17 @@ export async function overrule() {
   say(`Counted as right, thank you. ${state.ref.stroke_count - state.accepted.length} to go.`, "good");
 }
 
-export function retry() {
+// start the kanji over; in practice, before the review, the attempt keeps its misses and help
+export async function retry() {
   if (!state.kanji) return;
-  // in practice, starting over after a miss or a hint still counts against the rating
-  const slipped = state.misses.some((m) => m > 0) || state.aids.hints > 0;
-  if (state.set === "practice" && !state.reviewed && slipped) state.retried = true;
+  if (state.attempt && !state.reviewed) await postJSON(attemptPath("restart"));
   loadKanji(state.kanji);
 }
 
 export function undo() {
   if ($("undo").disabled) return;
   state.accepted.pop();
+  if (state.exam) state.log.pop(); // no verdict was seen: taking it back is free
   showOverrule(null);
   redraw();
   showProgress();

@@ -964,3 +964,31 @@ def test_finding_2_ratings_cannot_be_gamed(browser, server):
     review = write_all(page, rng)
     assert review.startswith("Rated Hard: you used the faded guide"), review
     page.context.close()
+
+
+def test_exam_mode_gives_no_verdicts_until_done(browser, server):
+    """Exam mode (a setting): strokes get no verdict while writing, Undo is free, Done sends
+    them and the summary lists each stroke's verdict."""
+    token = httpx.post(f"{server}/v1/learners").json()["learner_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    settings = {"daily_new": 10, "strictness": "standard", "exam": "always", "reveal_after": 3}
+    httpx.put(f"{server}/v1/me/settings", json=settings, headers=auth)
+    page, _ = learner_page(browser, server, "口", guide="none", token=token)
+    assert page.locator("#done").is_visible() and page.locator("#done").is_disabled()
+    rng = np.random.default_rng(71)
+    strokes = reference(page)["strokes"]
+    draw(page, strokes[0][::-1], rng)  # backwards, and no verdict says so
+    page.wait_for_function("kanjiwrite.state.log.length === 1")
+    assert "2 strokes to go" in page.locator("#feedback").inner_text()
+    page.locator("#undo").click()  # free: nothing was graded
+    assert page.evaluate("kanjiwrite.state.log.length") == 0
+    draw(page, strokes[0][::-1], rng)
+    draw(page, strokes[1], rng)
+    page.locator("#done").click()
+    page.wait_for_selector("#summary:not([hidden])")
+    results = page.locator("#results li").all_inner_texts()
+    assert results[0].startswith("1: ") and results[0] != "1: ✓" and results[1] == "2: ✓", results
+    review = page.locator("#review-line").inner_text()
+    assert review.startswith("Rated Again: not finished"), review
+    page.screenshot(path=str(SCREENS / "31_exam_summary.png"))
+    page.context.close()

@@ -1,6 +1,8 @@
-"""Daily practice storage: FSRS cards, one per (learner, kanji), append-only review logs,
-and per-day counters, on the tables of ``db`` (SQLite file by default, PostgreSQL by URL;
-migrated once before the service starts: ``db.migrate``).
+"""Daily practice storage: FSRS cards, one per (learner, kanji), the attempt in progress at
+each card (``attempts``), append-only review logs, per-day counters, and learners' claims
+("I was right": the store alone writes and reads their format), on the tables of ``db``
+(SQLite file by default, PostgreSQL by URL; migrated once before the service starts:
+``db.migrate``).
 
 Logs are append-only so schedules can be recomputed and FSRS re-optimised later. Every
 method takes ``now`` so that time can be injected (tests simulate weeks).

@@ -52,7 +52,6 @@ def grade_attempt(
     canvas: tuple[float, float],
     accept: float = ACCEPT,
     claimed: list[bool] | None = None,
-    overruled: set[int] | None = None,
 ) -> GradedAttempt:
     """Replay an attempt as the demo runs it: each stroke in turn is graded with the strokes
     accepted before it; a right stroke is kept, a wrong one counts as a miss on the stroke
@@ -60,14 +59,12 @@ def grade_attempt(
     rating is settled (the ``MISSES_FOR_AGAIN``-th miss makes it Again whatever follows),
     so the work is at most ``stroke_count + MISSES_FOR_AGAIN`` requests, whatever is sent.
 
-    ``claimed`` (which strokes the client accepted, as the demo sends it) says what every
-    stroke's request was, so one batched inference call grades them all; the server checks
+    ``claimed`` (which strokes the client accepted, for a client that grades at the end) says
+    what every stroke's request was, so one batched inference call grades them all; the server checks
     each verdict itself. At the first stroke where the grader disagrees the claims are
     dropped and the rest is graded one stroke at a time (as without claims), so a client
-    that lies costs at most twice the work of one that does not. Strokes in ``overruled``
-    (the learner said "I was right", and the service stored it) count as right.
+    that lies costs at most twice the work of one that does not.
     """
-    overruled = overruled or set()
     claims = list(claimed) if claimed is not None else None
     accepted: list[int] = []
     misses = [0] * ref.stroke_count
@@ -90,7 +87,7 @@ def grade_attempt(
         calls += 1
         for request, result in zip(requests, results, strict=True):
             j = request[-1]
-            right = j in overruled or result.strokes[-1].verdict == "correct"
+            right = result.strokes[-1].verdict == "correct"
             graded = j + 1
             if right:
                 accepted.append(j)

@@ -14,11 +14,12 @@ matched it to the due stroke, or its p_correct is at least ``CLAIM_FLOOR``. At m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from kanjiwrite.models.decoding import StrokeResult
+from kanjiwrite.models.decoding import GradeResult, StrokeResult
 from kanjiwrite.serving.rating import GradedAttempt
 
 UNITS = 1000  # canvas units kept per side (the longer one)
@@ -106,15 +107,33 @@ class Attempt:
         self.strokes += kept
         return list(range(start, len(self.strokes)))
 
-    def record(self, index: int, result: StrokeResult) -> bool:
-        """The grader's verdict on stroke ``index`` (graded after the accepted ones); true
-        when it is accepted."""
+    def write(
+        self,
+        strokes: list[np.ndarray],
+        canvas: tuple[float, float],
+        grade: Callable[[list[np.ndarray], tuple[int, int]], GradeResult],
+    ) -> list[tuple[int, GradeResult]]:
+        """Keep new strokes (``add``) and grade each after the accepted ones with
+        ``grade(strokes, canvas)``, as the learner drew them; strokes past completion are
+        not kept. The index and result of each stroke graded."""
+        indices = self.add(strokes, canvas)
+        graded = []
+        for index in indices:
+            if self.complete:
+                break
+            result = grade(self.arrays([*self.accepted, index]), self.canvas)
+            self._record(index, result.strokes[-1])
+            graded.append((index, result))
+        del self.strokes[indices[0] + len(graded) :]
+        return graded
+
+    def _record(self, index: int, result: StrokeResult) -> None:
+        """The grader's verdict on stroke ``index`` (graded after the accepted ones)."""
         self.graded.append(GradedStroke.of(result))
         if result.verdict == "correct":
             self.accepted.append(index)
-            return True
-        self.misses[len(self.accepted)] += 1
-        return False
+        else:
+            self.misses[len(self.accepted)] += 1
 
     def claim_problem(self, index: int) -> str | None:
         """Why stroke ``index`` cannot be claimed right ("I was right"), or ``None``."""

@@ -204,20 +204,16 @@ def attempt_strokes(
         raise HTTPException(409, "attempt: exam mode: send the strokes with the review")
     if attempt.complete:
         raise HTTPException(409, "attempt: complete: record its review")
+    strictness = store.settings(learner_id).strictness
     try:
-        indices = attempt.add(body.strokes, body.canvas_size())
+        graded = attempt.write(
+            body.strokes,
+            body.canvas_size(),
+            lambda strokes, canvas: scorer.grade(ref.char, strokes, canvas, strictness),
+        )
     except AttemptFull as full:
         raise HTTPException(422, f"strokes: {full}") from None
-    strictness = store.settings(learner_id).strictness
-    verdicts = []
-    for index in indices:
-        if attempt.complete:
-            break
-        graded = [*attempt.accepted, index]
-        result = scorer.grade(ref.char, attempt.arrays(graded), attempt.canvas, strictness)
-        attempt.record(index, result.strokes[-1])
-        verdicts.append(stroke_verdicts(ref, result)[-1].model_copy(update={"index": index}))
-    del attempt.strokes[indices[0] + len(verdicts) :]  # strokes past completion are not kept
+    verdicts = [stroke_verdicts(ref, r)[-1].model_copy(update={"index": i}) for i, r in graded]
     _save(store, learner_id, attempt, version)
     return AttemptGraded(
         strokes=verdicts,

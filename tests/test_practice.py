@@ -591,6 +591,8 @@ def test_only_plausible_claims_are_exported_with_per_claimant_counts(tmp_path, p
                     headers=auth,
                 )
     db = sqlite3.connect(url.removeprefix("sqlite:///"))
+    sizes = [n for (n,) in db.execute("SELECT length(strokes) FROM overrides")]
+    assert len(sizes) == 3 and max(sizes) < 5000  # the attempt's compact strokes, not a body
     db.execute(  # a claim stored before migration 0006: never checked, never exported
         "INSERT INTO overrides (learner_id, kanji, strokes, canvas_width, canvas_height, "
         'strictness, verdicts, "order", p_correct, model_id, claim, created_at) VALUES '

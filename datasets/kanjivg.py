@@ -60,10 +60,18 @@ class KanjiRef:
     groups: list[Group] = field(default_factory=list)
     alternative_orders: list[tuple[int, ...]] = field(default_factory=list)
     _resampled: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def stroke_count(self) -> int:
         return len(self.strokes)
+
+    def memo(self, key: str, compute):
+        """``compute()`` once per reference: later calls return the first result (for
+        what is fixed per character, e.g. the geometry the order rules read)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def resampled(self) -> np.ndarray:
         """Strokes resampled to ``POINTS_PER_STROKE`` points, ``(S, P, 2)`` (computed once)."""
@@ -303,6 +311,14 @@ class ReferencePack:
         """The character with the most strokes (of several, the highest code point)."""
         counts = self.stroke_counts()
         return max(c for c, n in zip(self.chars, counts, strict=True) if n == counts.max())
+
+    def costliest(self) -> str:
+        """The character costliest to grade: the most strokes x accepted orders (the model
+        reads every stroke once per order; of several, the highest code point)."""
+        orders = np.ones(len(self.chars), int)
+        np.add.at(orders, self._arrays["alt_char"], 1)
+        cost = self.stroke_counts() * orders
+        return max(c for c, n in zip(self.chars, cost, strict=True) if n == cost.max())
 
     def alternative_order_count(self) -> int:
         return len(self._arrays["alt_char"])

@@ -324,24 +324,27 @@ def serve(
     import os
 
     import uvicorn
+    from pydantic import ValidationError
 
+    from kanjiwrite.serving.server import check_start_up, uvicorn_options
     from kanjiwrite.serving.settings import Settings
 
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:
             os.environ[f"KANJIWRITE_{name}"] = str(value)  # workers read their settings here
-    settings = Settings()
-    # once, before the workers start: open the model and the pack, migrate the practice
-    # store; any failure is one line and a non-zero exit (whatever the worker count)
+    # once, before the workers start: settings, port, rate limits, model and pack, the
+    # practice store migrated; any failure is one line and exit 1 (whatever the worker count)
     try:
-        from kanjiwrite.serving.db import make_engine, migrate
-        from kanjiwrite.serving.scorer import Scorer
-
-        Scorer(settings).warm_up()
-        make_engine(settings.database_url).dispose()
-        migrate(settings.database_url)
+        settings = Settings()
+        check_start_up(settings)
     except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        if isinstance(error, ValidationError):
+            first = "; ".join(
+                f"KANJIWRITE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                for e in error.errors()
+            )
+        else:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         typer.echo(f"kanjiwrite serve: cannot start: {type(error).__name__}: {first}", err=True)
         raise typer.Exit(1) from None
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -353,17 +356,7 @@ def serve(
         f"Kanji Write: demo and API on http://{settings.host}:{settings.port}/ "
         f"(API docs at /docs), model {settings.model_path}"
     )
-    uvicorn.run(
-        "kanjiwrite.serving.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        access_log=False,  # the service writes its own (JSON, route templates, no tokens)
-        timeout_graceful_shutdown=10,
-        server_header=False,
-    )
+    uvicorn.run("kanjiwrite.serving.app:create_app", factory=True, **uvicorn_options(settings))
 
 
 export_app = typer.Typer(
@@ -474,26 +467,61 @@ def bench_model(
 @bench_app.command("service")
 def bench_service(
     workers: Annotated[int, typer.Option()] = 2,
-    seconds: Annotated[float, typer.Option(help="Duration of the concurrent phase")] = 60.0,
+    seconds: Annotated[float, typer.Option(help="Duration of the concurrent phase")] = 30.0,
     clients: Annotated[int, typer.Option()] = 16,
+    baseline: Annotated[
+        str | None, typer.Option(help="Python of another checkout's venv: its service too")
+    ] = None,
 ) -> None:
-    """Latency and throughput of the service on 127.0.0.1 (bounded load)."""
+    """Latency and throughput of the service on 127.0.0.1 (bounded load, wrk) for the
+    realistic mix, with its in-process stage profile."""
     import json
 
     from kanjiwrite.serving.benchmark import run
 
-    typer.echo(json.dumps(run(workers, seconds, clients), indent=1))
+    typer.echo(json.dumps(run(workers, seconds, clients, baseline), indent=1))
+
+
+@bench_app.command("profile")
+def bench_profile(
+    record: Annotated[
+        bool, typer.Option(help="Record each stage's highest ratio of 3 runs (CI's figures)")
+    ] = False,
+) -> None:
+    """The in-process stage profile of the fixed mix (what CI checks against the recorded
+    ratios: a stage over twice its recorded ratio fails)."""
+    import json
+
+    from kanjiwrite.serving.profile import RECORDED, STAGES, realistic_mix, stage_profile
+
+    mix = realistic_mix(count=60)
+    runs = [stage_profile(mix) for _ in range(3 if record else 1)]
+    if record:
+        highest = {s: max(run["ratios"][s] for run in runs) for s in STAGES}
+        RECORDED.write_text(json.dumps(highest, indent=1) + "\n")
+    typer.echo(json.dumps(runs[-1], indent=1))
 
 
 @bench_app.command("costs")
 def bench_costs(repeats: Annotated[int, typer.Option()] = 5) -> None:
-    """Per-request cost of the largest valid /v1/score and review on one core (budgets:
-    50 ms and 100 ms)."""
+    """Per-request cost of the largest valid /v1/score and review on the kanji costliest to
+    grade (most strokes x stroke orders), on one core (budgets: 50 ms and 100 ms)."""
     import json
 
     from kanjiwrite.serving.benchmark import request_costs
 
-    typer.echo(json.dumps(request_costs(repeats), indent=1))
+    typer.echo(json.dumps(request_costs(repeats), indent=1, ensure_ascii=False))
+
+
+@bench_app.command("stats")
+def bench_stats(repeats: Annotated[int, typer.Option()] = 5) -> None:
+    """The stats view's cost at 0 / 10k / 100k / 300k review logs on SQLite (budget 50 ms),
+    beside reading every log."""
+    import json
+
+    from kanjiwrite.serving.benchmark import stats_costs
+
+    typer.echo(json.dumps(stats_costs(repeats=repeats), indent=1))
 
 
 if __name__ == "__main__":

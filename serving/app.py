@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Match
 from swagger_ui_bundle import swagger_ui_path
 
 from kanjiwrite.datasets.kanjidic import load_prompts
@@ -30,6 +31,7 @@ from kanjiwrite.serving.scorer import Scorer
 from kanjiwrite.serving.settings import Settings
 
 log = logging.getLogger("kanjiwrite.serving")
+ROUTERS = (scoring_routes, practice_routes, ops_routes, page_routes)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -70,10 +72,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyGuard, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_s
     )
-    app.add_middleware(AccessLog, metrics=metrics, model_id=lambda: model_id(app))
+    app.add_middleware(
+        AccessLog,
+        metrics=metrics,
+        model_id=lambda: model_id(app),
+        route_of=route_template,
+    )
     errors.install(app)
-    for router in (scoring_routes, practice_routes, ops_routes, page_routes):
-        app.include_router(router.router)
+    for module in ROUTERS:
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page_routes.STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
     return app
@@ -83,6 +90,15 @@ def model_id(app: FastAPI) -> str | None:
     """The model serving, for the access log (``None`` before the lifespan opened it)."""
     scorer = getattr(app.state, "scorer", None)
     return scorer.model_id if scorer else None
+
+
+def route_template(scope: dict) -> str | None:
+    """The path template of the API route a request is for (``None``: no route)."""
+    for module in ROUTERS:
+        for route in module.router.routes:
+            if route.matches(scope)[0] == Match.FULL:
+                return route.path
+    return None
 
 
 def configure_logging(level: str) -> None:

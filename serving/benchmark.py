@@ -1,10 +1,13 @@
-"""Load test of the scoring service on 127.0.0.1 only, bounded in requests and time.
+"""Load test of the scoring service on 127.0.0.1 only, bounded in requests and time, and
+the per-request costs of the largest requests and of the stats view.
 
-Starts ``kanjiwrite serve`` on a free loopback port, then drives it with ``wrk`` (Debian
-package ``wrk``): one connection sending requests back to back; N concurrent connections
-for a fixed time. Requests are realistic: a 10-stroke
-kanji, human-like strokes of about 30 points. In the same run it times the bare ONNX
-inference of the same requests, so the HTTP overhead is visible.
+``run`` starts ``kanjiwrite serve`` on a free loopback port, then drives it with ``wrk``
+(Debian package ``wrk``): one connection sending requests back to back; N concurrent
+connections for a fixed time; ``/healthz`` alone. Requests are the realistic mix of
+``profile.realistic_mix`` (what the demo sends, errors included). Beside it, the per-stage
+split of the same mix from one in-process profile (``profile.stage_profile``). Given
+another Python (``baseline``: e.g. the venv of an older checkout), the same load runs
+against that service too, for old and new side by side.
 """
 
 from __future__ import annotations
@@ -18,27 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kanjiwrite.datasets.augment import humanize
 from kanjiwrite.datasets.kanjivg import load_pack
 
 HOST = "127.0.0.1"
-
-
-def requests(count: int = 64, strokes: int = 10, seed: int = 0) -> list[dict]:
-    """Realistic bodies: attempts at 10-stroke kanji, strokes resampled to about 30 points."""
-    from kanjiwrite.datasets.strokes import resample
-
-    pack = load_pack()
-    chars = [c for c in pack.chars if pack[c].stroke_count == strokes][:count]
-    rng = np.random.default_rng(seed)
-    bodies = []
-    for char in chars:
-        drawn, canvas = humanize(pack[char].strokes, rng)
-        points = [np.round(resample(s, int(rng.integers(25, 36))), 1).tolist() for s in drawn]
-        bodies.append(
-            {"kanji": char, "strokes": points, "canvas": {"width": canvas[0], "height": canvas[1]}}
-        )
-    return bodies
 
 
 def free_port() -> int:
@@ -47,11 +32,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, workers: int) -> subprocess.Popen:
-    env = dict(os.environ, KANJIWRITE_LOG_LEVEL="info")  # the access log on, as served
+def start_server(port: int, workers: int, python: str = sys.executable) -> subprocess.Popen:
+    env = dict(
+        os.environ,
+        KANJIWRITE_LOG_LEVEL="info",  # the access log on, as served
+        KANJIWRITE_RATE_LIMIT_SCORE="1000000000/minute",  # the load comes from one address
+    )
     process = subprocess.Popen(
         [
-            sys.executable,
+            python,
             "-m",
             "kanjiwrite.cli",
             "serve",
@@ -96,7 +85,6 @@ def load(url: str, bodies: list[dict], clients: int, seconds: float) -> dict:
     """Drive the service with wrk (Debian's ``wrk``): ``clients`` connections, each sending
     requests back to back for ``seconds``; latency percentiles from wrk's own histogram."""
     import json
-    import re
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
@@ -124,7 +112,12 @@ def load(url: str, bodies: list[dict], clients: int, seconds: float) -> dict:
             check=True,
             timeout=seconds + 60,
         )
-    out = result.stdout
+    return wrk_figures(result.stdout, clients, seconds)
+
+
+def wrk_figures(out: str, clients: int, seconds: float) -> dict:
+    """Requests, errors, req/s, p50 and p99 from wrk's output (``--latency``)."""
+    import re
 
     def milliseconds(label: str) -> float:
         value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
@@ -145,62 +138,65 @@ def load(url: str, bodies: list[dict], clients: int, seconds: float) -> dict:
     }
 
 
-def bare_inference(bodies: list[dict], repeats: int = 3) -> dict:
-    """The same requests graded in-process with ONNX Runtime (one thread), no HTTP."""
-    from kanjiwrite.models.decoding import grade
-    from kanjiwrite.serving.scorer import Scorer
-    from kanjiwrite.serving.settings import Settings
-
-    scorer = Scorer(Settings())
-    pack = scorer.pack
-    samples = []
-    for repeat in range(repeats + 1):  # the first pass warms up ONNX Runtime
-        for body in bodies:
-            strokes = [np.array(s) for s in body["strokes"]]
-            started = time.perf_counter()
-            grade(
-                scorer.predict,
-                pack[body["kanji"]],
-                strokes,
-                (body["canvas"]["width"], body["canvas"]["height"]),
-                prefixes=False,  # as the service grades a request
-            )
-            if repeat:
-                samples.append((time.perf_counter() - started) * 1000)
-    return {"p50_ms": float(np.median(samples)), "p99_ms": float(np.percentile(samples, 99))}
+def healthz(url: str, seconds: float = 5.0) -> dict:
+    """``/healthz`` with one connection back to back (wrk, GET)."""
+    result = subprocess.run(
+        ["wrk", "-t", "1", "-c", "1", "-d", f"{seconds:g}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    )
+    return wrk_figures(result.stdout, 1, seconds)
 
 
-def run(workers: int = 2, seconds: float = 60.0, clients: int = 16) -> dict:
-    bodies = requests()
+def service_load(python: str, workers: int, bodies: list[dict], seconds: float, clients: int):
+    """The realistic mix against one service: 1 client, ``clients`` clients, /healthz."""
     port = free_port()
-    url = f"http://{HOST}:{port}/v1/score"
-    server = start_server(port, workers)
+    url = f"http://{HOST}:{port}"
+    server = start_server(port, workers, python)
     try:
-        load(url, bodies, 1, 3.0)  # warm-up
-        sequential = load(url, bodies, 1, min(seconds, 20.0))
-        concurrent = load(url, bodies, clients, seconds)
+        load(url + "/v1/score", bodies, 1, 3.0)  # warm-up
+        return {
+            "one_client": load(url + "/v1/score", bodies, 1, min(seconds, 20.0)),
+            f"{clients}_clients": load(url + "/v1/score", bodies, clients, seconds),
+            "healthz": healthz(url + "/healthz"),
+        }
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return {
-        "workers": workers,
-        "sequential": sequential,
-        "concurrent": concurrent,
-        "bare_inference": bare_inference(bodies),
-    }
+
+
+def run(
+    workers: int = 2, seconds: float = 30.0, clients: int = 16, baseline: str | None = None
+) -> dict:
+    """Load figures of this service (and of ``baseline``'s, the same mix, same run) and the
+    in-process stage profile of the mix."""
+    from kanjiwrite.serving.profile import realistic_mix, stage_profile
+
+    bodies = realistic_mix()
+    figures = {"workers": workers, "requests_in_mix": len(bodies)}
+    if baseline:
+        figures["baseline"] = service_load(baseline, workers, bodies, seconds, clients)
+    figures["service"] = service_load(sys.executable, workers, bodies, seconds, clients)
+    figures["stages"] = stage_profile(bodies)
+    return figures
 
 
 def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
-    """The largest valid ``/v1/score`` body (64 strokes) and the largest review (256
-    strokes, the costliest to grade: see below) on the longest kanji, as many points per
-    stroke as fit in ``max_bytes``."""
+    """The largest valid ``/v1/score`` body (as many strokes as ``scorer.MAX_WORK`` allows)
+    and the largest review (256 strokes, the costliest to grade: see below) on the kanji
+    costliest to grade (most strokes x accepted orders), as many points per stroke as fit
+    in ``max_bytes``."""
     import json
 
     from kanjiwrite.datasets.contract import MAX_STROKES
     from kanjiwrite.datasets.strokes import resample
+    from kanjiwrite.serving.scorer import MAX_WORK
 
     pack = load_pack()
-    kanji = pack.longest()
+    kanji = pack.costliest()
+    most = min(MAX_STROKES, MAX_WORK // len(pack[kanji].orders()))
     strokes = [s * 3 + 40 for s in pack[kanji].strokes]
     canvas = {"width": 400, "height": 400}
 
@@ -222,7 +218,7 @@ def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
             step //= 2
         return body(drawn, points)
 
-    score = fill([strokes[i % len(strokes)] for i in range(MAX_STROKES)])
+    score = fill([strokes[i % len(strokes)] for i in range(most)])
     # the most grading work: two misses (a third would settle the rating), then every
     # stroke right; the strokes after the last one fill the body but are never graded
     attempt = [strokes[0][::-1], strokes[-1], *strokes]
@@ -232,7 +228,8 @@ def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
 
 
 def request_costs(repeats: int = 5) -> dict:
-    """Per-request cost of the largest valid ``/v1/score`` and review, in process through the
+    """Per-request cost of the largest valid ``/v1/score`` and review on the kanji costliest
+    to grade (most strokes x accepted orders), in process through the
     whole app (JSON, validation, grading, storage) on one core (ONNX Runtime with one thread);
     the review with the client's ``accepted`` claims (what the demo sends), without them, and
     as the plain replay costs (one inference per stroke, every stroke graded), same run."""
@@ -249,7 +246,13 @@ def request_costs(repeats: int = 5) -> dict:
     folder = tempfile.mkdtemp()
     url = f"sqlite:///{folder}/bench.db"
     migrate(url)
-    settings = Settings(database_url=url, onnx_threads=1, rate_limit_reviews="100000/minute")
+    unlimited = "100000000/minute"
+    settings = Settings(
+        database_url=url,
+        onnx_threads=1,
+        rate_limit_reviews=unlimited,
+        rate_limit_score=unlimited,
+    )
     score, review, kanji = largest_bodies(settings.max_body_bytes)
 
     def timed(send) -> list[float]:
@@ -306,6 +309,7 @@ def request_costs(repeats: int = 5) -> dict:
 
     return {
         "kanji": kanji,
+        "stroke_orders": len(ref.orders()),
         "score": {**figures(score_ms, score), "budget_ms": 50},
         "review": {
             **figures(review_ms, review),
@@ -314,3 +318,100 @@ def request_costs(repeats: int = 5) -> dict:
             "one_call_per_stroke_ms": round(per_stroke_ms, 1),
         },
     }
+
+
+def practised_store(count: int, now):
+    """A SQLite practice store with one learner of 3,000 cards and ``count`` review logs
+    spread over the year before ``now`` (and their per-day counters)."""
+    import tempfile
+    from datetime import timedelta
+
+    from sqlalchemy import insert, select
+
+    from kanjiwrite.serving.db import CardRow, ReviewDayRow, ReviewLogRow, migrate
+    from kanjiwrite.serving.practice_store import PracticeStore
+
+    chars = load_pack().chars[:3000]
+    url = f"sqlite:///{tempfile.mkdtemp()}/stats.db"
+    migrate(url)
+    store = PracticeStore(url, {})
+    learner = store.learner_of(store.create_learner(now))
+    store.add_cards(learner, chars, now)
+    with store.writes.begin() as session:
+        cards = dict(session.execute(select(CardRow.kanji, CardRow.id)).all())
+        logs = [
+            {
+                "card_id": cards[chars[i % len(chars)]],
+                "learner_id": learner,
+                "kanji": chars[i % len(chars)],
+                "rating": 1 + i % 4,
+                "reviewed_at": now - timedelta(minutes=i * 365 * 1440 // max(count, 1)),
+                "first_review": int(i < len(chars)),
+                "misses": "[0]",
+                "hints": 0,
+                "model_id": "bench",
+                "scheduled_days": 1.0,
+            }
+            for i in range(count)
+        ]
+        for start in range(0, count, 50_000):
+            session.execute(insert(ReviewLogRow), logs[start : start + 50_000])
+        days: dict = {}
+        for log in logs:
+            day = days.setdefault(log["reviewed_at"].date(), [0, 0, 0])
+            repeat = 1 - log["first_review"]
+            day[0], day[1], day[2] = (
+                day[0] + 1,
+                day[1] + repeat,
+                day[2] + repeat * (log["rating"] != 1),
+            )
+        rows = [
+            {"learner_id": learner, "day": d, "reviews": n, "repeats": r, "recalled": k}
+            for d, (n, r, k) in days.items()
+        ]
+        if rows:
+            session.execute(insert(ReviewDayRow), rows)
+    return store, learner
+
+
+def stats_costs(log_counts=(0, 10_000, 100_000, 300_000), repeats: int = 5) -> list[dict]:
+    """The stats view's store call for a learner with each number of review logs (SQLite,
+    3,000 cards, a year of reviews), beside reading every log (what the stats did before
+    the per-day counters) on the same database."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from kanjiwrite.serving.db import ReviewLogRow
+
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+    def timed(call) -> float:
+        samples = []
+        for _ in range(repeats + 1):  # the first one warms up
+            started = time.perf_counter()
+            call()
+            samples.append((time.perf_counter() - started) * 1000)
+        return round(float(np.median(samples[1:])), 1)
+
+    figures = []
+    for count in log_counts:
+        store, learner = practised_store(count, now)
+        every_log = select(ReviewLogRow.reviewed_at, ReviewLogRow.rating).where(
+            ReviewLogRow.learner_id == learner
+        )
+
+        def read_every_log(store=store, query=every_log):
+            with store.sessions() as session:
+                session.execute(query).all()
+
+        figures.append(
+            {
+                "logs": count,
+                "stats_ms": timed(lambda store=store, learner=learner: store.stats(learner, now)),
+                "reading_every_log_ms": timed(read_every_log),
+                "budget_ms": 50,
+            }
+        )
+        store.dispose()
+    return figures

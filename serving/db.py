@@ -156,7 +156,9 @@ def make_engine(url: str, immediate: bool = True, foreign_keys: bool = True) -> 
     ``BEGIN`` (reads: they never wait for a writer), foreign keys enforced unless told
     (migrations copy tables)."""
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        return create_engine(
+            url, pool_pre_ping=True, hide_parameters=True, connect_args={"connect_timeout": 5}
+        )
     if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/", "sqlite://"):
         raise ValueError(
             "an in-memory SQLite database is not shared between connections or workers: "

@@ -12,11 +12,11 @@ from kanjiwrite.serving.practice_store import PracticeStore
 from kanjiwrite.serving.scorer import Scorer
 
 
-def scorer(request: Request) -> Scorer:
+async def scorer(request: Request) -> Scorer:  # async: a lookup needs no thread
     return request.app.state.scorer
 
 
-def practice_store(request: Request) -> PracticeStore:
+async def practice_store(request: Request) -> PracticeStore:
     return request.app.state.practice
 
 
@@ -24,7 +24,7 @@ ScorerDep = Annotated[Scorer, Depends(scorer)]
 StoreDep = Annotated[PracticeStore, Depends(practice_store)]
 
 
-def known_kanji(kanji: str, scorer: ScorerDep) -> KanjiRef:
+async def known_kanji(kanji: str, scorer: ScorerDep) -> KanjiRef:
     """The reference of the ``kanji`` path parameter (404 when unknown)."""
     return scorer.reference(kanji)
 

@@ -1,5 +1,6 @@
 """The error shape of the API: ``{"detail": ...}`` for every error, a whole ``Allow`` on a
-405, 400 for a body that is not JSON, 404 for an unknown kanji."""
+405, 400 for a body that is not JSON, 404 for an unknown kanji, 422 for a request asking
+for too much grading work."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from kanjiwrite.serving.scorer import UnknownKanji
+from kanjiwrite.serving.scorer import TooMuchWork, UnknownKanji
 
 METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 
@@ -41,7 +42,12 @@ async def unknown_kanji(request: Request, error: UnknownKanji) -> JSONResponse:
     return JSONResponse({"detail": str(error)}, status_code=404)
 
 
+async def too_much_work(request: Request, error: TooMuchWork) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=422)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(UnknownKanji, unknown_kanji)
+    app.add_exception_handler(TooMuchWork, too_much_work)

@@ -42,15 +42,17 @@ class AccessLog:
     """Access log line, request counter and latency histogram per route template, and the
     security headers, for every HTTP response (an exception counts as a 500)."""
 
-    def __init__(self, app, metrics, model_id=lambda: None, pages=is_page):
-        self.app, self.metrics, self.model_id, self.pages = app, metrics, model_id, pages
+    def __init__(self, app, metrics, model_id, route_of):
+        """``model_id()``: the model serving; ``route_of(scope)``: the route template of a
+        request answered before routing (the concurrency limit's 503)."""
+        self.app, self.metrics, self.model_id, self.route_of = app, metrics, model_id, route_of
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         status = 500
-        extra = [NOSNIFF, *(PAGE_HEADERS if self.pages(scope["path"]) else [])]
+        extra = [NOSNIFF, *(PAGE_HEADERS if is_page(scope["path"]) else [])]
 
         async def send_with_headers(message):
             nonlocal status
@@ -65,7 +67,8 @@ class AccessLog:
             self.record(scope, status, time.perf_counter() - started)
 
     def record(self, scope, status: int, elapsed: float) -> None:
-        route = getattr(scope.get("route"), "path", "unmatched")
+        route = getattr(scope["route"], "path", None) if "route" in scope else None
+        route = route or self.route_of(scope) or "unmatched"
         self.metrics.requests.labels(route, str(status)).inc()
         self.metrics.latency.labels(route).observe(elapsed)
         if log.isEnabledFor(logging.INFO):

@@ -1,11 +1,12 @@
-"""Operations endpoints: liveness, readiness (model loaded and warmed up), metrics."""
+"""Operations endpoints: liveness, readiness (model loaded and warmed up, the database
+takes a write), metrics."""
 
 from __future__ import annotations
 
 import hmac
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kanjiwrite.serving.schemas import Problem
@@ -13,9 +14,10 @@ from kanjiwrite.serving.schemas import Problem
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
-def healthz() -> dict:
-    return {"status": "ok"}
+@router.get("/healthz", response_model=dict)
+async def healthz() -> Response:
+    """Liveness: answered on the event loop, from a constant (no thread, no encoding)."""
+    return Response(b'{"status":"ok"}', media_type="application/json")
 
 
 @router.get("/readyz", responses={503: {"model": Problem}})
@@ -23,6 +25,8 @@ def readyz(request: Request):
     scorer = getattr(request.app.state, "scorer", None)
     if scorer is None or not scorer.ready:
         return JSONResponse({"detail": "model not loaded"}, status_code=503)
+    if not request.app.state.practice.can_write():
+        return JSONResponse({"detail": "the practice database takes no writes"}, status_code=503)
     return {
         "status": "ready",
         "model_id": scorer.model_id,

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kanjiwrite.datasets.kanjivg import KanjiRef
+from kanjiwrite.models.messages import explain
 from kanjiwrite.serving import practice_store
 from kanjiwrite.serving.attempts import Attempt, AttemptFull
 from kanjiwrite.serving.deps import KnownKanji, ScorerDep, StoreDep
@@ -27,7 +28,7 @@ from kanjiwrite.serving.practice_store import (
     TooManyOverrides,
     utc_now,
 )
-from kanjiwrite.serving.ratelimit import limited
+from kanjiwrite.serving.ratelimit import client_address, limited
 from kanjiwrite.serving.rating import Help, exam_outcome, rate
 from kanjiwrite.serving.schemas import (
     AddCards,
@@ -48,6 +49,7 @@ from kanjiwrite.serving.schemas import (
     Stats,
     StrokeVerdict,
 )
+from kanjiwrite.serving.scorer import work
 from kanjiwrite.serving.scoring_routes import stroke_verdicts
 
 UNAUTHORIZED = {401: {"model": Problem, "description": "Missing or unknown learner token"}}
@@ -187,7 +189,7 @@ def open_attempt(ref: KnownKanji, learner_id: LearnerId, store: StoreDep, now: N
 @router.post(
     "/me/cards/{kanji}/attempt/strokes",
     response_model=AttemptGraded,
-    responses={422: {"model": Problem}, **CONFLICT, **UNAUTHORIZED},
+    responses={422: {"model": Problem}, **CONFLICT, **UNAUTHORIZED, **LIMITED},
 )
 def attempt_strokes(
     ref: KnownKanji,
@@ -195,11 +197,15 @@ def attempt_strokes(
     learner_id: LearnerId,
     store: StoreDep,
     scorer: ScorerDep,
+    request: Request,
     now: Now,
 ) -> AttemptGraded:
     """Grade new strokes of the attempt in progress, each after the strokes it accepted so
-    far (kept by the server, so the attempt cannot be rewritten)."""
+    far (kept by the server, so the attempt cannot be rewritten). Rate-limited with
+    ``/v1/score``, by the same grading work."""
     attempt, version = _attempt(store, learner_id, ref, now)
+    each = work(ref, min(len(attempt.accepted), ref.stroke_count - 1) + 1)
+    request.app.state.rate_limits.check("score", client_address(request), each * len(body.strokes))
     if attempt.exam:
         raise HTTPException(409, "attempt: exam mode: send the strokes with the review")
     if attempt.complete:
@@ -213,7 +219,9 @@ def attempt_strokes(
         )
     except AttemptFull as full:
         raise HTTPException(422, f"strokes: {full}") from None
-    verdicts = [stroke_verdicts(ref, r)[-1].model_copy(update={"index": i}) for i, r in graded]
+    verdicts = [
+        stroke_verdicts(r, explain(ref, r))[-1].model_copy(update={"index": i}) for i, r in graded
+    ]
     _save(store, learner_id, attempt, version)
     return AttemptGraded(
         strokes=verdicts,
@@ -272,7 +280,7 @@ def review(
     table). Send an ``attempt_id``: a retried request with the same id returns the first
     result and stores nothing."""
     if body.attempt_id is not None and (seen := store.replay(learner_id, body.attempt_id)):
-        return _result(seen, [])
+        return _result(_this_kanji(seen, ref), [])
     attempt, _ = _attempt(store, learner_id, ref, now)
     settings = store.settings(learner_id)
     strictness = body.strictness or settings.strictness
@@ -282,7 +290,7 @@ def review(
     if body.strokes and attempt.exam:
         result = scorer.grade(ref.char, body.strokes, body.canvas_size(), strictness)
         graded = exam_outcome(result, ref.stroke_count)
-        verdicts = stroke_verdicts(ref, result)
+        verdicts = stroke_verdicts(result, explain(ref, result))
     elif body.strokes:
         graded = scorer.grade_attempt(
             ref.char, body.strokes, body.canvas_size(), strictness, body.accepted
@@ -310,7 +318,15 @@ def review(
     )
     if outcome is None:
         raise HTTPException(404, f"kanji: {ref.char!r} is not in this learner's deck")
-    return _result(outcome, verdicts)
+    return _result(_this_kanji(outcome, ref), verdicts)
+
+
+def _this_kanji(outcome: ReviewOutcome, ref: KanjiRef) -> ReviewOutcome:
+    """The outcome, when it is a review of ``ref`` (409: the attempt id was used for
+    another kanji's review)."""
+    if outcome.kanji != ref.char:
+        raise HTTPException(409, f"attempt_id: already used for a review of {outcome.kanji}")
+    return outcome
 
 
 def _result(outcome: ReviewOutcome, verdicts: list[StrokeVerdict]) -> ReviewResult:
@@ -327,7 +343,12 @@ def _result(outcome: ReviewOutcome, verdicts: list[StrokeVerdict]) -> ReviewResu
     )
 
 
-@router.get("/me/stats", response_model=Stats, responses=UNAUTHORIZED)
+@router.get(
+    "/me/stats",
+    response_model=Stats,
+    responses={**UNAUTHORIZED, **LIMITED},
+    dependencies=[Depends(limited("stats"))],
+)
 def stats(learner_id: LearnerId, store: StoreDep, now: Now) -> Stats:
     return Stats(**vars(store.stats(learner_id, now)))
 

@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StrictBool,
     WithJsonSchema,
     model_validator,
 )
@@ -243,7 +244,7 @@ class Queue(BaseModel):
 
 class LearnerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    daily_new: int = Field(ge=0, le=200, description="New kanji a day")
+    daily_new: int = Field(strict=True, ge=0, le=200, description="New kanji a day")
     strictness: Strictness = Field(description="How strictly strokes are graded")
     exam: ExamMode = Field(
         "auto",
@@ -311,15 +312,17 @@ class ReviewAttempt(StrokesOnCanvas):
     strokes: strokes_field(4 * MAX_STROKES, "Every stroke drawn, wrong ones included") = Field(
         default_factory=list
     )
-    hints: int = Field(0, ge=0, le=1000, description="Hints not recorded with the attempt")
+    hints: int = Field(
+        0, strict=True, ge=0, le=1000, description="Hints not recorded with the attempt"
+    )
     strictness: Strictness | None = Field(None, description="Default: the learner's setting")
-    duration_ms: int | None = Field(None, ge=0, le=86_400_000)
+    duration_ms: int | None = Field(None, strict=True, ge=0, le=86_400_000)
     attempt_id: AttemptId | None = Field(
         None,
         description="The client's id for this review (e.g. a UUID): a repeat of the same id "
         "returns the first result and stores nothing",
     )
-    accepted: list[bool] | None = Field(
+    accepted: list[StrictBool] | None = Field(
         None,
         description="Which strokes the client accepted (one per stroke): lets the server "
         "grade the whole attempt in one batched inference (it checks every verdict itself)",
@@ -338,7 +341,7 @@ class OverrideRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kanji: str = Field(min_length=1, max_length=1)
-    log_index: int = Field(ge=0, description="The stroke's index in the attempt")
+    log_index: int = Field(strict=True, ge=0, description="The stroke's index in the attempt")
 
 
 class OverrideStored(BaseModel):

@@ -10,16 +10,35 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from kanjiwrite.datasets.contract import DEFAULT_STRICTNESS, DEFAULT_THRESHOLDS
+from kanjiwrite.datasets.contract import DEFAULT_STRICTNESS, DEFAULT_THRESHOLDS, MAX_STROKES
 from kanjiwrite.datasets.kanjivg import KanjiRef, load_pack
 from kanjiwrite.models.decoding import GradeResult, grade
 from kanjiwrite.models.runtime import onnx_predict
 from kanjiwrite.serving.rating import GradedAttempt, grade_attempt
 from kanjiwrite.serving.settings import Settings
 
+MAX_WORK = 4 * MAX_STROKES  # stroke-orders one /v1/score request may ask for
+
 
 class UnknownKanji(LookupError):
     """Not one character of the reference pack."""
+
+
+class TooMuchWork(ValueError):
+    """A request asking for more grading work than ``MAX_WORK``."""
+
+
+def work(ref: KanjiRef, strokes: int) -> int:
+    """What grading ``strokes`` strokes against ``ref`` costs, in stroke-orders (the model
+    reads every stroke once per accepted order); ``TooMuchWork`` past ``MAX_WORK`` (far
+    more strokes than the kanji has, on a kanji of many stroke orders)."""
+    orders = 1 + len(ref.alternative_orders)
+    if strokes * orders > MAX_WORK:
+        raise TooMuchWork(
+            f"strokes: {ref.char} has {ref.stroke_count} strokes in {orders} orders; "
+            f"send at most {MAX_WORK // orders} strokes"
+        )
+    return strokes * orders
 
 
 class Scorer:
@@ -34,6 +53,7 @@ class Scorer:
             json.loads(meta["thresholds"]) if "thresholds" in meta else dict(DEFAULT_THRESHOLDS)
         )
         self.pack = load_pack()
+        self.refs: dict[str, KanjiRef] = {}  # one reference per kanji, so what it caches stays
         wanted = meta.get("pack_version")
         if wanted and wanted != self.pack.version:
             raise RuntimeError(
@@ -45,9 +65,12 @@ class Scorer:
 
     def reference(self, kanji: str) -> KanjiRef:
         """The reference of ``kanji`` (``UnknownKanji`` when it is not one known character)."""
-        if len(kanji) != 1 or kanji not in self.pack:
-            raise UnknownKanji(f"kanji: {kanji!r} is not a known character")
-        return self.pack[kanji]
+        ref = self.refs.get(kanji)
+        if ref is None:
+            if len(kanji) != 1 or kanji not in self.pack:
+                raise UnknownKanji(f"kanji: {kanji!r} is not a known character")
+            ref = self.refs[kanji] = self.pack[kanji]
+        return ref
 
     def grade(
         self,
@@ -57,8 +80,9 @@ class Scorer:
         strictness: str,
     ) -> GradeResult:
         """Grade one request (the strokes accepted so far and the new one) at a strictness
-        level, with one inference call."""
+        level, with one inference call (``TooMuchWork``: see ``work``)."""
         ref = self.reference(kanji)
+        work(ref, len(strokes))
         started = time.perf_counter()
         result = grade(
             self.predict, ref, strokes, canvas, prefixes=False, accept=self.thresholds[strictness]

@@ -41,11 +41,30 @@ class Settings(BaseSettings):
         description="Where rate-limit counters live (per worker in memory by default; a "
         "shared store by URL, e.g. redis://host:6379, for several workers or hosts)",
     )
+    rate_limit_score: str = Field(
+        "20000/minute",
+        description="Grading work on /v1/score per client address, in stroke-orders (strokes "
+        "sent x accepted stroke orders of the kanji: what a request costs)",
+    )
+    rate_limit_stats: str = "30/minute"  # stats views per client address
     rate_limit_learners: str = "5/hour"  # new learners per client address
     rate_limit_cards: str = "60/minute"  # card additions per client address
     rate_limit_reviews: str = "120/minute"  # reviews per client address
     rate_limit_overrides: str = "30/minute"  # "I was right" claims per client address
     max_overrides_per_learner: int = 1000
+    forwarded_allow_ips: str | None = Field(
+        None,
+        description="Proxies trusted to set X-Forwarded-For/-Proto (comma-separated "
+        "addresses or networks, '*' for any); unset: the header is ignored",
+    )
+    max_header_bytes: int = Field(16_384, description="Request line and headers (431 beyond)")
+    header_timeout_s: float = Field(
+        10.0, description="Deadline for a connection's request line and headers"
+    )
+    keep_alive_s: int = Field(5, description="Idle keep-alive connections close after this")
+    max_connections: int = Field(
+        1000, description="Open connections and requests per worker (uvicorn's 503 beyond)"
+    )
     metrics_token: str | None = Field(
         None, description="If set, /metrics needs 'Authorization: Bearer <metrics_token>'"
     )

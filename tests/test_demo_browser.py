@@ -36,6 +36,7 @@ def server(database):
             KANJIWRITE_LOG_LEVEL="warning",
             KANJIWRITE_DATABASE_URL=database,
             KANJIWRITE_RATE_LIMIT_LEARNERS="1000/hour",  # every test is a new learner
+            KANJIWRITE_RATE_LIMIT_STATS="1000/minute",  # every page shows the stats
         ),
     )
     url = f"http://127.0.0.1:{port}"

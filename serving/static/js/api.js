@@ -31,8 +31,9 @@ export function newAttemptId() {
 // a learner token (a new learner when there is none or it is unknown); true when new
 export async function ensureToken() {
   if (state.token) {
-    const check = await fetch("/v1/me/stats", { headers: authHeaders() });
+    const check = await fetch("/v1/me/settings", { headers: authHeaders() });
     if (check.ok) return false;
+    if (check.status !== 401) throw new Error(`/v1/me/settings: ${check.status}`);
   }
   state.token = (await postJSON("/v1/learners")).learner_token;
   localStorage.setItem("kanjiwrite-token", state.token);

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from kanjiwrite.datasets.strokes import POINTS_PER_STROKE, arc_length, resample
+from kanjiwrite.datasets.strokes import (
+    POINTS_PER_STROKE,
+    arc_axis,
+    arc_length,
+    interpolate_axis,
+    resample,
+)
 
 MIN_SHAPE_SIZE = 0.08  # floor on a stroke's own size when normalising its shape (char units)
 
@@ -100,6 +106,7 @@ PARALLEL_DEG = 15.0  # two straight strokes this close in direction are parallel
 LONGER = 1.25  # of two parallel strokes, one is "the longer" from this length ratio on
 KEEP_LONGER = 1.1  # and a correct variation keeps it at least this much longer
 CLEAR = 0.1  # a crossing this far (char units) from both strokes' ends is clear
+STRAIGHT = 0.08  # a stroke this curved (see ``curvedness``) or less is straight
 APART = 0.06  # strokes at least this far apart (char units) clearly do not touch
 
 
@@ -129,6 +136,32 @@ def crossings(polylines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hit_s, end_s
 
 
+def polylines_and_lengths(strokes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every stroke as a ``RELATION_POINTS`` polyline ``(S, RELATION_POINTS, 2)`` and its arc
+    length ``(S,)``, in one pass over all points."""
+    points, axis, first, total = arc_axis(strokes)
+    targets = first[:, None] + np.linspace(0.0, 1.0, RELATION_POINTS)[None, :] * total[:, None]
+    lines = interpolate_axis(points, axis, targets.ravel()).reshape(len(strokes), -1, 2)
+    return lines, total
+
+
+def straight_strokes(strokes: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
+    """``curvedness(s) < STRAIGHT`` for every stroke (of arc ``lengths``), vectorised over
+    all points."""
+    sizes = np.fromiter((len(s) for s in strokes), int, len(strokes))
+    points = np.concatenate(strokes)[:, :2]
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    ids = np.repeat(np.arange(len(strokes)), sizes)
+    chord = points[starts + sizes - 1] - points[starts]
+    chord_length = np.hypot(chord[:, 0], chord[:, 1])
+    rel = points - points[starts][ids]
+    deviation = np.abs(rel[:, 0] * chord[ids, 1] - rel[:, 1] * chord[ids, 0])
+    widest = np.maximum.reduceat(deviation, starts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        curved = widest / chord_length**2
+    return np.where(chord_length < 1e-9, lengths <= 0, curved < STRAIGHT)
+
+
 def relations(strokes: list[np.ndarray], char_size: float) -> dict[str, set]:
     """The relations between strokes that tell look-alike characters apart:
 
@@ -136,36 +169,37 @@ def relations(strokes: list[np.ndarray], char_size: float) -> dict[str, set]:
     * ``crossing``: {i, j} pairs that cross clearly away from both strokes' ends;
     * ``apart``: {i, j} pairs that are clearly apart (do not touch or cross).
     """
-    count = len(strokes)
-    lines = np.stack([resample(s, RELATION_POINTS) for s in strokes])
-    lengths = np.array([length(s) for s in strokes])
+    lines, lengths = polylines_and_lengths(strokes)
     chords = lines[:, -1] - lines[:, 0]
-    straight = np.array([curvedness(s) < 0.08 for s in strokes])
+    straight = straight_strokes(strokes, lengths)
     angle = np.degrees(np.arctan2(chords[:, 1], chords[:, 0])) % 180
     hit, to_end = crossings(lines)
     gaps = np.linalg.norm(lines[:, None, :, None] - lines[None, :, None, :], axis=-1).min((-1, -2))
-    out: dict[str, set] = {"longer": set(), "crossing": set(), "apart": set()}
-    for i in range(count):
-        for j in range(i + 1, count):
-            turn = abs(angle[i] - angle[j])
-            if straight[i] and straight[j] and min(turn, 180 - turn) <= PARALLEL_DEG:
-                if lengths[i] >= LONGER * lengths[j]:
-                    out["longer"].add((i, j))
-                elif lengths[j] >= LONGER * lengths[i]:
-                    out["longer"].add((j, i))
-            if hit[i, j] and min(to_end[i, j], to_end[j, i]) >= CLEAR * char_size:
-                out["crossing"].add((i, j))
-            elif not hit[i, j] and gaps[i, j] >= APART * char_size:
-                out["apart"].add((i, j))
-    return out
+    upper = np.triu(np.ones((len(strokes),) * 2, bool), 1)
+    turn = np.abs(angle[:, None] - angle[None, :])
+    parallel = (
+        upper & straight[:, None] & straight[None, :] & (np.minimum(turn, 180 - turn) <= PARALLEL_DEG)
+    )
+    longer = parallel & (lengths[:, None] >= LONGER * lengths[None, :])
+    shorter = parallel & ~longer & (lengths[None, :] >= LONGER * lengths[:, None])
+    clear = hit & (np.minimum(to_end, to_end.T) >= CLEAR * char_size)
+    apart = ~hit & (gaps >= APART * char_size)
+
+    def pairs(matrix: np.ndarray) -> set:
+        return {(int(i), int(j)) for i, j in zip(*np.nonzero(matrix), strict=True)}
+
+    return {
+        "longer": pairs(longer) | {(j, i) for i, j in pairs(shorter)},
+        "crossing": pairs(upper & clear),
+        "apart": pairs(upper & ~clear & apart),
+    }
 
 
 def keeps_relations(before: dict[str, set], strokes: list[np.ndarray], char_size: float) -> bool:
     """Whether ``strokes`` keep the relations ``before`` (of the strokes they vary): the
     longer of two parallel strokes stays longer, clear crossings still cross, strokes
     clearly apart still do not touch or cross."""
-    lines = np.stack([resample(s, RELATION_POINTS) for s in strokes])
-    lengths = np.array([length(s) for s in strokes])
+    lines, lengths = polylines_and_lengths(strokes)
     if any(lengths[i] < KEEP_LONGER * lengths[j] for i, j in before["longer"]):
         return False
     hit, _ = crossings(lines)

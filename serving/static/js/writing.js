@@ -84,7 +84,8 @@ export function showGuide() {
 }
 
 // the verdict on a stroke after the accepted ones: by the attempt in progress (practice), or
-// by /v1/score; as {verdict, complete, claimable}
+// by /v1/score; as {verdict, complete, claimable} ("I was right" is a claim about a review in
+// progress: practice only)
 async function grade(stroke) {
   if (state.attempt) {
     const result = await postJSON(attemptPath("strokes"), strokesOnCanvas([stroke]));
@@ -92,7 +93,7 @@ async function grade(stroke) {
   }
   const body = { kanji: state.kanji, strictness: state.strictness, ...strokesOnCanvas([...state.accepted, stroke]) };
   const result = await postJSON("/v1/score", body);
-  return { verdict: result.strokes[result.strokes.length - 1], complete: result.complete, claimable: true };
+  return { verdict: result.strokes[result.strokes.length - 1], complete: result.complete, claimable: false };
 }
 
 // a finished stroke: graded now, or queued while an earlier one is being graded; in exam

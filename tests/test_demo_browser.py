@@ -837,23 +837,31 @@ def test_finding_5_touch_targets_are_at_least_44_px_on_a_phone(browser, server):
     page.context.close()
 
 
-# the strongest contrast on a canvas against the paper (each pixel composited on the paper
-# colour): the ratio of its darkest pixel
+# the contrast of a canvas's strokes against the paper: the colour of the stroke body (the
+# most frequent opacity among the pixels at least half as opaque as the most opaque one, the
+# grid's colour left out, so neither anti-aliased edges nor crossings count), composited on
+# the paper colour
 CANVAS_CONTRAST = """(id) => {
   const c = document.getElementById(id);
   const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
   const paper = [255, 253, 247];
+  const grid = (i) => [234, 223, 203].every((v, k) => Math.abs(data[i + k] - v) <= 3);
+  const counts = new Map();
+  let most = 0;
+  for (let i = 0; i < data.length; i += 4) if (!grid(i)) most = Math.max(most, data[i + 3]);
+  let body = null;
+  for (let i = 0; i < data.length; i += 4) {
+    if (grid(i) || data[i + 3] < most / 2) continue;
+    const key = data[i + 3];
+    counts.set(key, (counts.get(key) || 0) + 1);
+    if (!body || counts.get(key) > counts.get(data[body + 3])) body = i;
+  }
+  const alpha = data[body + 3] / 255;
+  const pixel = [0, 1, 2].map((k) => data[body + k] * alpha + paper[k] * (1 - alpha));
   const lum = (rgb) => { const v = rgb.map((x) => { x /= 255;
       return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
     return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
-  let darkest = lum(paper);
-  for (let i = 0; i < data.length; i += 4) {
-    const alpha = data[i + 3] / 255;
-    if (!alpha) continue;
-    const pixel = [0, 1, 2].map((k) => data[i + k] * alpha + paper[k] * (1 - alpha));
-    darkest = Math.min(darkest, lum(pixel));
-  }
-  return (lum(paper) + 0.05) / (darkest + 0.05);
+  return (lum(paper) + 0.05) / (lum(pixel) + 0.05);
 }"""
 
 

@@ -1,7 +1,7 @@
 // The service's API: JSON requests with the learner's bearer token.
 import { state } from "./state.js";
 
-export function authHeaders() {
+function authHeaders() {
   return state.token ? { authorization: `Bearer ${state.token}` } : {};
 }
 

@@ -32,7 +32,7 @@ export function size() {
   return { width: box.width, height: box.height };
 }
 
-export function inkWidth() {
+function inkWidth() {
   return Math.max(5, size().width / 40);
 }
 
@@ -65,7 +65,7 @@ export function drawGrid() {
   for (const s of state.ref.strokes) strokePath(ctx, fromReference(s, w, h), COLOURS[level], inkWidth());
 }
 
-export function strokePath(ctx, points, color, width) {
+function strokePath(ctx, points, color, width) {
   if (!points.length) return;
   ctx.strokeStyle = color;
   ctx.fillStyle = color;
@@ -107,7 +107,7 @@ export function redraw(extra) {
 
 // the reference (in its box, /v1/kanji's canvas) mapped onto a canvas of the given size,
 // with a margin
-export function fromReference(points, w, h) {
+function fromReference(points, w, h) {
   const margin = 0.06;
   const box = Math.max(state.ref.canvas.width, state.ref.canvas.height);
   const scale = (Math.min(w, h) * (1 - 2 * margin)) / box;

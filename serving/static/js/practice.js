@@ -6,7 +6,7 @@ import { cancelAnimation, drawGrid, redraw } from "./draw.js";
 import { plural, say, updateActions } from "./page.js";
 import { loadKanji } from "./writing.js";
 
-export async function ensureLearner() {
+async function ensureLearner() {
   if (await ensureToken()) await postJSON("/v1/me/cards", { set: "grade-1" });
   if (!state.settingsLoaded) {
     const settings = await api("/v1/me/settings");
@@ -22,7 +22,7 @@ export async function ensureLearner() {
 const DAYS = ["today", "tomorrow", "in 2 days", "in 3 days", "in 4 days", "in 5 days", "in 6 days"];
 
 // the statistics, and the forecast as labelled bars (each count above its own bar)
-export function showStats(stats) {
+function showStats(stats) {
   const retention = stats.retention_30d === null ? "–" : `${Math.round(stats.retention_30d * 100)}%`;
   $("stats-line").textContent = `${stats.cards} kanji in your deck · ` +
     `${plural(stats.reviews, "review")} · 30-day retention ${retention} · ` +

@@ -1,4 +1,4 @@
-// ESLint for the writing demo (plain browser script, no build step).
+// ESLint for the writing demo (ES modules in the browser, no build step).
 const js = require("@eslint/js");
 const globals = require("globals");
 
@@ -9,7 +9,7 @@ module.exports = [
     files: ["serving/static/**/*.js"],
     languageOptions: {
       ecmaVersion: 2022,
-      sourceType: "script",
+      sourceType: "module",
       globals: globals.browser,
     },
     rules: {

@@ -121,6 +121,7 @@ def as_dict() -> dict:
         "stroke_errors": list(STROKE_ERRORS),
         "accept": ACCEPT,
         "strictness": list(STRICTNESS),
+        "default_strictness": DEFAULT_STRICTNESS,
         "kanjivg_size": KANJIVG_SIZE,
         "points_per_stroke": POINTS_PER_STROKE,
         "max_strokes": MAX_STROKES,

@@ -40,34 +40,20 @@ def data_overrides(
         str | None, typer.Option(help="Practice database (default: KANJIWRITE_DATABASE_URL)")
     ] = None,
 ) -> None:
-    """Export learners' "I was right" overrides as a labelled real-writing set
-    (``datasets/overrides.py``: strokes, labels, what the grader said; no learner ids)."""
+    """Export learners' plausible "I was right" claims as a labelled real-writing set
+    (``datasets/overrides.py``: strokes, labels, what the grader said, per-claimant counts;
+    no learner ids)."""
+    from dataclasses import asdict
 
     from kanjiwrite.datasets.overrides import write_overrides
     from kanjiwrite.serving.practice_store import PracticeStore
     from kanjiwrite.serving.settings import Settings
 
-    def record(row) -> dict:
-        verdicts = json.loads(row.verdicts)
-        return {
-            "kanji": row.kanji,
-            "canvas": [row.canvas_width, row.canvas_height],
-            "strokes": json.loads(row.strokes),
-            "labels": ["correct"] * len(verdicts),  # accepted before, and claimed right
-            "grader_verdicts": verdicts,
-            "order": json.loads(row.order),
-            "p_correct": row.p_correct,
-            "model_id": row.model_id,
-            "strictness": row.strictness,
-            "created_at": row.created_at.isoformat(),
-        }
-
     store = PracticeStore(database_url or Settings().database_url, {})
-    rows = store.overrides()
-    records = (record(row) for row in rows)
-    path = write_overrides(records, out)
+    records = store.overrides()
+    path = write_overrides((asdict(record) for record in records), out)
     store.dispose()
-    typer.echo(f"{len(rows)} overrides -> {path}")
+    typer.echo(f"{len(records)} overrides -> {path}")
 
 
 @data_app.command("build-pack")

@@ -277,6 +277,8 @@ def request_costs(repeats: int = 5, kanji: str | None = None) -> dict:
         token = client.post("/v1/learners").json()["learner_token"]
         auth = {"Authorization": f"Bearer {token}"}
         client.post("/v1/me/cards", json={"kanji": [kanji]}, headers=auth)
+        never = {"daily_new": 10, "strictness": "standard", "exam": "never", "reveal_after": 3}
+        client.put("/v1/me/settings", json=never, headers=auth)  # every review is replayed
         scorer = client.app.state.scorer
         ref = scorer.pack[kanji]
         drawn = [np.array(s) for s in review["strokes"]]

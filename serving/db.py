@@ -45,6 +45,8 @@ class Learner(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the token
     daily_new: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the default
     strictness: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    exam: Mapped[str | None] = mapped_column(String(8), nullable=True)  # auto, always, never
+    reveal_after: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class CardRow(Base):
@@ -85,6 +87,7 @@ class ReviewLogRow(Base):
     scheduled_days: Mapped[float] = mapped_column(Float)
     attempt_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # client's id
     complete: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reasons: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the rating's
 
 
 class ReviewDayRow(Base):
@@ -100,10 +103,27 @@ class ReviewDayRow(Base):
     recalled: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class AttemptRow(Base):
+    """The attempt in progress at a card (``attempts.Attempt`` as JSON, capped in size);
+    removed when its review is recorded. ``version`` counts its changes, so that two tabs
+    writing at once cannot overwrite each other."""
+
+    __tablename__ = "attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), unique=True)
+    learner_id: Mapped[str] = mapped_column(String(32), index=True)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    data: Mapped[str] = mapped_column(Text)
+
+
 class OverrideRow(Base):
-    """A learner's claim that a stroke the grader rejected was right: the request as sent
-    (strokes in canvas pixels), what the grader said, and the claim. Exported as labelled
-    real writing (``kanjiwrite data overrides``)."""
+    """A learner's claim that a stroke the grader rejected was right: the strokes graded
+    (the accepted ones and the claimed one, in the attempt's units), what the grader said,
+    and the claim. Written and read by the store only (``PracticeStore.add_override``,
+    ``PracticeStore.overrides``); exported as labelled real writing (``kanjiwrite data
+    overrides``). ``plausible``: the claim passed ``attempts.Attempt.claim_problem`` (claims
+    stored before migration 0006 did not, and are never exported)."""
 
     __tablename__ = "overrides"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -121,6 +141,9 @@ class OverrideRow(Base):
     attempt_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     log_index: Mapped[int | None] = mapped_column(Integer, nullable=True)  # in the review
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    plausible: Mapped[int] = mapped_column(Integer, default=0)
+    expected_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    matched_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 def is_sqlite(url: str) -> bool:

@@ -1,6 +1,8 @@
-"""Daily practice storage: FSRS cards, one per (learner, kanji), append-only review logs,
-and per-day counters, on the tables of ``db`` (SQLite file by default, PostgreSQL by URL;
-migrated once before the service starts: ``db.migrate``).
+"""Daily practice storage: FSRS cards, one per (learner, kanji), the attempt in progress at
+each card (``attempts``), append-only review logs, per-day counters, and learners' claims
+("I was right": the store alone writes and reads their format), on the tables of ``db``
+(SQLite file by default, PostgreSQL by URL; migrated once before the service starts:
+``db.migrate``).
 
 Logs are append-only so schedules can be recomputed and FSRS re-optimised later. Every
 method takes ``now`` so that time can be injected (tests simulate weeks).
@@ -16,17 +18,20 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import fsrs
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kanjiwrite.datasets.contract import DEFAULT_STRICTNESS
+from kanjiwrite.serving.attempts import Attempt
 from kanjiwrite.serving.db import (
+    AttemptRow,
     CardRow,
     Learner,
     OverrideRow,
@@ -36,7 +41,7 @@ from kanjiwrite.serving.db import (
     make_engine,
 )
 from kanjiwrite.serving.practice_stats import CardCounts, DayCounts, LearnerStats, learner_stats
-from kanjiwrite.serving.rating import GradedAttempt
+from kanjiwrite.serving.rating import MISSES_BEFORE_HINT, GradedAttempt, Rated
 
 SCHEDULER = fsrs.Scheduler(enable_fuzzing=False)  # deterministic intervals
 
@@ -49,16 +54,46 @@ class TodayQueue:
     reps: dict[str, int]  # reviews so far of each kanji listed (the demo's tracing level)
 
 
+EXAM_MODES = ("auto", "always", "never")  # auto: exam mode for cards past their 2nd review
+EXAM_AFTER_REPS = 2
+
+
 @dataclass
 class LearnerSettings:
     daily_new: int
     strictness: str
+    exam: str = "auto"
+    reveal_after: int = MISSES_BEFORE_HINT
+
+
+@dataclass
+class OverrideRecord:
+    """One exported claim (the format of ``datasets/overrides.py``): the strokes graded
+    (accepted ones, then the claimed one), labelled as the learner says; what the grader
+    said; ``claimant``, a number per learner within this export (never the learner's id),
+    and ``claimant_claims``, how many claims that learner made, so a retraining can weigh
+    or drop a learner."""
+
+    kanji: str
+    canvas: list[float]
+    strokes: list
+    labels: list[str]
+    grader_verdicts: list[str]
+    order: list[int]
+    p_correct: float
+    expected_index: int | None
+    matched_index: int | None
+    model_id: str
+    strictness: str
+    created_at: str
+    claimant: int
+    claimant_claims: int
 
 
 @dataclass
 class ReviewOutcome:
     kanji: str
-    rating: fsrs.Rating
+    rated: Rated
     due: datetime
     interval_days: float
     misses: list[int]
@@ -72,6 +107,10 @@ class DeckFull(Exception):
 
 class TooManyOverrides(Exception):
     pass
+
+
+class AttemptChanged(Exception):
+    """The attempt changed since it was read (another tab wrote to it)."""
 
 
 def token_hash(token: str) -> str:
@@ -162,16 +201,72 @@ class PracticeStore:
 
     def settings(self, learner_id: str) -> LearnerSettings:
         with self.sessions() as session:
-            learner = session.get(Learner, learner_id)
-            return LearnerSettings(
-                learner.daily_new if learner.daily_new is not None else self.daily_new,
-                learner.strictness or DEFAULT_STRICTNESS,
-            )
+            return self._settings(session.get(Learner, learner_id))
 
-    def update_settings(self, learner_id: str, daily_new: int, strictness: str) -> None:
+    def _settings(self, learner: Learner) -> LearnerSettings:
+        defaults = LearnerSettings(self.daily_new, DEFAULT_STRICTNESS)
+        return LearnerSettings(
+            defaults.daily_new if learner.daily_new is None else learner.daily_new,
+            learner.strictness or defaults.strictness,
+            learner.exam or defaults.exam,
+            learner.reveal_after or defaults.reveal_after,
+        )
+
+    def update_settings(self, learner_id: str, settings: LearnerSettings) -> None:
         with self.writes.begin() as session:
             learner = _lock_learner(session, learner_id)
-            learner.daily_new, learner.strictness = daily_new, strictness
+            learner.daily_new, learner.strictness = settings.daily_new, settings.strictness
+            learner.exam, learner.reveal_after = settings.exam, settings.reveal_after
+
+    def open_attempt(
+        self, learner_id: str, kanji: str, stroke_count: int, now: datetime
+    ) -> tuple[Attempt, int] | None:
+        """The attempt in progress at the learner's card and its version (``None``: no
+        such card). One is opened when there is none, or when the one there is was opened
+        on an earlier (UTC) day: the first try of each day decides. Exam mode follows the
+        learner's setting (``auto``: for cards past their second review)."""
+        with self.writes.begin() as session:
+            card = session.scalars(
+                select(CardRow).where(CardRow.learner_id == learner_id, CardRow.kanji == kanji)
+            ).one_or_none()
+            if card is None:
+                return None
+            row = session.scalars(
+                select(AttemptRow).where(AttemptRow.card_id == card.id)
+            ).one_or_none()
+            if row is not None and _aware(row.opened_at).date() == now.date():
+                return Attempt.from_json(json.loads(row.data)), row.version
+            exam = self._settings(session.get(Learner, learner_id)).exam
+            attempt = Attempt(
+                kanji,
+                stroke_count,
+                exam == "always" or (exam == "auto" and card.reps >= EXAM_AFTER_REPS),
+            )
+            data = json.dumps(attempt.to_json())
+            if row is None:
+                row = AttemptRow(card_id=card.id, learner_id=learner_id, version=0)
+                session.add(row)
+            row.opened_at, row.data, row.version = now, data, row.version + 1
+            session.flush()
+            return attempt, row.version
+
+    def save_attempt(self, learner_id: str, attempt: Attempt, version: int) -> int:
+        """Store a changed attempt read at ``version``; its new version (``AttemptChanged``
+        when it changed meanwhile: nothing is stored)."""
+        data = json.dumps(attempt.to_json(), separators=(",", ":"))
+        with self.writes.begin() as session:
+            card_id = select(CardRow.id).where(
+                CardRow.learner_id == learner_id, CardRow.kanji == attempt.kanji
+            )
+            done = session.execute(
+                update(AttemptRow)
+                .where(AttemptRow.card_id == card_id.scalar_subquery())
+                .where(AttemptRow.version == version)
+                .values(data=data, version=version + 1)
+            )
+            if done.rowcount != 1:
+                raise AttemptChanged("this attempt changed meanwhile (another tab?): reload it")
+        return version + 1
 
     def queue(self, learner_id: str, now: datetime, more: int = 0) -> TodayQueue:
         """Due reviews first (most overdue first), then new kanji up to today's limit (the
@@ -212,7 +307,7 @@ class PracticeStore:
         learner_id: str,
         kanji: str,
         attempt: GradedAttempt,
-        rating: fsrs.Rating,
+        rated: Rated,
         hints: int,
         duration_ms: int | None,
         model_id: str,
@@ -226,7 +321,7 @@ class PracticeStore:
         (callers look it up first with ``replay`` to spare the grading)."""
         try:
             return self._review(
-                learner_id, kanji, attempt, rating, hints, duration_ms, model_id, now, attempt_id
+                learner_id, kanji, attempt, rated, hints, duration_ms, model_id, now, attempt_id
             )
         except IntegrityError:  # this attempt id is stored already (a retry, or a race)
             if attempt_id is None:
@@ -246,7 +341,7 @@ class PracticeStore:
         due = _aware(log.reviewed_at) + timedelta(days=log.scheduled_days)
         return ReviewOutcome(
             log.kanji,
-            fsrs.Rating(log.rating),
+            Rated(fsrs.Rating(log.rating), json.loads(log.reasons or "[]")),
             due,
             round(log.scheduled_days, 4),
             json.loads(log.misses),
@@ -255,8 +350,9 @@ class PracticeStore:
         )
 
     def _review(
-        self, learner_id, kanji, attempt, rating, hints, duration_ms, model_id, now, attempt_id
+        self, learner_id, kanji, attempt, rated, hints, duration_ms, model_id, now, attempt_id
     ) -> ReviewOutcome | None:
+        rating = rated.rating
         with self.writes.begin() as session:
             row = session.scalars(
                 select(CardRow)
@@ -299,11 +395,13 @@ class PracticeStore:
                     scheduled_days=scheduled,
                     attempt_id=attempt_id,
                     complete=int(attempt.complete),
+                    reasons=json.dumps(rated.reasons),
                 )
             )
             self._count_day(session, learner_id, now, repeat=not first, recalled=not again)
+            session.execute(delete(AttemptRow).where(AttemptRow.card_id == row.id))
         return ReviewOutcome(
-            kanji, rating, card.due, round(scheduled, 4), attempt.misses, attempt.complete
+            kanji, rated, card.due, round(scheduled, 4), attempt.misses, attempt.complete
         )
 
     def _count_day(
@@ -323,14 +421,46 @@ class PracticeStore:
             )
         )
 
-    def add_override(self, row: OverrideRow, cap: int) -> int:
-        """Store an override (``TooManyOverrides`` past ``cap`` for the learner); its id."""
+    def add_override(
+        self,
+        learner_id: str,
+        attempt: Attempt,
+        index: int,
+        order: list[int],
+        strictness: str,
+        model_id: str,
+        now: datetime,
+        cap: int,
+    ) -> int:
+        """Store a plausible claim that stroke ``index`` of ``attempt`` was right (checked
+        by the caller: ``Attempt.claim_problem``), with the strokes graded with it and what
+        the grader said; ``TooManyOverrides`` past ``cap`` for the learner. Its id."""
+        graded = [*attempt.accepted, index]
+        said = attempt.graded[index]
+        row = OverrideRow(
+            learner_id=learner_id,
+            kanji=attempt.kanji,
+            strokes=json.dumps([attempt.strokes[i] for i in graded], separators=(",", ":")),
+            canvas_width=attempt.canvas[0],
+            canvas_height=attempt.canvas[1],
+            strictness=strictness,
+            verdicts=json.dumps(["correct"] * len(attempt.accepted) + [said.verdict]),
+            order=json.dumps(order),
+            p_correct=said.p_correct,
+            model_id=model_id,
+            claim="correct",
+            log_index=index,
+            created_at=now,
+            plausible=1,
+            expected_index=said.expected_index,
+            matched_index=said.matched_index,
+        )
         with self.writes.begin() as session:
-            _lock_learner(session, row.learner_id)
+            _lock_learner(session, learner_id)
             count = session.scalar(
                 select(func.count())
                 .select_from(OverrideRow)
-                .where(OverrideRow.learner_id == row.learner_id)
+                .where(OverrideRow.learner_id == learner_id)
             )
             if count >= cap:
                 raise TooManyOverrides(f"at most {cap} overrides per learner")
@@ -338,22 +468,38 @@ class PracticeStore:
             session.flush()
             return row.id
 
-    def overridden(self, learner_id: str, attempt_id: str) -> set[int]:
-        """Review-log indices of the strokes this learner overruled in ``attempt_id``."""
+    def overrides(self) -> list[OverrideRecord]:
+        """Every plausible claim, oldest first, for the export (see ``OverrideRecord``)."""
         with self.sessions() as session:
-            return set(
+            rows = list(
                 session.scalars(
-                    select(OverrideRow.log_index).where(
-                        OverrideRow.learner_id == learner_id,
-                        OverrideRow.attempt_id == attempt_id,
-                    )
+                    select(OverrideRow).where(OverrideRow.plausible == 1).order_by(OverrideRow.id)
                 )
             )
-
-    def overrides(self) -> list[OverrideRow]:
-        """Every override, oldest first (for the export)."""
-        with self.sessions() as session:
-            return list(session.scalars(select(OverrideRow).order_by(OverrideRow.id)))
+        claims = Counter(row.learner_id for row in rows)
+        claimants = {learner: n for n, learner in enumerate(dict.fromkeys(claims), start=1)}
+        records = []
+        for row in rows:
+            verdicts = json.loads(row.verdicts)
+            records.append(
+                OverrideRecord(
+                    kanji=row.kanji,
+                    canvas=[row.canvas_width, row.canvas_height],
+                    strokes=json.loads(row.strokes),
+                    labels=["correct"] * len(verdicts),  # accepted before, and claimed right
+                    grader_verdicts=verdicts,
+                    order=json.loads(row.order),
+                    p_correct=row.p_correct,
+                    expected_index=row.expected_index,
+                    matched_index=row.matched_index,
+                    model_id=row.model_id,
+                    strictness=row.strictness,
+                    created_at=_aware(row.created_at).isoformat(),
+                    claimant=claimants[row.learner_id],
+                    claimant_claims=claims[row.learner_id],
+                )
+            )
+        return records
 
     def stats(self, learner_id: str, now: datetime) -> LearnerStats:
         """The learner's stats from the cards and the per-day counters (never the logs)."""

@@ -27,8 +27,14 @@ from kanjiwrite.datasets.contract import (
 from kanjiwrite.datasets.kanjidic import SET_LABELS
 from kanjiwrite.datasets.strokes import as_stroke
 from kanjiwrite.models.order_rules import RULES
+from kanjiwrite.serving.attempts import GUIDES
+from kanjiwrite.serving.practice_store import EXAM_MODES
+from kanjiwrite.serving.rating import MISSES_BEFORE_HINT
 
 Verdict = Literal[LABELS]
+ExamMode = Literal[EXAM_MODES]
+Guide = Literal[GUIDES]
+Aid = Literal[("hint", "order", *GUIDES[1:])]
 Strictness = Literal[STRICTNESS]
 AttemptId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 OrderRule = Literal[tuple(RULES)]
@@ -207,6 +213,7 @@ class Contract(BaseModel):
     stroke_errors: list[str] = Field(description="Labels a rejected stroke can get")
     accept: float = Field(description="A stroke is correct when p_correct is at least this")
     strictness: list[str] = Field(description="Strictness levels, lenient to strict")
+    default_strictness: str = Field(description="The level used when none is chosen")
     thresholds: dict[str, float] = Field(description="This model's threshold per level")
     kanjivg_size: float = Field(description="Side of the reference box")
     points_per_stroke: int
@@ -260,6 +267,14 @@ class LearnerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     daily_new: int = Field(strict=True, ge=0, le=200, description="New kanji a day")
     strictness: Strictness = Field(description="How strictly strokes are graded")
+    exam: ExamMode = Field(
+        "auto",
+        description="Exam mode (no verdict until the kanji is done): auto (for cards past "
+        "their second review), always, never",
+    )
+    reveal_after: int = Field(
+        MISSES_BEFORE_HINT, ge=1, le=9, description="Misses on a stroke before it is revealed"
+    )
 
 
 class HardKanji(BaseModel):
@@ -268,29 +283,70 @@ class HardKanji(BaseModel):
     reviews: int
 
 
-class ReviewAttempt(StrokesOnCanvas):
-    """Every stroke the learner drew for this kanji, in order, wrong ones included (the
-    server grades them itself, so the rating cannot be faked)."""
+class AttemptView(BaseModel):
+    """The attempt in progress at a card (the first try of the day: leaving, reloading or
+    another tab come back to it)."""
+
+    kanji: str
+    exam: bool = Field(description="No verdicts until the review (send the strokes with it)")
+    reveal_after: int = Field(description="Misses on a stroke before it is revealed")
+    canvas: Canvas = Field(description="The attempt's canvas, in the units of ``strokes``")
+    strokes: list[list[list[float]]] = Field(description="The accepted strokes, in order")
+    drawn: int = Field(description="Strokes drawn so far, wrong ones included")
+    misses: list[int] = Field(description="Misses per reference stroke")
+    hints: int
+    order: bool = Field(description="The stroke order was watched")
+    guide: Guide = Field(description="The most tracing guide seen while writing")
+    claims: int = Field(description='Strokes counted right on the learner\'s word ("I was right")')
+    complete: bool
+
+
+class AttemptStrokes(StrokesOnCanvas):
+    """New strokes of the attempt in progress, graded in turn after its accepted ones."""
 
     model_config = ConfigDict(extra="forbid")
-    strokes: strokes_field(4 * MAX_STROKES, "Every stroke drawn, wrong ones included")
-    hints: int = Field(0, strict=True, ge=0, le=1000, description="Hints the learner asked for")
-    strictness: Strictness = DEFAULT_STRICTNESS
+    strokes: strokes_field(8, "New strokes, in writing order")
+
+
+class AttemptGraded(BaseModel):
+    strokes: list[StrokeVerdict] = Field(description="Each new stroke; index: in the attempt")
+    accepted: int = Field(description="Strokes accepted so far")
+    misses: list[int] = Field(description="Misses per reference stroke")
+    complete: bool
+    claimable: bool = Field(
+        description='The newest stroke may be claimed right ("I was right"): rejected, not a '
+        "tap, and plausibly the stroke that was due"
+    )
+
+
+class AidUsed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    aid: Aid = Field(description="hint, order (the whole stroke order), or a guide seen")
+
+
+class ReviewAttempt(StrokesOnCanvas):
+    """Record the review of the attempt in progress. Its strokes were graded one by one
+    (``/attempt/strokes``): send none. Otherwise (exam mode, or a client that grades at the
+    end) send every stroke drawn, in order, wrong ones included: the server grades them."""
+
+    model_config = ConfigDict(extra="forbid")
+    strokes: strokes_field(4 * MAX_STROKES, "Every stroke drawn, wrong ones included") = Field(
+        default_factory=list
+    )
+    hints: int = Field(
+        0, strict=True, ge=0, le=1000, description="Hints not recorded with the attempt"
+    )
+    strictness: Strictness | None = Field(None, description="Default: the learner's setting")
     duration_ms: int | None = Field(None, strict=True, ge=0, le=86_400_000)
     attempt_id: AttemptId | None = Field(
         None,
-        description="The client's id for this attempt (e.g. a UUID): a repeat of the same id "
+        description="The client's id for this review (e.g. a UUID): a repeat of the same id "
         "returns the first result and stores nothing",
     )
     accepted: list[StrictBool] | None = Field(
         None,
         description="Which strokes the client accepted (one per stroke): lets the server "
         "grade the whole attempt in one batched inference (it checks every verdict itself)",
-    )
-    overridden: list[Annotated[int, Field(strict=True, ge=0)]] = Field(
-        default_factory=list,
-        description="Strokes (indices) the learner overruled with POST /v1/me/overrides "
-        "under this attempt_id: they count as right",
     )
 
     @model_validator(mode="after")
@@ -300,22 +356,13 @@ class ReviewAttempt(StrokesOnCanvas):
         return self
 
 
-class OverrideRequest(StrokesOnCanvas):
-    """'I was right': the request whose newest stroke the grader rejected, as it was sent
-    to /v1/score, and (in practice) where that stroke is in the attempt."""
+class OverrideRequest(BaseModel):
+    """'I was right': claim that a stroke of the attempt in progress at ``kanji`` is right
+    (the newest one, rejected, plausibly the stroke that was due)."""
 
     model_config = ConfigDict(extra="forbid")
     kanji: str = Field(min_length=1, max_length=1)
-    strokes: strokes_field(MAX_STROKES, "The strokes sent for grading; the last is claimed right")
-    strictness: Strictness = DEFAULT_STRICTNESS
-    attempt_id: AttemptId | None = None
-    log_index: int | None = Field(
-        None,
-        strict=True,
-        ge=0,
-        le=4 * MAX_STROKES,
-        description="The stroke's index in the attempt's review",
-    )
+    log_index: int = Field(strict=True, ge=0, description="The stroke's index in the attempt")
 
 
 class OverrideStored(BaseModel):
@@ -323,15 +370,22 @@ class OverrideStored(BaseModel):
     kanji: str
     verdict_overruled: Verdict
     p_correct: float
+    accepted: int = Field(description="Strokes accepted so far, the claimed one included")
+    complete: bool
 
 
 class ReviewResult(BaseModel):
     rating: Literal["Again", "Hard", "Good", "Easy"]
+    reasons: list[str] = Field(description="Why this rating, in words")
+    explanation: str = Field(description='The rating and its reasons: "Hard: you used the outline"')
     misses: list[int] = Field(description="Misses per reference stroke")
     complete: bool
     due: str = Field(description="Next review (ISO 8601, UTC)")
     interval_days: float
     replayed: bool = Field(False, description="This attempt id was reviewed before: not stored")
+    strokes: list[StrokeVerdict] = Field(
+        default_factory=list, description="Exam mode: the verdict of every stroke sent"
+    )
 
 
 class Stats(BaseModel):

@@ -108,7 +108,6 @@ class Scorer:
         canvas: tuple[float, float],
         strictness: str,
         claimed: list[bool] | None = None,
-        overruled: set[int] | None = None,
     ) -> GradedAttempt:
         """Replay a whole practice attempt as the demo runs it (``rating.grade_attempt``)."""
         ref = self.reference(kanji)
@@ -120,7 +119,6 @@ class Scorer:
             canvas,
             self.thresholds[strictness],
             claimed,
-            overruled,
             self.partners(kanji),
         )
         self.observe(time.perf_counter() - started)

@@ -48,6 +48,27 @@ async def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> Resp
     return score_response(scorer, body.kanji, result, explained)
 
 
+def stroke_verdicts(
+    result: GradeResult, explained: list[tuple[str | None, str]]
+) -> list[StrokeVerdict]:
+    """Each stroke of a graded request as the API says it, with its rule and message
+    (``messages.explain``)."""
+    return [
+        StrokeVerdict(
+            index=s.index,
+            verdict=s.verdict,
+            correct=s.correct,
+            p_correct=round(s.p_correct, 4),
+            expected_index=s.expected_index,
+            matched_index=s.matched_index,
+            rule=rule,
+            lookalike=s.lookalike,
+            message=message,
+        )
+        for s, (rule, message) in zip(result.strokes, explained, strict=True)
+    ]
+
+
 def score_response(
     scorer: Scorer, kanji: str, result: GradeResult, explained: list[tuple[str | None, str]]
 ) -> Response:
@@ -56,20 +77,7 @@ def score_response(
         kanji=kanji,
         model_id=scorer.model_id,
         model_version=scorer.model_version,
-        strokes=[
-            StrokeVerdict(
-                index=s.index,
-                verdict=s.verdict,
-                correct=s.correct,
-                p_correct=round(s.p_correct, 4),
-                expected_index=s.expected_index,
-                matched_index=s.matched_index,
-                rule=rule,
-                lookalike=s.lookalike,
-                message=message,
-            )
-            for s, (rule, message) in zip(result.strokes, explained, strict=True)
-        ],
+        strokes=stroke_verdicts(result, explained),
         missing=result.missing,
         complete=result.complete,
     )

@@ -1,6 +1,7 @@
 """Daily practice: the rating rule, FSRS over simulated weeks, concurrency, the endpoints."""
 
 import itertools
+import json
 import os
 import sqlite3
 import threading
@@ -18,27 +19,37 @@ from kanjiwrite.serving.app import create_app
 from kanjiwrite.serving.db import migrate
 from kanjiwrite.serving.practice_routes import clock
 from kanjiwrite.serving.practice_store import PracticeStore
-from kanjiwrite.serving.rating import GradedAttempt, grade_attempt, rate_attempt
+from kanjiwrite.serving.rating import GradedAttempt, Help, Rated, grade_attempt, rate
 from kanjiwrite.serving.settings import Settings, shipped_model
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
-    ("misses", "hints", "complete", "duration", "rating"),
+    ("misses", "complete", "duration", "aids", "rating", "reason"),
     [
-        ([0, 0, 0], 0, True, 9000, fsrs.Rating.Good),
-        ([0, 0, 0], 0, True, 3000, fsrs.Rating.Easy),  # fast: <= 1.5 s a stroke
-        ([0, 1, 0], 0, True, 3000, fsrs.Rating.Hard),
-        ([1, 1, 0], 0, True, None, fsrs.Rating.Hard),
-        ([1, 1, 1], 0, True, None, fsrs.Rating.Again),  # three misses in all
-        ([0, 3, 0], 0, True, None, fsrs.Rating.Again),  # the hint shown after 3 misses
-        ([0, 0, 0], 1, True, None, fsrs.Rating.Again),  # a hint asked for
-        ([0, 0, 0], 0, False, None, fsrs.Rating.Again),  # not finished
+        ([0, 0, 0], True, 9000, Help(), fsrs.Rating.Good, "every stroke right"),
+        ([0, 0, 0], True, 3000, Help(), fsrs.Rating.Easy, "fast"),  # <= 1.5 s a stroke
+        ([0, 1, 0], True, 3000, Help(), fsrs.Rating.Hard, "1 miss"),
+        ([1, 1, 0], True, None, Help(), fsrs.Rating.Hard, "2 misses"),
+        ([1, 1, 1], True, None, Help(), fsrs.Rating.Again, "3 misses and hints"),
+        ([0, 3, 0], True, None, Help(), fsrs.Rating.Again, "stroke 2 revealed"),
+        ([0, 1, 0], True, None, Help(reveal_after=1), fsrs.Rating.Again, "revealed after 1"),
+        ([0, 0, 0], True, None, Help(hints=1), fsrs.Rating.Hard, "you asked for 1 hint"),
+        ([0, 1, 0], True, None, Help(hints=2), fsrs.Rating.Again, "3 misses and hints"),
+        ([0, 0, 0], True, 3000, Help(guide="outline"), fsrs.Rating.Hard, "you used the outline"),
+        ([0, 0, 0], True, 3000, Help(guide="faded"), fsrs.Rating.Hard, "the faded guide"),
+        ([0, 0, 0], True, 3000, Help(order=True), fsrs.Rating.Again, "stroke order"),
+        ([0, 0, 0], True, 3000, Help(overruled=1), fsrs.Rating.Good, "on your word"),
+        ([0, 0, 0], False, None, Help(), fsrs.Rating.Again, "not finished"),
     ],
 )
-def test_rating_rule(misses, hints, complete, duration, rating):
-    assert rate_attempt(misses, hints, complete, duration) == rating
+def test_rating_table(misses, complete, duration, aids, rating, reason):
+    """One table: misses, hints, the guide, the stroke order and claims each cap the rating,
+    and the reasons say which did."""
+    rated = rate(misses, complete, duration, aids)
+    assert rated.rating == rating and reason in rated.explanation, rated.explanation
+    assert rated.explanation.startswith(rating.name + ": ")
 
 
 @pytest.fixture
@@ -175,7 +186,7 @@ def test_concurrent_reviews_of_one_card_are_all_kept(tmp_path, backend):
                 learner,
                 "書",
                 GradedAttempt([0] * 10, True, 10, 10, 1),
-                fsrs.Rating.Good,
+                Rated(fsrs.Rating.Good, []),
                 0,
                 None,
                 "test",
@@ -267,9 +278,9 @@ def test_a_replayed_review_stores_nothing_and_answers_as_the_first_time(app_and_
 
 
 def test_implausibly_fast_attempts_earn_no_easy():
-    assert rate_attempt([0, 0, 0], 0, True, 0) == fsrs.Rating.Good  # 0 ms: not a human
-    assert rate_attempt([0, 0, 0], 0, True, 300) == fsrs.Rating.Good  # 100 ms a stroke
-    assert rate_attempt([0, 0, 0], 0, True, 900) == fsrs.Rating.Easy  # 300 ms a stroke
+    assert rate([0, 0, 0], True, 0).rating == fsrs.Rating.Good  # 0 ms: not a human
+    assert rate([0, 0, 0], True, 300).rating == fsrs.Rating.Good  # 100 ms a stroke
+    assert rate([0, 0, 0], True, 900).rating == fsrs.Rating.Easy  # 300 ms a stroke
 
 
 def sequential_replay(predict, ref, strokes, canvas, accept):
@@ -307,8 +318,8 @@ def test_batched_replay_grades_as_one_call_per_stroke_would(pack):
             assert got.strokes_graded <= ref.stroke_count + 3
             if sum(misses) < 3:  # below the miss that settles Again, every stroke is graded
                 assert (got.misses, got.complete) == (misses, complete), (kanji, claims)
-            assert rate_attempt(got.misses, 0, got.complete, None) == rate_attempt(
-                misses, 0, complete, None
+            assert (
+                rate(got.misses, got.complete, None).rating == rate(misses, complete, None).rating
             )
             calls = {"one call": 1, "per stroke": got.strokes_graded}.get(mode)
             assert calls is None or got.inference_calls == calls, (kanji, mode)
@@ -364,51 +375,241 @@ def test_deck_cap_and_rate_limits_answer_4xx(tmp_path, pack):
         assert [client.post("/v1/learners").status_code for _ in range(3)] == [201, 201, 429]
 
 
-def test_i_was_right_is_stored_capped_limited_and_counts_in_the_review(tmp_path, pack):
-    """An override stores the claim with what the grader said; in the review of the same
-    attempt the overruled stroke counts as right; claims without a stored override are
-    refused; the cap and the rate limit answer 4xx."""
+def stroke(client, auth, kanji, points, canvas=400):
+    """Draw one stroke of the attempt in progress at ``kanji``: the response."""
+    body = {"strokes": [points], "canvas": {"width": canvas, "height": canvas}}
+    return client.post(f"/v1/me/cards/{kanji}/attempt/strokes", json=body, headers=auth)
+
+
+def test_i_was_right_is_a_bounded_claim_about_the_attempt_in_progress(tmp_path, pack):
+    """A backwards stroke (matched to the due stroke) may be claimed: stored with what the
+    grader said, it counts as right but the rating stays at Good; an accepted stroke, an
+    older one, a third claim, the learner cap and the rate limit answer 4xx."""
     url = f"sqlite:///{tmp_path}/overrides.db"
     migrate(url)
-    settings = Settings(database_url=url, max_overrides_per_learner=2)
+    settings = Settings(database_url=url, max_overrides_per_learner=3)
     with TestClient(create_app(settings)) as client:
         auth = sign_up(client)
-        client.post("/v1/me/cards", json={"kanji": ["十"]}, headers=auth)
+        client.post("/v1/me/cards", json={"kanji": list("十口")}, headers=auth)
         right = written(pack, "十")
         backwards = written(pack, "十", wrong=True)[0]
-        body = {"kanji": "十", "strokes": [backwards], "canvas": {"width": 400, "height": 400}}
-        claim = {**body, "attempt_id": "attempt-0001", "log_index": 0}
+        missed = stroke(client, auth, "十", backwards).json()
+        assert missed["strokes"][0]["verdict"] == "wrong_direction" and missed["claimable"]
+        claim = {"kanji": "十", "log_index": 0}
         stored = client.post("/v1/me/overrides", json=claim, headers=auth)
         assert stored.status_code == 201, stored.text
         assert stored.json()["verdict_overruled"] == "wrong_direction"
-        accepted = client.post(
-            "/v1/me/overrides", json={**body, "strokes": right[:1]}, headers=auth
-        )
-        assert accepted.status_code == 422 and "already accepts" in accepted.text
-        review = {
-            "strokes": [backwards, right[1]],
-            "canvas": {"width": 400, "height": 400},
-            "duration_ms": 9000,
-            "accepted": [True, True],
-            "overridden": [0],
-        }
-        unknown = client.post(
-            "/v1/me/cards/十/reviews", json={**review, "attempt_id": "attempt-9999"}, headers=auth
-        )
-        assert unknown.status_code == 422 and "no stored override" in unknown.text
+        assert stored.json()["accepted"] == 1
+        again = client.post("/v1/me/overrides", json=claim, headers=auth)
+        assert again.status_code == 422  # accepted now
+        assert stroke(client, auth, "十", right[1]).json()["complete"]
         result = client.post(
-            "/v1/me/cards/十/reviews", json={**review, "attempt_id": "attempt-0001"}, headers=auth
+            "/v1/me/cards/十/reviews", json={"duration_ms": 3000}, headers=auth
         ).json()
-        assert result["complete"] and result["misses"] == [0, 0] and result["rating"] == "Good"
-        client.post("/v1/me/overrides", json=claim, headers=auth)
-        full = client.post("/v1/me/overrides", json=claim, headers=auth)
-        assert full.status_code == 422 and "at most 2" in full.text
+        assert result["complete"] and result["misses"] == [0, 0]
+        assert result["rating"] == "Good" and "on your word" in result["explanation"]
+        # 口: three plausible backwards strokes, two claims at most per attempt
+        backwards = written(pack, "口", wrong=True)
+        codes = []
+        for k in range(3):
+            index = stroke(client, auth, "口", backwards[k]).json()["strokes"][0]["index"]
+            codes.append(
+                client.post(
+                    "/v1/me/overrides", json={"kanji": "口", "log_index": index}, headers=auth
+                ).status_code
+            )
+        assert codes == [201, 201, 422], codes
         metrics = client.get("/metrics").text
-        assert 'kanjiwrite_overrides_total{kanji="十"} 2.0' in metrics
+        assert 'kanjiwrite_overrides_total{kanji="十"} 1.0' in metrics
     with TestClient(create_app(Settings(database_url=url, rate_limit_overrides="1/minute"))) as c:
         auth = sign_up(c)
         codes = [c.post("/v1/me/overrides", json=claim, headers=auth).status_code for _ in range(2)]
-        assert codes == [201, 429]
+        assert codes == [404, 429]  # 十 is not in this learner's deck, then the limit
+
+
+def export(url, out):
+    from typer.testing import CliRunner
+
+    from kanjiwrite.cli import app
+
+    result = CliRunner().invoke(
+        app, ["data", "overrides", "--out", str(out), "--database-url", url]
+    )
+    assert result.exit_code == 0, result.output
+    path = out / "overrides.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_ten_taps_claimed_right_end_at_again_with_no_training_data(tmp_path, pack):
+    """Issue #23, finding 1: tap the middle of 書 and press "I was right", ten times: every
+    claim is refused, the review is Again (or Hard), nothing is exported for training."""
+    url = f"sqlite:///{tmp_path}/taps.db"
+    migrate(url)
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        auth = sign_up(client)
+        client.post("/v1/me/cards", json={"kanji": ["書"]}, headers=auth)
+        refused = []
+        for _ in range(10):
+            tap = stroke(client, auth, "書", [[200, 200]]).json()
+            assert not tap["strokes"][0]["correct"] and not tap["claimable"]
+            index = tap["strokes"][0]["index"]
+            claimed = client.post(
+                "/v1/me/overrides", json={"kanji": "書", "log_index": index}, headers=auth
+            )
+            refused.append(claimed.status_code)
+        assert refused == [422] * 10
+        review = client.post("/v1/me/cards/書/reviews", json={"duration_ms": 9000}, headers=auth)
+        assert review.json()["rating"] in ("Again", "Hard"), review.text
+    assert export(url, tmp_path / "out") == []
+
+
+def test_a_claim_names_a_stroke_of_this_kanjis_attempt(tmp_path, pack):
+    """Issue #23, finding 1: a scribble drawn at 一 cannot be claimed in a review of 体, and
+    a review cannot send strokes of its own over an attempt graded stroke by stroke."""
+    url = f"sqlite:///{tmp_path}/cross.db"
+    migrate(url)
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        auth = sign_up(client)
+        client.post("/v1/me/cards", json={"kanji": list("一体")}, headers=auth)
+        scribble = [[100 + 40 * (i % 2), 100 + 10 * i] for i in range(20)]
+        assert stroke(client, auth, "一", scribble).status_code == 200
+        cross = client.post("/v1/me/overrides", json={"kanji": "体", "log_index": 0}, headers=auth)
+        assert 400 <= cross.status_code < 500, cross.text
+        old_style = {"kanji": "体", "strokes": [scribble], "attempt_id": "attempt-0001"}
+        assert client.post("/v1/me/overrides", json=old_style, headers=auth).status_code == 422
+        stroke(client, auth, "体", scribble)
+        whole = {"strokes": written(pack, "体"), "canvas": {"width": 400, "height": 400}}
+        rewritten = client.post("/v1/me/cards/体/reviews", json=whole, headers=auth)
+        assert rewritten.status_code == 409, rewritten.text
+        review = client.post("/v1/me/cards/体/reviews", json={}, headers=auth).json()
+        assert review["rating"] == "Again" and not review["complete"]
+
+
+def test_the_first_try_of_the_day_decides(app_and_time, pack):
+    """Issue #23, finding 2: two misses, then Next (the queue, another card) or a reload
+    (the attempt opened again): coming back and writing cleanly is still Hard; the next day
+    starts a new first try."""
+    client, now = app_and_time
+    auth = sign_up(client)
+    client.post("/v1/me/cards", json={"kanji": list("十口")}, headers=auth)
+    opened = client.post("/v1/me/cards/十/attempt", headers=auth).json()
+    assert opened["drawn"] == 0 and not opened["exam"]
+    backwards = written(pack, "十", wrong=True)[0]
+    for _ in range(2):
+        assert not stroke(client, auth, "十", backwards).json()["strokes"][0]["correct"]
+    client.get("/v1/me/queue", headers=auth)  # Next: another card
+    client.post("/v1/me/cards/口/attempt", headers=auth)
+    now["t"] += timedelta(minutes=20)
+    back = client.post("/v1/me/cards/十/attempt", headers=auth).json()  # reload, a new tab
+    assert back["drawn"] == 2 and back["misses"] == [2, 0]
+    for points in written(pack, "十"):
+        stroke(client, auth, "十", points)
+    review = client.post("/v1/me/cards/十/reviews", json={"duration_ms": 9000}, headers=auth)
+    assert review.json()["rating"] == "Hard" and "2 misses" in review.json()["explanation"]
+    fresh = client.post("/v1/me/cards/十/attempt", headers=auth).json()  # reviewed: a new one
+    assert fresh["drawn"] == 0
+    stroke(client, auth, "十", backwards)
+    now["t"] += timedelta(days=1)  # an attempt left yesterday: today's first try is new
+    assert client.post("/v1/me/cards/十/attempt", headers=auth).json()["misses"] == [0, 0]
+
+
+def test_help_recorded_with_the_attempt_lowers_the_rating(app_and_time, pack):
+    client, _ = app_and_time
+    auth = sign_up(client)
+    client.post("/v1/me/cards", json={"kanji": list("十口")}, headers=auth)
+    client.post("/v1/me/cards/十/attempt/aids", json={"aid": "outline"}, headers=auth)
+    view = client.post("/v1/me/cards/十/attempt/aids", json={"aid": "faded"}, headers=auth).json()
+    assert view["guide"] == "outline"  # the most help seen counts
+    for points in written(pack, "十"):
+        stroke(client, auth, "十", points)
+    review = client.post("/v1/me/cards/十/reviews", json={"duration_ms": 3000}, headers=auth)
+    assert review.json()["explanation"] == "Hard: you used the outline"
+    client.post("/v1/me/cards/口/attempt/aids", json={"aid": "order"}, headers=auth)
+    for points in written(pack, "口"):
+        stroke(client, auth, "口", points)
+    review = client.post("/v1/me/cards/口/reviews", json={}, headers=auth).json()
+    assert review["rating"] == "Again" and "stroke order" in review["explanation"]
+    bad = client.post("/v1/me/cards/口/attempt/aids", json={"aid": "peek"}, headers=auth)
+    assert bad.status_code == 422
+
+
+def test_exam_mode_has_no_verdicts_until_the_review(app_and_time, pack):
+    """Exam mode (the default past a card's second review, or always by setting): strokes
+    are sent with the review, which answers with every stroke's verdict."""
+    client, _ = app_and_time
+    auth = sign_up(client)
+    client.post("/v1/me/cards", json={"kanji": ["口"]}, headers=auth)
+    settings = {"daily_new": 10, "strictness": "standard", "exam": "always", "reveal_after": 2}
+    assert client.put("/v1/me/settings", json=settings, headers=auth).json() == settings
+    view = client.post("/v1/me/cards/口/attempt", headers=auth).json()
+    assert view["exam"] and view["reveal_after"] == 2
+    assert stroke(client, auth, "口", written(pack, "口")[0]).status_code == 409
+    strokes = written(pack, "口")
+    strokes[1] = strokes[1][::-1]  # one stroke backwards
+    body = {"strokes": strokes, "canvas": {"width": 400, "height": 400}, "duration_ms": 9000}
+    review = client.post("/v1/me/cards/口/reviews", json=body, headers=auth).json()
+    assert [s["verdict"] for s in review["strokes"]][1] == "wrong_direction"
+    assert review["rating"] == "Hard" and review["misses"] == [0, 1, 0]
+    auto = {**settings, "exam": "auto"}
+    client.put("/v1/me/settings", json=auto, headers=auth)
+    assert not client.post("/v1/me/cards/口/attempt", headers=auth).json()["exam"]  # 1 review
+    client.post(
+        "/v1/me/cards/口/reviews", json={**body, "strokes": written(pack, "口")}, headers=auth
+    )
+    assert client.post("/v1/me/cards/口/attempt", headers=auth).json()["exam"]  # past the 2nd
+
+
+def test_an_attempt_is_kept_compactly_and_capped(app_and_time, pack):
+    client, _ = app_and_time
+    auth = sign_up(client)
+    client.post("/v1/me/cards", json={"kanji": ["十"]}, headers=auth)
+    dense = [[40 + i / 100, 100 + (i % 2) / 100] for i in range(4000)]  # 4000 points, 1 px
+    stroke(client, auth, "十", dense)
+    db = sqlite3.connect(client.app.state.settings.database_url.removeprefix("sqlite:///"))
+    (data,) = db.execute("SELECT data FROM attempts").fetchone()
+    assert len(data) < 2000  # repeats at the kept resolution are dropped
+    wide = [[(i * 7919) % 400, (i * 104729) % 400] for i in range(3900)]  # every point new
+    codes = [stroke(client, auth, "十", wide).status_code for _ in range(3)]
+    assert codes == [200, 200, 422], codes  # 8000 points at most
+    (data,) = db.execute("SELECT data FROM attempts").fetchone()
+    assert len(data) < 100_000
+    db.close()
+
+
+def test_only_plausible_claims_are_exported_with_per_claimant_counts(tmp_path, pack):
+    url = f"sqlite:///{tmp_path}/export.db"
+    migrate(url)
+    with TestClient(create_app(Settings(database_url=url))) as client:
+        for learner, kanji in enumerate(("十", "口")):
+            auth = sign_up(client)
+            client.post("/v1/me/cards", json={"kanji": [kanji]}, headers=auth)
+            for k in range(learner + 1):
+                index = stroke(client, auth, kanji, written(pack, kanji, wrong=True)[k])
+                client.post(
+                    "/v1/me/overrides",
+                    json={"kanji": kanji, "log_index": index.json()["strokes"][0]["index"]},
+                    headers=auth,
+                )
+    db = sqlite3.connect(url.removeprefix("sqlite:///"))
+    sizes = [n for (n,) in db.execute("SELECT length(strokes) FROM overrides")]
+    assert len(sizes) == 3 and max(sizes) < 5000  # the attempt's compact strokes, not a body
+    db.execute(  # a claim stored before migration 0006: never checked, never exported
+        "INSERT INTO overrides (learner_id, kanji, strokes, canvas_width, canvas_height, "
+        'strictness, verdicts, "order", p_correct, model_id, claim, created_at) VALUES '
+        "('x', '一', '[[[1, 1]]]', 400, 400, 'standard', '[\"extra\"]', '[0]', 0.01, 'm', "
+        "'correct', '2026-01-01 00:00:00')"
+    )
+    db.commit()
+    db.close()
+    records = export(url, tmp_path / "out")
+    assert [(r["kanji"], r["claimant"], r["claimant_claims"]) for r in records] == [
+        ("十", 1, 1),
+        ("口", 2, 2),
+        ("口", 2, 2),
+    ]
+    assert all(r["labels"] == ["correct"] * len(r["strokes"]) for r in records)
+    assert "learner_id" not in json.dumps(records)
+    assert "Claims per claimant (2 learners" in (tmp_path / "out" / "README.md").read_text()
 
 
 def test_settings_study_more_and_stats_for_the_stats_view(app_and_time, pack):
@@ -417,8 +618,10 @@ def test_settings_study_more_and_stats_for_the_stats_view(app_and_time, pack):
     assert client.get("/v1/me/settings", headers=auth).json() == {
         "daily_new": 10,
         "strictness": "standard",
+        "exam": "auto",
+        "reveal_after": 3,
     }
-    saved = {"daily_new": 3, "strictness": "strict"}
+    saved = {"daily_new": 3, "strictness": "strict", "exam": "never", "reveal_after": 2}
     assert client.put("/v1/me/settings", json=saved, headers=auth).json() == saved
     assert client.get("/v1/me/settings", headers=auth).json() == saved
     bad = client.put("/v1/me/settings", json={"daily_new": -1, "strictness": "x"}, headers=auth)

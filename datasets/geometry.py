@@ -178,7 +178,10 @@ def relations(strokes: list[np.ndarray], char_size: float) -> dict[str, set]:
     upper = np.triu(np.ones((len(strokes),) * 2, bool), 1)
     turn = np.abs(angle[:, None] - angle[None, :])
     parallel = (
-        upper & straight[:, None] & straight[None, :] & (np.minimum(turn, 180 - turn) <= PARALLEL_DEG)
+        upper
+        & straight[:, None]
+        & straight[None, :]
+        & (np.minimum(turn, 180 - turn) <= PARALLEL_DEG)
     )
     longer = parallel & (lengths[:, None] >= LONGER * lengths[None, :])
     shorter = parallel & ~longer & (lengths[None, :] >= LONGER * lengths[:, None])

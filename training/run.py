@@ -76,7 +76,7 @@ def train_and_evaluate(
                 out_dir / "evaluation",
                 tegaki=tegaki,
                 attempts=cfg.eval_attempts,
-                threads=max(cfg.run.threads, os.cpu_count() or 1),  # training is over
+                threads=cfg.run.threads,
                 held_out=cfg.eval_held_out,
             )
         if tracker is not None:

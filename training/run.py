@@ -66,6 +66,8 @@ def train_and_evaluate(
     requests = StopRequests()
     context = open_tracking(cfg, resume, tegaki, name) if track else nullcontext()
     with requests.installed(), context as tracker:
+        if tracker is not None:
+            requests.on_interrupt.append(lambda: tracker.end("KILLED"))
         best = train(cfg, out_dir, resume, tracker, deadline, requests)
         run_id = tracker.run_id if tracker is not None else None
         checkpoint = load_checkpoint(best)

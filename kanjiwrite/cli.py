@@ -264,7 +264,7 @@ def train(
     """Train the grader (DDP under torchrun), then evaluate it on rank 0, tracked in MLflow
     unless --no-track (the evaluation runs either way). SIGTERM or Ctrl-C stops training
     after the current step: saved, calibrated, logged, the MLflow run KILLED."""
-    from kanjiwrite.training.interrupts import EXIT_CODES
+    from kanjiwrite.training.interrupts import EXIT_CODES, Interrupted
     from kanjiwrite.training.run import train_and_evaluate
 
     if register and not track:
@@ -276,7 +276,11 @@ def train(
         if not calibration.is_dir():
             raise typer.BadParameter(f"{calibration} is not a folder", param_hint="--calibration")
         cfg.data.calibration = str(calibration.resolve())
-    result = train_and_evaluate(cfg, resume, tegaki, track, deadline)
+    try:
+        result = train_and_evaluate(cfg, resume, tegaki, track, deadline)
+    except Interrupted as error:  # a second signal, or one after the training loop
+        typer.echo(f"stopped at once by {error} (the MLflow run is KILLED)", err=True)
+        raise typer.Exit(EXIT_CODES[str(error)]) from None
     if result.checkpoint is None:
         typer.echo("nothing trained, nothing evaluated")
         return

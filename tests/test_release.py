@@ -104,6 +104,7 @@ def test_registered_model_predicts_through_pyfunc_for_any_stroke_count(released,
     model = tracking.pyfunc.load_model("models:/kanjiwrite-grader@candidate")
     inputs = model.metadata.get_input_schema().input_names()
     assert inputs == ["drawn", "drawn_mask", "reference", "reference_mask"]
+    assert model.metadata.saved_input_example_info is not None  # logged with the model
     runtime = onnx_predict(released["out"] / "grader.onnx")
     ref = pack["書"]
     for drawn in (2, 7):  # two stroke counts, two accepted orders or one: open axes

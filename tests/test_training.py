@@ -295,8 +295,11 @@ def test_stop_requests_defer_the_first_signal_and_raise_on_the_second():
         assert requests.signal == "SIGINT"
         with pytest.raises(Interrupted):
             os.kill(os.getpid(), signal.SIGINT)
+    ended = []
+    requests.on_interrupt.append(lambda: ended.append("KILLED"))  # e.g. the MLflow run
     with requests.installed(), pytest.raises(Interrupted):  # outside the loop: at once
         os.kill(os.getpid(), signal.SIGTERM)
+    assert ended == ["KILLED"]
 
 
 def test_sigterm_saves_calibrates_and_marks_the_run_killed(tmp_path, pack):

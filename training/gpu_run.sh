@@ -50,6 +50,16 @@ shared_data() {  # the first existing shared/data/<part> beside or above the che
   done
   return 0
 }
+training_left() {  # seconds the plan leaves for training after $1 s of start-up
+  echo $((limit - $1 - calibrate_s - evaluate_s - register_s - margin_s))
+}
+refuse_unless_it_adds_up() {
+  if [ "$(training_left "$1")" -lt 10 ]; then
+    echo "the budget does not add up: TIMEOUT $limit s - start-up $1 - calibration $calibrate_s - evaluation $evaluate_s - registration $register_s - margin $margin_s leaves $(training_left "$1") s to train" >&2
+    exit 2
+  fi
+}
+refuse_unless_it_adds_up 0  # before installing anything
 calibration=${CALIBRATION-$(shared_data tegaki-handwriting/train)}
 tegaki=${TEGAKI-$(shared_data tegaki-handwriting/eval)}
 
@@ -81,11 +91,8 @@ nproc=${NPROC:-$("$python" -c 'import torch; print(max(torch.cuda.device_count()
 
 now=$(date +%s)
 startup=$((now - started))
-train_s=$((limit - startup - calibrate_s - evaluate_s - register_s - margin_s))
-if [ "$train_s" -lt 10 ]; then
-  echo "the budget does not add up: TIMEOUT $limit s - start-up $startup - calibration $calibrate_s - evaluation $evaluate_s - registration $register_s - margin $margin_s leaves $train_s s to train" >&2
-  exit 2
-fi
+refuse_unless_it_adds_up "$startup"
+train_s=$(training_left "$startup")
 cd "$out"  # the MLflow store (mlflow.db, mlruns/) lands here
 export MLFLOW_TRACKING_URI="sqlite:///$out/mlflow.db" MLFLOW_DISABLE_TELEMETRY=true
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}

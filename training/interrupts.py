@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -27,6 +28,10 @@ class StopRequests:
     def __init__(self) -> None:
         self.signal: str | None = None
         self._deferring = False
+        # run before ``Interrupted`` is raised (e.g. ending the MLflow run as KILLED): an
+        # exception raised in a signal handler can land where it is swallowed (a garbage
+        # collection callback), and the process is then killed without unwinding
+        self.on_interrupt: list[Callable[[], object]] = []
 
     def _handle(self, number: int, frame) -> None:
         name = signal.Signals(number).name
@@ -35,6 +40,8 @@ class StopRequests:
             print(f"{name}: stopping after this step (send it again to stop at once)", flush=True)
             return
         self.signal = self.signal or name
+        for callback in self.on_interrupt:
+            callback()
         raise Interrupted(name)
 
     @contextmanager

@@ -66,6 +66,8 @@ def train_and_evaluate(
     requests = StopRequests()
     context = open_tracking(cfg, resume, tegaki, name) if track else nullcontext()
     with requests.installed(), context as tracker:
+        if tracker is not None:
+            requests.on_interrupt.append(lambda: tracker.end("KILLED"))
         best = train(cfg, out_dir, resume, tracker, deadline, requests)
         run_id = tracker.run_id if tracker is not None else None
         checkpoint = load_checkpoint(best)
@@ -76,7 +78,7 @@ def train_and_evaluate(
                 out_dir / "evaluation",
                 tegaki=tegaki,
                 attempts=cfg.eval_attempts,
-                threads=max(cfg.run.threads, len(os.sched_getaffinity(0))),
+                threads=cfg.run.threads,
                 held_out=cfg.eval_held_out,
             )
         if tracker is not None:

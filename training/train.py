@@ -271,7 +271,9 @@ def forward(session: Session, b: dict):
 def step(session: Session, cpu_batch: dict) -> None:
     """One optimizer step at the scheduled learning rate."""
     state, cfg = session.state, session.cfg
-    progress = max(state.step / session.planned, session.minutes / session.budget_minutes)
+    progress = max(
+        state.step / session.planned, session.minutes / max(session.budget_minutes, 1e-6)
+    )
     for group in session.optimizer.param_groups:
         group["lr"] = learning_rate(cfg, state.step, progress)
     b = {k: v.to(session.device, non_blocking=True) for k, v in cpu_batch.items()}

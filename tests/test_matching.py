@@ -5,11 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
+from kanjiwrite.datasets.errors import DEFAULT_ERRORS, order_candidates, reversible
 from kanjiwrite.datasets.matching import assign
 from kanjiwrite.datasets.tegaki import HandwrittenSample, correct_attempts
 from kanjiwrite.models.grader import Grader, GraderConfig
 from kanjiwrite.models.runtime import torch_predict
-from kanjiwrite.training.evaluate import score_real
+from kanjiwrite.training.evaluate import inject_errors, score_real
 
 
 def scaled(strokes, order=None):
@@ -55,3 +56,27 @@ def test_real_writing_with_a_reversed_stroke_is_neither_kept_nor_scored(pack):
     writers, disagreeing = score_real(torch_predict(model), pack, samples, seed=0)
     assert writers["japanese-fixture1"]["samples_strokes"] == ref.stroke_count
     assert [d["file"] for d in disagreeing] == ["backwards.xml"]
+
+
+def test_injected_errors_are_those_the_synthesis_would_make(pack):
+    """``inject_errors`` takes its checks from ``errors``: only strokes long enough are
+    reversed, and a stroke written early is far from the one expected (either way round)
+    and never one an accepted order allows there, for writing in an alternative order too."""
+    ref = pack["必"]
+    order = ref.alternative_orders[0]
+    strokes = scaled(ref.strokes, order)
+    points = ref.resampled()[list(order)]
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for _ in range(40):
+        for kind, injected in inject_errors(ref, strokes, order, rng):
+            k = len(injected) - 1
+            kinds.add(kind)
+            if kind == "reversed":
+                assert reversible(ref.strokes[order[k]], DEFAULT_ERRORS)
+                np.testing.assert_array_equal(injected[k], strokes[k][::-1])
+            else:
+                (j,) = [i for i, s in enumerate(strokes) if s is injected[k]]
+                assert j > k and j not in ref.interchangeable(order, k)
+                assert j in order_candidates(points, k, set(), DEFAULT_ERRORS)
+    assert kinds == {"reversed", "swapped"}

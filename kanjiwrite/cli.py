@@ -470,7 +470,7 @@ def bench_service(
     seconds: Annotated[float, typer.Option(help="Duration of the concurrent phase")] = 30.0,
     clients: Annotated[int, typer.Option()] = 16,
     baseline: Annotated[
-        str | None, typer.Option(help="Python of another checkout's venv: its service too")
+        Path | None, typer.Option(help="Another checkout (with its .venv): its service too")
     ] = None,
 ) -> None:
     """Latency and throughput of the service on 127.0.0.1 (bounded load, wrk) for the
@@ -503,14 +503,19 @@ def bench_profile(
 
 
 @bench_app.command("costs")
-def bench_costs(repeats: Annotated[int, typer.Option()] = 5) -> None:
+def bench_costs(
+    repeats: Annotated[int, typer.Option()] = 5,
+    kanji: Annotated[
+        str | None, typer.Option(help="Another kanji (default: the costliest)")
+    ] = None,
+) -> None:
     """Per-request cost of the largest valid /v1/score and review on the kanji costliest to
     grade (most strokes x stroke orders), on one core (budgets: 50 ms and 100 ms)."""
     import json
 
     from kanjiwrite.serving.benchmark import request_costs
 
-    typer.echo(json.dumps(request_costs(repeats), indent=1, ensure_ascii=False))
+    typer.echo(json.dumps(request_costs(repeats, kanji), indent=1, ensure_ascii=False))
 
 
 @bench_app.command("stats")

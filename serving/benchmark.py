@@ -6,8 +6,8 @@ the per-request costs of the largest requests and of the stats view.
 connections for a fixed time; ``/healthz`` alone. Requests are the realistic mix of
 ``profile.realistic_mix`` (what the demo sends, errors included). Beside it, the per-stage
 split of the same mix from one in-process profile (``profile.stage_profile``). Given
-another Python (``baseline``: e.g. the venv of an older checkout), the same load runs
-against that service too, for old and new side by side.
+another checkout (``baseline``, with its ``.venv``), the same load runs against its service
+too, for old and new side by side.
 """
 
 from __future__ import annotations
@@ -32,9 +32,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, workers: int, python: str = sys.executable) -> subprocess.Popen:
+def start_server(port: int, workers: int, checkout: Path | None = None) -> subprocess.Popen:
+    """``kanjiwrite serve`` of this checkout, or of another one (its ``.venv``, run in its
+    folder so that its own code is imported)."""
+    python = str(checkout / ".venv" / "bin" / "python") if checkout else sys.executable
+    import tempfile
+
     env = dict(
         os.environ,
+        KANJIWRITE_DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/bench.db",
         KANJIWRITE_LOG_LEVEL="info",  # the access log on, as served
         KANJIWRITE_RATE_LIMIT_SCORE="1000000000/minute",  # the load comes from one address
     )
@@ -52,12 +58,13 @@ def start_server(port: int, workers: int, python: str = sys.executable) -> subpr
             str(workers),
         ],
         env=env,
+        cwd=checkout,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     import httpx
 
-    deadline = time.time() + 120
+    deadline = time.time() + 300  # a busy machine starts 2 workers slowly
     while time.time() < deadline:
         try:
             if httpx.get(f"http://{HOST}:{port}/readyz", timeout=1).status_code == 200:
@@ -150,11 +157,13 @@ def healthz(url: str, seconds: float = 5.0) -> dict:
     return wrk_figures(result.stdout, 1, seconds)
 
 
-def service_load(python: str, workers: int, bodies: list[dict], seconds: float, clients: int):
+def service_load(
+    checkout: Path | None, workers: int, bodies: list[dict], seconds: float, clients: int
+) -> dict:
     """The realistic mix against one service: 1 client, ``clients`` clients, /healthz."""
     port = free_port()
     url = f"http://{HOST}:{port}"
-    server = start_server(port, workers, python)
+    server = start_server(port, workers, checkout)
     try:
         load(url + "/v1/score", bodies, 1, 3.0)  # warm-up
         return {
@@ -168,26 +177,26 @@ def service_load(python: str, workers: int, bodies: list[dict], seconds: float, 
 
 
 def run(
-    workers: int = 2, seconds: float = 30.0, clients: int = 16, baseline: str | None = None
+    workers: int = 2, seconds: float = 30.0, clients: int = 16, baseline: Path | None = None
 ) -> dict:
-    """Load figures of this service (and of ``baseline``'s, the same mix, same run) and the
-    in-process stage profile of the mix."""
+    """Load figures of this service (and of the ``baseline`` checkout's: the same mix, the
+    same run) and the in-process stage profile of the mix."""
     from kanjiwrite.serving.profile import realistic_mix, stage_profile
 
     bodies = realistic_mix()
     figures = {"workers": workers, "requests_in_mix": len(bodies)}
     if baseline:
         figures["baseline"] = service_load(baseline, workers, bodies, seconds, clients)
-    figures["service"] = service_load(sys.executable, workers, bodies, seconds, clients)
+    figures["service"] = service_load(None, workers, bodies, seconds, clients)
     figures["stages"] = stage_profile(bodies)
     return figures
 
 
-def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
+def largest_bodies(max_bytes: int, kanji: str | None = None) -> tuple[dict, dict, str]:
     """The largest valid ``/v1/score`` body (as many strokes as ``scorer.MAX_WORK`` allows)
     and the largest review (256 strokes, the costliest to grade: see below) on the kanji
-    costliest to grade (most strokes x accepted orders), as many points per stroke as fit
-    in ``max_bytes``."""
+    costliest to grade (most strokes x accepted orders) or on ``kanji``, as many points per
+    stroke as fit in ``max_bytes``."""
     import json
 
     from kanjiwrite.datasets.contract import MAX_STROKES
@@ -195,7 +204,7 @@ def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
     from kanjiwrite.serving.scorer import MAX_WORK
 
     pack = load_pack()
-    kanji = pack.costliest()
+    kanji = kanji or pack.costliest()
     most = min(MAX_STROKES, MAX_WORK // len(pack[kanji].orders()))
     strokes = [s * 3 + 40 for s in pack[kanji].strokes]
     canvas = {"width": 400, "height": 400}
@@ -227,7 +236,7 @@ def largest_bodies(max_bytes: int) -> tuple[dict, dict, str]:
     return score, review, kanji
 
 
-def request_costs(repeats: int = 5) -> dict:
+def request_costs(repeats: int = 5, kanji: str | None = None) -> dict:
     """Per-request cost of the largest valid ``/v1/score`` and review on the kanji costliest
     to grade (most strokes x accepted orders), in process through the
     whole app (JSON, validation, grading, storage) on one core (ONNX Runtime with one thread);
@@ -253,7 +262,7 @@ def request_costs(repeats: int = 5) -> dict:
         rate_limit_reviews=unlimited,
         rate_limit_score=unlimited,
     )
-    score, review, kanji = largest_bodies(settings.max_body_bytes)
+    score, review, kanji = largest_bodies(settings.max_body_bytes, kanji)
 
     def timed(send) -> list[float]:
         samples = []

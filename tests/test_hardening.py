@@ -22,7 +22,6 @@ from kanjiwrite.serving.practice_store import PracticeStore
 from kanjiwrite.serving.settings import Settings
 
 CANVAS = {"width": 400, "height": 400}
-SHORT = {"kanji": "十", "strokes": [[[20, 55], [90, 54]]], "canvas": {"width": 109, "height": 109}}
 
 
 @pytest.fixture
@@ -139,7 +138,7 @@ def test_a_busy_worker_answers_503_with_retry_after(database):
     async def run():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            slow = asyncio.create_task(client.post("/v1/score", json=SHORT))
+            slow = asyncio.create_task(client.post("/v1/learners"))
             await asyncio.sleep(0.1)  # the slow request holds the only slot
             busy = await client.get("/v1/contract")
             health = await client.get("/healthz")
@@ -148,13 +147,13 @@ def test_a_busy_worker_answers_503_with_retry_after(database):
             return busy, health, after
 
     with TestClient(app):
-        grade = app.state.scorer.grade
+        create_learner = app.state.practice.create_learner
 
-        def slow_grade(*args):
+        def slow_create_learner(*args):  # a handler that holds its slot (in a thread)
             time.sleep(0.5)
-            return grade(*args)
+            return create_learner(*args)
 
-        app.state.scorer.grade = slow_grade
+        app.state.practice.create_learner = slow_create_learner
         busy, health, after = asyncio.run(run())
     assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
     assert health.status_code == 200 and after.status_code == 200

@@ -128,16 +128,16 @@ def test_busy_503s_are_in_the_access_log_and_metrics(database, service_log):
     """med: the concurrency limit's 503s were in neither the access log nor /metrics."""
     app = create_app(Settings(database_url=database, max_concurrent_requests=1))
     with TestClient(app) as client:
-        grade = app.state.scorer.grade
+        create_learner = app.state.practice.create_learner
 
-        def slow_grade(*args):
+        def slow_create_learner(*args):  # a handler that holds its slot (in a thread)
             time.sleep(0.5)
-            return grade(*args)
+            return create_learner(*args)
 
-        app.state.scorer.grade = slow_grade
+        app.state.practice.create_learner = slow_create_learner
 
         async def run():
-            pending = asyncio.ensure_future(over_asgi(app, ("POST", "/v1/score", {"json": SHORT})))
+            pending = asyncio.ensure_future(over_asgi(app, ("POST", "/v1/learners", {})))
             await asyncio.sleep(0.2)
             busy = await over_asgi(app, ("GET", "/v1/contract", {}))
             await pending
@@ -455,13 +455,16 @@ def server(tmp_path_factory, redis_url):
         [sys.executable, "-m", "kanjiwrite.cli", "serve"], env=env, stdout=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
+    deadline = time.time() + 300  # two workers on a busy 2-core machine
     while time.time() < deadline:
         try:
             if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                 break
         except httpx.HTTPError:
             time.sleep(0.3)
+    else:
+        process.terminate()
+        pytest.fail("the service did not start")
     time.sleep(2)  # the second worker too
     yield base, port
     process.terminate()

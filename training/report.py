@@ -15,14 +15,14 @@ from kanjiwrite.training.metrics import Scored, calibration_bins
 def plot_report(
     model: dict, base: dict, scored: Scored, base_scored: Scored, out: Path
 ) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # figures outside pyplot: no backend is chosen or switched (a notebook keeps showing
+    # its own figures after an evaluation)
+    from matplotlib.figure import Figure
     from sklearn.metrics import roc_curve
 
     paths = []
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.subplots()
     for name, s in (("model", scored), ("baseline", base_scored)):
         fpr, tpr, _ = roc_curve(np.array(s.truth) == CORRECT, s.p_correct)
         ax.plot(fpr, tpr, label=name)
@@ -35,7 +35,8 @@ def plot_report(
     ax.legend()
     paths.append(save_figure(fig, out / "roc.png"))
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    fig = Figure(figsize=(11, 4.8))
+    axes = fig.subplots(1, 2)
     for ax, (name, m) in zip(axes, (("model", model), ("baseline", base)), strict=True):
         confusion = np.array(m["confusion"], float)
         rates = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
@@ -58,7 +59,8 @@ def plot_report(
         ax.set_title(f"{name}: verdict accuracy {m['verdict_accuracy']:.3f}", fontsize=9)
     paths.append(save_figure(fig, out / "confusion.png"))
 
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.subplots()
     p, y = np.array(scored.p_correct), (np.array(scored.truth) == CORRECT).astype(float)
     centres = [(mean_p, mean_y) for _, mean_p, mean_y in calibration_bins(p, y)]
     ax.plot(*zip(*centres, strict=True), "o-", label="model")
@@ -68,7 +70,8 @@ def plot_report(
     ax.set_title(f"reliability: ECE {model['ece']:.4f}", fontsize=9)
     paths.append(save_figure(fig, out / "reliability.png"))
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
     for name, m in (("model", model), ("baseline", base)):
         buckets = m["binary_accuracy_by_stroke_count"]
         ax.plot(list(buckets), list(buckets.values()), "o-", label=name)

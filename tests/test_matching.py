@@ -53,7 +53,7 @@ def test_real_writing_with_a_reversed_stroke_is_neither_kept_nor_scored(pack):
     (kept,) = correct_attempts(pack, samples)
     np.testing.assert_array_equal(kept.drawn[1], right[1])
     model = Grader(GraderConfig(d_model=32, heads=2, layers=1, conv_channels=16)).eval()
-    writers, disagreeing = score_real(torch_predict(model), pack, samples, seed=0)
+    writers, disagreeing, _ = score_real(torch_predict(model), pack, samples, seed=0)
     assert writers["japanese-fixture1"]["samples_strokes"] == ref.stroke_count
     assert [d["file"] for d in disagreeing] == ["backwards.xml"]
 

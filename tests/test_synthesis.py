@@ -52,8 +52,6 @@ def test_labels_are_valid(sample_refs, pack):
                 assert all(a.order[matched] != o[k] for o in ref.orders())
             else:
                 assert matched == k
-            if name == "misplaced":
-                assert k > 0
         correct_at = {k for k, lab in enumerate(a.labels) if lab == CORRECT}
         assert a.missing == [i for i in range(n) if i not in correct_at]
     assert set(seen) == set(LABELS)

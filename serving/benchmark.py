@@ -12,6 +12,7 @@ too, for old and new side by side.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -91,7 +92,6 @@ end
 def load(url: str, bodies: list[dict], clients: int, seconds: float) -> dict:
     """Drive the service with wrk (Debian's ``wrk``): ``clients`` connections, each sending
     requests back to back for ``seconds``; latency percentiles from wrk's own histogram."""
-    import json
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
@@ -197,7 +197,6 @@ def largest_bodies(max_bytes: int, kanji: str | None = None) -> tuple[dict, dict
     and the largest review (256 strokes, the costliest to grade: see below) on the kanji
     costliest to grade (most strokes x accepted orders) or on ``kanji``, as many points per
     stroke as fit in ``max_bytes``."""
-    import json
 
     from kanjiwrite.datasets.contract import MAX_STROKES
     from kanjiwrite.datasets.strokes import resample
@@ -236,13 +235,34 @@ def largest_bodies(max_bytes: int, kanji: str | None = None) -> tuple[dict, dict
     return score, review, kanji
 
 
+def timed(send, repeats: int) -> list[float]:
+    """Milliseconds of ``repeats`` calls of ``send`` (after one to warm up), each answered 200."""
+    samples = []
+    for _ in range(repeats + 1):
+        started = time.perf_counter()
+        response = send()
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, response.text[:300]
+    return samples[1:]
+
+
+def figures(samples: list[float], body: dict) -> dict:
+    """Size and timing of one benchmarked request body."""
+    return {
+        "bytes": len(json.dumps(body)),
+        "strokes": len(body["strokes"]),
+        "points_per_stroke": len(body["strokes"][0]),
+        "median_ms": round(float(np.median(samples)), 1),
+        "max_ms": round(float(np.max(samples)), 1),
+    }
+
+
 def request_costs(repeats: int = 5, kanji: str | None = None) -> dict:
     """Per-request cost of the largest valid ``/v1/score`` and review on the kanji costliest
     to grade (most strokes x accepted orders), in process through the
     whole app (JSON, validation, grading, storage) on one core (ONNX Runtime with one thread);
     the review with the client's ``accepted`` claims (what the demo sends), without them, and
     as the plain replay costs (one inference per stroke, every stroke graded), same run."""
-    import json
     import tempfile
 
     from fastapi.testclient import TestClient
@@ -264,15 +284,6 @@ def request_costs(repeats: int = 5, kanji: str | None = None) -> dict:
     )
     score, review, kanji = largest_bodies(settings.max_body_bytes, kanji)
 
-    def timed(send) -> list[float]:
-        samples = []
-        for _ in range(repeats + 1):  # the first one warms up
-            started = time.perf_counter()
-            response = send()
-            samples.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200, response.text[:300]
-        return samples[1:]
-
     with TestClient(create_app(settings)) as client:
         token = client.post("/v1/learners").json()["learner_token"]
         auth = {"Authorization": f"Bearer {token}"}
@@ -283,7 +294,8 @@ def request_costs(repeats: int = 5, kanji: str | None = None) -> dict:
         ref = scorer.pack[kanji]
         drawn = [np.array(s) for s in review["strokes"]]
         started = time.perf_counter()
-        run = replay(scorer.predict, ref, drawn, (400, 400))  # one inference call per stroke
+        partners = scorer.partners(kanji)
+        run = replay(scorer.predict, ref, drawn, (400, 400), partners=partners)  # a call a stroke
         claims = [j in run.accepted for j in range(len(drawn))]
         per_stroke_ms = (time.perf_counter() - started) * 1000
         encoded = {
@@ -294,21 +306,15 @@ def request_costs(repeats: int = 5, kanji: str | None = None) -> dict:
         headers = {"content-type": "application/json", **auth}
         path = f"/v1/me/cards/{kanji}/reviews"
         score_ms = timed(
-            lambda: client.post("/v1/score", content=encoded["score"], headers=headers)
+            lambda: client.post("/v1/score", content=encoded["score"], headers=headers), repeats
         )
-        review_ms = timed(lambda: client.post(path, content=encoded["review"], headers=headers))
+        review_ms = timed(
+            lambda: client.post(path, content=encoded["review"], headers=headers), repeats
+        )
         unclaimed_ms = timed(
-            lambda: client.post(path, content=encoded["review without claims"], headers=headers)
+            lambda: client.post(path, content=encoded["review without claims"], headers=headers),
+            repeats,
         )
-
-    def figures(samples: list[float], body: dict) -> dict:
-        return {
-            "bytes": len(json.dumps(body)),
-            "strokes": len(body["strokes"]),
-            "points_per_stroke": len(body["strokes"][0]),
-            "median_ms": round(float(np.median(samples)), 1),
-            "max_ms": round(float(np.max(samples)), 1),
-        }
 
     return {
         "kanji": kanji,

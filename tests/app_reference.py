@@ -251,6 +251,31 @@ def near_positions(boxes, o, j, r, accepted) -> list[int]:
     return [i for _, i in sorted(near)]
 
 
+def lookalike(verdict_probs, best, orders, strokes, settled, r, partners) -> None:
+    """§7 step 4: the first unsettled right stroke at which a partner pulls ahead."""
+    count = len(strokes)
+    own = [math.log(max(verdict_probs[best][j][0], 1e-9)) for j in range(count)]
+    leads = []
+    for q, (_, differences) in enumerate(partners):
+        item = verdict_probs[orders + q]
+        total, lead = 0.0, []
+        for j in range(count):
+            total += math.log(max(item[j][0], 1e-9)) - own[j]
+            lead.append(total)
+        leads.append((lead, {max(d[1], d[2]) for d in differences}))
+    done = False
+    for j in range(settled, count):
+        if done or strokes[j]["verdict"] != "correct":
+            continue
+        for q, (lead, at) in enumerate(leads):
+            if j < r and j in at and lead[j] > 0.005:
+                probs = verdict_probs[best][j]
+                strokes[j]["verdict"] = "misplaced" if probs[4] >= probs[3] else "wrong_shape"
+                strokes[j]["story"], strokes[j]["lookalike"] = "lookalike", partners[q][0]
+                done = True
+                break
+
+
 def decode(verdict_probs, match_probs, orders, count, t, taps, settled, partners, boxes):
     """``verdict_probs``/``match_probs``: per item (orders, then partners), per stroke
     (padding already dropped from the batch and stroke axes; ``match_probs`` rows may still
@@ -323,26 +348,7 @@ def decode(verdict_probs, match_probs, orders, count, t, taps, settled, partners
                 "position": position,
             }
         )
-    own = [math.log(max(verdict_probs[best][j][0], 1e-9)) for j in range(count)]
-    leads = []
-    for q, (_, differences) in enumerate(partners):
-        item = verdict_probs[len(orders) + q]
-        total, lead = 0.0, []
-        for j in range(count):
-            total += math.log(max(item[j][0], 1e-9)) - own[j]
-            lead.append(total)
-        leads.append((lead, {max(d[1], d[2]) for d in differences}))
-    done = False
-    for j in range(settled, count):
-        if done or strokes[j]["verdict"] != "correct":
-            continue
-        for q, (lead, at) in enumerate(leads):
-            if j < r and j in at and lead[j] > 0.005:
-                probs = verdict_probs[best][j]
-                strokes[j]["verdict"] = "misplaced" if probs[4] >= probs[3] else "wrong_shape"
-                strokes[j]["story"], strokes[j]["lookalike"] = "lookalike", partners[q][0]
-                done = True
-                break
+    lookalike(verdict_probs, best, len(orders), strokes, settled, r, partners)
     done_strokes = {s["expected_index"] for s in strokes if s["verdict"] == "correct"}
     missing = [i for i in order if i not in done_strokes]
     return {"order": order, "strokes": strokes, "missing": missing, "complete": not missing}

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kanjiwrite.datasets.contract import ACCEPT
+from kanjiwrite.datasets.contract import ACCEPT, CORRECT
 from kanjiwrite.models.grader import Grader, load_checkpoint, model_id
 from kanjiwrite.training.validation import validation_outputs
 
@@ -73,7 +73,7 @@ def calibrate(path: Path, val: list[dict]) -> dict:
     logits, labels, _, _ = validation_outputs(model, val, torch.device("cpu"))
     temperature = fit_temperature(logits, labels)
     model.temperature.fill_(temperature)
-    p_correct = (logits / temperature).softmax(-1)[:, 0].numpy()
+    p_correct = (logits / temperature).softmax(-1)[:, CORRECT].numpy()
     checkpoint["temperature"] = temperature
     checkpoint["strictness"] = strictness_thresholds(p_correct, labels.numpy() == 0)
     checkpoint["model"] = model.state_dict()

@@ -60,3 +60,28 @@ def bucket_sets():
         return set(sequences[0])
 
     return bucket_sets
+
+
+@pytest.fixture
+def serve():
+    """A function running ``kanjiwrite serve`` once in a subprocess (port 0, a database in
+    ``tmp_path``, ``env`` on top), as a start-up check sees it."""
+    import subprocess
+    import sys
+
+    def run(tmp_path, **env) -> subprocess.CompletedProcess:
+        environment = {
+            "KANJIWRITE_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
+            "KANJIWRITE_PORT": "0",
+            "PATH": "/usr/bin:/bin",
+            **env,
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "kanjiwrite.cli", "serve"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run

@@ -181,23 +181,7 @@ def test_docs_are_served_from_local_files(database):
             assert asset in html and client.get(asset).status_code == 200
 
 
-def serve(tmp_path, **env) -> subprocess.CompletedProcess:
-    environment = {
-        "KANJIWRITE_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
-        "KANJIWRITE_PORT": "0",
-        "PATH": "/usr/bin:/bin",
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "kanjiwrite.cli", "serve"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def test_start_up_failures_exit_non_zero_with_one_line(tmp_path):
+def test_start_up_failures_exit_non_zero_with_one_line(tmp_path, serve):
     """Finding 8: a corrupt model with 2 workers, a wrong database URL, :memory:."""
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"not an onnx model")

@@ -376,23 +376,7 @@ def test_servers_migrating_a_fresh_database_together_both_come_up(tmp_path, back
 # --- the server: start-up, proxy trust, shared limits, request heads ---------------------
 
 
-def serve_once(tmp_path, **env) -> subprocess.CompletedProcess:
-    environment = {
-        "KANJIWRITE_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
-        "KANJIWRITE_PORT": "0",
-        "PATH": "/usr/bin:/bin",
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "kanjiwrite.cli", "serve"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def test_configuration_errors_exit_1_with_one_line_on_any_worker_count(tmp_path):
+def test_configuration_errors_exit_1_with_one_line_on_any_worker_count(tmp_path, serve):
     """med: a bad rate-limit string or an unreachable Redis exited 0 with 2 workers and 3
     with 1 (a traceback); a port in use exited 3."""
     with socket.socket() as taken:
@@ -406,7 +390,7 @@ def test_configuration_errors_exit_1_with_one_line_on_any_worker_count(tmp_path)
                 ({"KANJIWRITE_PORT": str(port)}, f"127.0.0.1:{port}"),
                 ({"KANJIWRITE_DAILY_NEW_LIMIT": "many"}, "KANJIWRITE_DAILY_NEW_LIMIT"),
             ]:
-                result = serve_once(tmp_path, KANJIWRITE_WORKERS=workers, **env)
+                result = serve(tmp_path, KANJIWRITE_WORKERS=workers, **env)
                 lines = [line for line in result.stderr.splitlines() if line.strip()]
                 assert result.returncode == 1, (env, result.stderr[-500:])
                 assert len(lines) == 1 and says in lines[0], lines

@@ -39,6 +39,8 @@ import numpy as np
 from kanjiwrite.datasets.contract import KANJIVG_CANVAS, POINTS_PER_STROKE
 
 FEATURES = ("x", "y", "dx", "dy", "pen_down", "pen_up", "box_x", "box_y")
+FRAME_XY = slice(FEATURES.index("x"), FEATURES.index("y") + 1)  # the point in its frame
+BOX_XY = slice(FEATURES.index("box_x"), FEATURES.index("box_y") + 1)  # and in the box
 MIN_FRAME_FRACTION = 0.25
 
 Stroke = np.ndarray

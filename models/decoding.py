@@ -46,6 +46,7 @@ import numpy as np
 from kanjiwrite.datasets.contract import (
     ACCEPT,
     CORRECT,
+    EXTRA,
     LABEL_INDEX,
     LABELS,
     MATCH_SURE,
@@ -56,7 +57,7 @@ from kanjiwrite.datasets.contract import (
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack
 from kanjiwrite.datasets.lookalikes import partner_table
 from kanjiwrite.datasets.strokes import (
-    FEATURES,
+    BOX_XY,
     Canvas,
     Stroke,
     as_stroke,
@@ -74,8 +75,6 @@ PLACE_NEAR_ALIGNED = 0.07  # a later one, aligned on the accepted strokes
 PLACE_RATIO = 0.35  # and at most this share of its distance to the stroke due
 _OTHER_ERRORS = np.array([LABEL_INDEX[e] for e in STROKE_ERRORS if e != "wrong_order"])
 _WRONG_ORDER, _WRONG_SHAPE = LABEL_INDEX["wrong_order"], LABEL_INDEX["wrong_shape"]
-EXTRA = LABEL_INDEX["extra"]
-BOX = [FEATURES.index("box_x"), FEATURES.index("box_y")]
 
 
 @dataclass
@@ -203,8 +202,8 @@ def decode(
     if inputs is not None:
         first = best * items
         places = (
-            inputs["drawn"][first + items - 1, :count][..., BOX].astype(np.float64),
-            inputs["reference"][first, :n][..., BOX].astype(np.float64),
+            inputs["drawn"][first + items - 1, :count][..., BOX_XY].astype(np.float64),
+            inputs["reference"][first, :n][..., BOX_XY].astype(np.float64),
         )
     results = tell_stories(probs, match, verdicts, order, settled, taps, places)
     if partners:

@@ -36,10 +36,7 @@ from torch import nn
 
 from kanjiwrite import __version__
 from kanjiwrite.datasets.contract import LABELS, MAX_STROKES, POINTS_PER_STROKE
-from kanjiwrite.datasets.strokes import FEATURES
-
-FRAME_XY = slice(FEATURES.index("x"), FEATURES.index("y") + 1)
-BOX_XY = slice(FEATURES.index("box_x"), FEATURES.index("box_y") + 1)
+from kanjiwrite.datasets.strokes import BOX_XY, FEATURES, FRAME_XY
 
 NEG = -1e4  # additive mask value (finite, so fp16 and exporters stay happy)
 

@@ -85,3 +85,39 @@ def serve():
         )
 
     return run
+
+
+@pytest.fixture
+def service_log():
+    """The service's log records (its logger does not propagate to pytest's capture)."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("kanjiwrite.serving")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+@pytest.fixture(scope="session")
+def wait_ready():
+    """A function waiting up to ``seconds`` for a started ``kanjiwrite serve`` process at
+    ``url`` to answer /readyz 200; it stops the process and fails the test otherwise."""
+    import time
+
+    import httpx
+
+    def wait(process, url: str, seconds: float) -> None:
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        process.terminate()
+        pytest.fail("the service did not start")
+
+    return wait

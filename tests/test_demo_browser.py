@@ -25,7 +25,7 @@ def database(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(database):
+def server(database, wait_ready):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -40,15 +40,7 @@ def server(database):
         ),
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        process.terminate()
-        pytest.fail("service did not start")
+    wait_ready(process, url, 360)
     yield url
     process.terminate()
     process.wait(timeout=30)

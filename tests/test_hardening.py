@@ -3,7 +3,6 @@ out of URLs, metrics and logs; slow bodies; a busy worker; start-up failures; of
 
 import asyncio
 import json
-import logging
 import subprocess
 import sys
 import time
@@ -22,18 +21,6 @@ from kanjiwrite.serving.practice_store import PracticeStore
 from kanjiwrite.serving.settings import Settings
 
 CANVAS = {"width": 400, "height": 400}
-
-
-@pytest.fixture
-def service_log():
-    """The service's log lines (its logger does not propagate to pytest's capture)."""
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = logging.getLogger("kanjiwrite.serving")
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ real ``kanjiwrite serve`` (2 workers, a real Redis) where it is the server's."""
 
 import asyncio
 import json
-import logging
 import os
 import shutil
 import socket
@@ -29,18 +28,6 @@ from kanjiwrite.serving.settings import Settings
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 POSTGRES = os.environ.get("KANJIWRITE_TEST_POSTGRES_URL")
 SHORT = {"kanji": "十", "strokes": [[[20, 55], [90, 54]]], "canvas": {"width": 109, "height": 109}}
-
-
-@pytest.fixture
-def service_log():
-    """The service's log lines, parsed (its logger does not propagate to pytest)."""
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = logging.getLogger("kanjiwrite.serving")
-    logger.addHandler(handler)
-    yield lambda: [json.loads(r.getMessage()) for r in records]
-    logger.removeHandler(handler)
 
 
 @pytest.fixture
@@ -146,7 +133,11 @@ def test_busy_503s_are_in_the_access_log_and_metrics(database, service_log):
         busy = asyncio.run(run())
         metrics = client.get("/metrics").text
     assert busy.status_code == 503
-    lines = [line for line in service_log() if line["event"] == "request"]
+    lines = [
+        line
+        for line in map(json.loads, (r.getMessage() for r in service_log))
+        if line["event"] == "request"
+    ]
     assert {"route": "/v1/contract", "status": 503} in [
         {"route": line["route"], "status": line["status"]} for line in lines
     ]
@@ -164,7 +155,11 @@ def test_database_failures_are_logged_counted_and_not_ready(service_log):
         metrics = client.get("/metrics").text
     assert failed.status_code == 500 and ready.status_code == 503
     assert "takes no writes" in ready.json()["detail"]
-    lines = [line for line in service_log() if line["event"] == "request"]
+    lines = [
+        line
+        for line in map(json.loads, (r.getMessage() for r in service_log))
+        if line["event"] == "request"
+    ]
     assert {"route": "/v1/learners", "status": 500} in [
         {"route": line["route"], "status": line["status"]} for line in lines
     ]
@@ -420,7 +415,7 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, redis_url):
+def server(tmp_path_factory, redis_url, wait_ready):
     """``kanjiwrite serve`` with 2 workers, limits in Redis, small request-head limits."""
     folder = tmp_path_factory.mktemp("serve")
     port = free_port()
@@ -439,16 +434,7 @@ def server(tmp_path_factory, redis_url):
         [sys.executable, "-m", "kanjiwrite.cli", "serve"], env=env, stdout=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300  # two workers on a busy 2-core machine
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        process.terminate()
-        pytest.fail("the service did not start")
+    wait_ready(process, base, 300)  # two workers on a busy 2-core machine
     time.sleep(2)  # the second worker too
     yield base, port
     process.terminate()

@@ -1,22 +1,25 @@
 """Human-like augmentation: turn reference strokes into what a finger on a phone produces.
 
-Small pure functions over ``(N, 2)`` arrays, composed by ``humanize``. Variation is
-structured as writers vary, in the reference box: components (KanjiVG element groups) move
-and scale together; one end of a stroke stops short or runs on (an inner stroke that stops
-before the wall); dots turn and change length; then each stroke gets a small offset, scale
-and rotation, a smooth low-frequency wobble, hooks at the start and tails at the end. The
-relations that tell characters apart (``geometry.relations``: the longer of two parallel
-strokes, clear crossings, strokes clearly apart) are kept: a variation that breaks one is
-drawn again, smaller. Per character: a random affine (rotation, shear, aspect) placing the
-reference box (the whole character's, whatever has been drawn of it) in the writing box of
-a canvas of 100 to 1000 px as real writers do (``box_scale``, ``box_offset``: calibrated on
-the Tegaki train part, ``kanjiwrite data realism``), so where a stroke lies in the box
-means what it means for a learner; then uneven speed (8 to 200 points per stroke) and
-quantisation to whole pixels.
+Small pure functions over stroke arrays, composed by ``humanize_many`` (``humanize`` for
+one character). Variation is structured as writers vary, in the reference box: components
+(KanjiVG element groups) move and scale together; one end of a stroke stops short or runs
+on (an inner stroke that stops before the wall); dots turn and change length; then each
+stroke gets a small offset, scale and rotation, a smooth low-frequency wobble, hooks at the
+start and tails at the end. The relations that tell characters apart
+(``geometry.relations``: the longer of two parallel strokes, clear crossings, strokes
+clearly apart) are kept: a character whose variation breaks one is varied again, and after
+``relation_tries`` only wobbled. Per character: a random affine (rotation, shear, aspect)
+placing the reference box (the whole character's, whatever has been drawn of it) in the
+writing box of a canvas of 100 to 1000 px as real writers do (``box_scale``,
+``box_offset``: calibrated on the Tegaki train part, ``kanjiwrite data realism``), so where
+a stroke lies in the box means what it means for a learner; then uneven speed (8 to 200
+points per stroke) and quantisation to whole pixels.
 
-The per-character affine is one 3x3 matrix applied to all points in numpy; the same
-transform through torchvision's ``KeyPoints`` costs a tensor dispatch per character, which
-the 5,000 samples/s/core budget does not afford.
+Speed: every stroke of every character in a batch is varied at once as a polyline of
+``VARY_POINTS`` points evenly spaced by arc length, an array ``(N, P, 2)`` with the
+character each stroke belongs to beside it (``owner``); per-character draws (components,
+the affine, the canvas) are indexed by it. A training pool of hundreds of characters costs
+a few hundred numpy calls, not a few hundred per character.
 
 All per-stroke bounds are in character units (fraction of the character size) and are the
 *correct-variation* side of the margins stated in ``errors``.
@@ -24,13 +27,14 @@ All per-stroke bounds are in character units (fraction of the character size) an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from kanjiwrite.datasets import geometry
 from kanjiwrite.datasets.contract import KANJIVG_SIZE
-from kanjiwrite.datasets.strokes import arc_axis, arc_length, interpolate_axis
+from kanjiwrite.datasets.strokes import arc_axis, interpolate_axis, resample_many
 
 
 @dataclass(frozen=True)
@@ -72,222 +76,292 @@ class AugmentConfig:
 DEFAULT_AUGMENT = AugmentConfig()
 
 
-def rotation(angle_rad: float) -> np.ndarray:
-    c, s = np.cos(angle_rad), np.sin(angle_rad)
-    return np.array([[c, -s], [s, c]])
+VARY_POINTS = 41  # strokes are varied as polylines of this many points, even in arc length
+HOOK_POINTS = 2  # points a hook (or tail) adds at each end of a varied stroke
+
+
+@dataclass
+class Writing:
+    """One character to humanize: strokes in the reference box, the components (lists of
+    stroke positions) that move together, and the relations to keep (``None``: all of the
+    strokes', ``geometry.relations``)."""
+
+    strokes: list[np.ndarray]
+    components: list[list[int]] = field(default_factory=list)
+    relations: dict[str, set] | None = None
+
+
+def rotate(vectors: np.ndarray, angle_rad: np.ndarray) -> np.ndarray:
+    """``vectors (..., 2)`` each turned by its ``angle_rad`` (broadcast over the rest)."""
+    cos, sin = np.cos(angle_rad), np.sin(angle_rad)
+    x, y = vectors[..., 0], vectors[..., 1]
+    return np.stack([cos * x - sin * y, sin * x + cos * y], axis=-1)
+
+
+def lengths_of(lines: np.ndarray) -> np.ndarray:
+    """Arc length of each of ``lines (N, P, 2)``."""
+    step = np.diff(lines, axis=1)
+    return np.sqrt(step[..., 0] ** 2 + step[..., 1] ** 2).sum(axis=1)
 
 
 def jitter(
-    points: np.ndarray,
-    ids: np.ndarray,
-    rng: np.random.Generator,
-    cfg: AugmentConfig,
-    char_size: float,
+    lines: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, char_size: float
 ) -> np.ndarray:
-    """Offset, stretch (each axis on its own) and rotate each stroke (points of stroke
-    ``ids``) about its centre within the correct-variation bounds."""
-    count = int(ids[-1]) + 1
-    sizes = np.bincount(ids, minlength=count)[:, None]
-    centres = np.stack([np.bincount(ids, points[:, d], count) for d in (0, 1)], 1) / sizes
+    """Offset, stretch (each axis on its own) and rotate each of ``lines (N, P, 2)`` about
+    its centre within the correct-variation bounds."""
+    count = len(lines)
+    centres = lines.mean(axis=1, keepdims=True)
     angle = np.deg2rad(rng.uniform(-cfg.stroke_rotation_deg, cfg.stroke_rotation_deg, count))
-    scale = np.exp(rng.uniform(-cfg.stroke_scale, cfg.stroke_scale, (count, 2)))
+    scale = np.exp(rng.uniform(-cfg.stroke_scale, cfg.stroke_scale, (count, 1, 2)))
     radius = rng.uniform(0, cfg.stroke_offset, count) * char_size
     theta = rng.uniform(0, 2 * np.pi, count)
-    cos, sin = np.cos(angle)[ids], np.sin(angle)[ids]
-    rel = (points - centres[ids]) * scale[ids]
-    moved = np.stack([cos * rel[:, 0] - sin * rel[:, 1], sin * rel[:, 0] + cos * rel[:, 1]], 1)
-    shift = radius[:, None] * np.stack([np.cos(theta), np.sin(theta)], 1)
-    return moved + (centres + shift)[ids]
+    shift = (radius[:, None] * np.stack([np.cos(theta), np.sin(theta)], 1))[:, None]
+    return rotate((lines - centres) * scale, angle[:, None]) + centres + shift
 
 
 def wobble(
-    points: np.ndarray,
-    ids: np.ndarray,
-    u: np.ndarray,
-    rng: np.random.Generator,
-    cfg: AugmentConfig,
-    char_size: float,
+    lines: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, char_size: float
 ) -> np.ndarray:
-    """Add to each stroke a smooth displacement (three low-frequency waves along it, ``u``
-    being the fraction of arc length at each point) of at most ``cfg.wobble`` char units."""
-    count = int(ids[-1]) + 1
-    freq = rng.uniform(0.3, 2.0, (count, 3))
+    """Add to each of ``lines (N, P, 2)`` a smooth displacement (three low-frequency waves
+    along it) of at most ``cfg.wobble`` char units."""
+    count, points = lines.shape[:2]
+    u = np.linspace(0.0, 1.0, points, dtype=np.float32)[None, None, :]  # fraction of the arc
+    freq = rng.uniform(0.3, 2.0, (count, 3, 1)).astype(np.float32)
     phase = rng.uniform(0, 2 * np.pi, (count, 3, 2))
-    weight = rng.dirichlet(np.ones(3), count)
+    weight = rng.dirichlet(np.ones(3), count)[:, :, None]
     amplitude = rng.uniform(0, cfg.wobble, count) * char_size / np.sqrt(2)
-    waves = np.sin(2 * np.pi * freq[ids, :, None] * u[:, None, None] + phase[ids])
-    displacement = (weight[ids, :, None] * waves).sum(axis=1)  # |.| <= 1 per axis
-    return points + amplitude[ids, None] * displacement
+    # sin(a + phase) = sin(a) cos(phase) + cos(a) sin(phase): the waves once for both axes
+    angle = 2 * np.float32(np.pi) * freq * u  # (N, 3, P)
+    cos_phase, sin_phase = np.cos(phase) * weight, np.sin(phase) * weight  # (N, 3, 2)
+    displacement = (
+        np.sin(angle)[..., None] * cos_phase[:, :, None]
+        + np.cos(angle)[..., None] * sin_phase[:, :, None]
+    ).sum(axis=1)  # |.| <= 1 per axis
+    return lines + amplitude[:, None, None] * displacement
 
 
 def add_hooks(
-    strokes: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig, char_size: float
-) -> list[np.ndarray]:
-    """Maybe give each stroke a start hook and an end tail, each at most ``hook_length``
-    long (and a fifth of the stroke), bent 30 to 150 degrees from its direction there."""
-    count = len(strokes)
+    lines: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, char_size: float
+) -> np.ndarray:
+    """Maybe give each of ``lines (N, P, 2)`` a start hook and an end tail, each at most
+    ``hook_length`` long (and a fifth of the stroke), bent 30 to 150 degrees from its
+    direction there: ``(N, P + 4, 2)``, a hook not drawn being points on the end itself."""
+    count = len(lines)
     chosen = rng.random((count, 2)) < cfg.hook_probability
     bend = np.deg2rad(rng.uniform(30, 150, (count, 2))) * rng.choice([-1.0, 1.0], (count, 2))
     reach = rng.uniform(0.3, 1.0, (count, 2))
     bulge = rng.normal(0, 0.1, (count, 2, 2))
-    out = list(strokes)
-    for i in np.flatnonzero(chosen.any(axis=1)):
-        stroke = strokes[i]
-        if len(stroke) < 2:
-            continue
-        longest = min(cfg.hook_length * char_size, 0.2 * float(arc_length(stroke)[-1]))
-        parts = [stroke]
-        for end_index, (end, inner) in enumerate(
-            ((stroke[0], stroke[1]), (stroke[-1], stroke[-2]))
-        ):
-            direction = end - inner
-            norm = float(np.hypot(*direction))
-            if not chosen[i, end_index] or norm < 1e-9:
-                continue
-            tip = end + rotation(bend[i, end_index]) @ direction * (
-                reach[i, end_index] * longest / norm
-            )
-            middle = (end + tip) / 2 + bulge[i, end_index] * float(np.hypot(*(tip - end)))
-            if end_index == 0:
-                parts.insert(0, np.stack([tip, middle]))
-            else:
-                parts.append(np.stack([middle, tip]))
-        out[i] = np.concatenate(parts)
-    return out
+    longest = np.minimum(cfg.hook_length * char_size, 0.2 * lengths_of(lines))
+    ends = lines[:, [0, -1]]  # (N, 2 ends, 2)
+    direction = ends - lines[:, [1, -2]]
+    norm = np.hypot(direction[..., 0], direction[..., 1])
+    reach = np.where(chosen & (norm > 1e-9), reach * longest[:, None], 0.0)
+    tip = ends + rotate(direction, bend) * (reach / np.maximum(norm, 1e-9))[..., None]
+    hook = tip - ends
+    middle = (ends + tip) / 2 + bulge * np.hypot(hook[..., 0], hook[..., 1])[..., None]
+    return np.concatenate([tip[:, :1], middle[:, :1], lines, middle[:, 1:], tip[:, 1:]], axis=1)
 
 
 def move_components(
-    strokes: list[np.ndarray],
-    components: list[list[int]],
+    lines: np.ndarray,
+    component: np.ndarray,
     rng: np.random.Generator,
     cfg: AugmentConfig,
     char_size: float,
-) -> list[np.ndarray]:
-    """Shift and scale the strokes of each component (lists of stroke positions) together,
-    about the component's centre."""
-    out = list(strokes)
-    for members in components:
-        points = np.concatenate([out[i] for i in members])
-        middle = (points.min(axis=0) + points.max(axis=0)) / 2
-        scale = np.exp(rng.uniform(-cfg.component_scale, cfg.component_scale, 2))
-        theta = rng.uniform(0, 2 * np.pi)
-        shift = (
-            rng.uniform(0, cfg.component_offset)
-            * char_size
-            * np.array([np.cos(theta), np.sin(theta)])
-        )
-        for i in members:
-            out[i] = (out[i] - middle) * scale + middle + shift
+) -> np.ndarray:
+    """Shift and scale the ``lines (N, P, 2)`` of each component together, about the
+    component's centre; ``component`` numbers each line's component (-1: none)."""
+    members = np.flatnonzero(component >= 0)
+    if len(members) == 0:
+        return lines
+    ids, index = np.unique(component[members], return_inverse=True)
+    low = np.full((len(ids), 2), np.inf)
+    high = np.full((len(ids), 2), -np.inf)
+    np.minimum.at(low, index, lines[members].min(axis=1))
+    np.maximum.at(high, index, lines[members].max(axis=1))
+    middle = ((low + high) / 2)[index][:, None]
+    scale = np.exp(rng.uniform(-cfg.component_scale, cfg.component_scale, (len(ids), 2)))
+    theta = rng.uniform(0, 2 * np.pi, len(ids))
+    radius = rng.uniform(0, cfg.component_offset, len(ids)) * char_size
+    shift = radius[:, None] * np.stack([np.cos(theta), np.sin(theta)], 1)
+    out = lines.copy()
+    out[members] = (
+        (lines[members] - middle) * scale[index][:, None] + middle + shift[index][:, None]
+    )
     return out
 
 
 def change_endpoints(
-    strokes: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig, char_size: float
-) -> list[np.ndarray]:
-    """Let one end of some strokes stop short or run on (straight, along the stroke's
-    direction at that end) by up to ``endpoint_change`` of the stroke's length; dots turn
-    and change length about their centre instead."""
-    out = []
-    for stroke in strokes:
-        total = float(arc_length(stroke)[-1]) if len(stroke) > 1 else 0.0
-        if total < 1e-9:
-            out.append(stroke)
-        elif total < cfg.dot_length * char_size:
-            middle = stroke.mean(axis=0)
-            angle = np.deg2rad(rng.uniform(-cfg.dot_rotation_deg, cfg.dot_rotation_deg))
-            factor = np.exp(rng.uniform(-cfg.dot_scale, cfg.dot_scale))
-            out.append((stroke - middle) @ rotation(angle).T * factor + middle)
-        elif rng.random() < cfg.endpoint_probability:
-            change = rng.uniform(-cfg.endpoint_change, cfg.endpoint_change) * total
-            flipped = rng.random() < 0.5
-            line = stroke[::-1] if flipped else stroke
-            if change < 0:  # stop short: keep the first total + change of the arc
-                s = arc_length(line)
-                keep = s <= s[-1] + change
-                tip = interpolate_axis(line, s, np.array([s[-1] + change]))
-                line = np.concatenate([line[keep], tip])
-            else:  # run on along the last direction
-                direction = line[-1] - line[max(len(line) - 3, 0)]
-                norm = float(np.hypot(*direction))
-                if norm > 1e-9:
-                    line = np.concatenate([line, line[-1:] + direction / norm * change])
-            out.append(line[::-1] if flipped else line)
-        else:
-            out.append(stroke)
-    return out
+    lines: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, char_size: float
+) -> np.ndarray:
+    """Let one end of some of ``lines (N, P, 2)`` stop short or run on (straight, along
+    the stroke's direction at that end) by up to ``endpoint_change`` of the stroke's
+    length; dots turn and change length about their centre instead."""
+    count, points = lines.shape[:2]
+    total = lengths_of(lines)
+    dot = (total > 1e-9) & (total < cfg.dot_length * char_size)
+    angle = np.deg2rad(rng.uniform(-cfg.dot_rotation_deg, cfg.dot_rotation_deg, count))
+    factor = np.exp(rng.uniform(-cfg.dot_scale, cfg.dot_scale, count))
+    changed = ~dot & (total > 1e-9) & (rng.random(count) < cfg.endpoint_probability)
+    change = np.where(changed, rng.uniform(-1, 1, count) * cfg.endpoint_change, 0.0)
+    at_start = rng.random(count) < 0.5
+    # the part kept, as fractions [low, high] of the arc; beyond an end, straight on
+    low = np.where(at_start, -change, 0.0)
+    high = 1.0 + np.where(at_start, 0.0, change)
+    fraction = low[:, None] + (high - low)[:, None] * np.linspace(0.0, 1.0, points)[None]
+    out = along(lines, fraction, total)
+    middle = lines.mean(axis=1, keepdims=True)
+    turned = rotate(lines - middle, angle[:, None]) * factor[:, None, None] + middle
+    return np.where(dot[:, None, None], turned, out)
 
 
-def vary_strokes(
-    strokes: list[np.ndarray],
-    rng: np.random.Generator,
-    cfg: AugmentConfig = DEFAULT_AUGMENT,
-    char_size: float = KANJIVG_SIZE,
-    components: list[list[int]] | None = None,
-) -> list[np.ndarray]:
-    """The human variation (components, endpoints and dots, per-stroke jitter; then wobble
-    and hooks), in the reference box, keeping the strokes' distinguishing relations."""
-    before = geometry.relations(strokes, char_size)
-    for _ in range(cfg.relation_tries):
-        candidate = move_components(strokes, components or [], rng, cfg, char_size)
-        candidate = change_endpoints(candidate, rng, cfg, char_size)
-        candidate = add_hooks(
-            smooth_noise(candidate, rng, cfg, char_size, True), rng, cfg, char_size
-        )
-        if geometry.keeps_relations(before, candidate, char_size):
-            return candidate
-    return smooth_noise(strokes, rng, cfg, char_size, False)  # wobble only
+def along(lines: np.ndarray, fraction: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Points of ``lines (N, P, 2)`` (evenly spaced by arc length, of arc length ``total``)
+    at ``fraction (N, Q)`` of their arc; below 0 and above 1, straight on along the
+    direction at that end."""
+    count, points = lines.shape[:2]
+    position = np.clip(fraction, 0.0, 1.0) * (points - 1)
+    index = np.minimum(position.astype(int), points - 2)
+    weight = (position - index)[..., None]
+    rows = np.arange(count)[:, None]
+    out = lines[rows, index] * (1 - weight) + lines[rows, index + 1] * weight
+    lead = min(2, points - 1)
+    ends = np.stack([lines[:, 0] - lines[:, lead], lines[:, -1] - lines[:, -1 - lead]], 1)
+    ends /= np.maximum(np.hypot(ends[..., 0], ends[..., 1]), 1e-9)[..., None]
+    before = (np.maximum(-fraction, 0.0) * total[:, None])[..., None] * ends[:, None, 0]
+    beyond = (np.maximum(fraction - 1.0, 0.0) * total[:, None])[..., None] * ends[:, None, 1]
+    return out + before + beyond
 
 
-def smooth_noise(
-    strokes: list[np.ndarray],
+def vary_once(
+    lines: np.ndarray,
+    component: np.ndarray,
     rng: np.random.Generator,
     cfg: AugmentConfig,
     char_size: float,
-    with_jitter: bool,
-) -> list[np.ndarray]:
-    """Per-stroke jitter (offset, scale, rotation; optional) and wobble."""
-    sizes = [len(s) for s in strokes]
-    ids = np.repeat(np.arange(len(strokes)), sizes)
-    points, axis, first, total = arc_axis(strokes)
-    if with_jitter:
-        points = jitter(points, ids, rng, cfg, char_size)
-    u = (axis - first[ids]) / np.where(total > 0, total, 1.0)[ids]
-    points = wobble(points, ids, u, rng, cfg, char_size)
-    return np.split(points, np.cumsum(sizes)[:-1])
+) -> np.ndarray:
+    """One draw of the human variation of ``lines (N, P, 2)``: ``(N, P + 4, 2)``."""
+    varied = move_components(lines, component, rng, cfg, char_size)
+    varied = change_endpoints(varied, rng, cfg, char_size)
+    varied = wobble(jitter(varied, rng, cfg, char_size), rng, cfg, char_size)
+    return add_hooks(varied, rng, cfg, char_size)
 
 
-def character_affine(
-    char_size: float, rng: np.random.Generator, cfg: AugmentConfig
-) -> tuple[np.ndarray, tuple[float, float]]:
-    """A random 2x3 affine taking the reference box (``char_size`` square) into the writing
-    box of a random canvas as a writer places a character, and that canvas."""
-    side = float(np.exp(rng.uniform(*np.log(cfg.canvas_px))))
-    ratio = rng.uniform(*cfg.canvas_aspect) if rng.random() < 0.5 else 1.0
-    width, height = (side, side * ratio) if ratio >= 1 else (side / ratio, side)
-    width, height = min(width, cfg.canvas_px[1]), min(height, cfg.canvas_px[1])
-    unit = min(width, height)
-    aspect = np.exp(rng.uniform(-cfg.aspect, cfg.aspect))
-    scale = np.exp(rng.uniform(*np.log(cfg.box_scale))) * unit / char_size
-    linear = scale * (
-        rotation(np.deg2rad(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg)))
-        @ np.array([[1.0, rng.uniform(-cfg.shear, cfg.shear)], [0.0, 1.0]])
-        @ np.diag([aspect, 1.0 / aspect])
+@dataclass
+class RelationPairs:
+    """The relations to keep in a batch of characters, as pairs of line indices: ``longer``
+    (first longer), ``crossing`` (must cross) and ``apart`` (must not touch)."""
+
+    longer: np.ndarray  # (n, 2) int
+    crossing: np.ndarray
+    apart: np.ndarray
+
+    @classmethod
+    def of(cls, relations: Sequence[dict[str, set]], starts: np.ndarray) -> RelationPairs:
+        def pairs(kind: str) -> np.ndarray:
+            found = [
+                np.array(sorted(r[kind]), int).reshape(-1, 2) + start
+                for r, start in zip(relations, starts, strict=True)
+            ]
+            return np.concatenate(found) if found else np.zeros((0, 2), int)
+
+        return cls(pairs("longer"), pairs("crossing"), pairs("apart"))
+
+    def broken(self, lines: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
+        """Which of ``count`` characters (``owner`` of each of ``lines (N, P + 4, 2)``)
+        break a relation."""
+        relation_lines, lengths = geometry.polylines_and_lengths(list(lines))
+        low, high = relation_lines.min(axis=1), relation_lines.max(axis=1)
+        i, j = self.apart[:, 0], self.apart[:, 1]
+        close = np.all((low[i] <= high[j]) & (low[j] <= high[i]), axis=1)  # boxes overlap
+        touching = self.apart[close][geometry.pair_hits(relation_lines, self.apart[close])]
+        crossed = geometry.pair_hits(relation_lines, self.crossing)
+        shrunk = lengths[self.longer[:, 0]] < geometry.KEEP_LONGER * lengths[self.longer[:, 1]]
+        failed = np.concatenate(
+            [self.longer[shrunk, 0], self.crossing[~crossed, 0], touching[:, 0]]
+        )
+        return np.bincount(owner[failed], minlength=count) > 0
+
+    def within(self, keep: np.ndarray) -> RelationPairs:
+        """The pairs among the lines ``keep`` (indices), renumbered to their positions."""
+        position = np.full(keep.max(initial=-1) + 1, -1)
+        position[keep] = np.arange(len(keep))
+
+        def renumber(pairs: np.ndarray) -> np.ndarray:
+            inside = np.all(pairs < len(position), axis=1)
+            mapped = position[pairs[inside]]
+            return mapped[np.all(mapped >= 0, axis=1)]
+
+        return RelationPairs(renumber(self.longer), renumber(self.crossing), renumber(self.apart))
+
+
+def vary_lines(
+    lines: np.ndarray,
+    owner: np.ndarray,
+    component: np.ndarray,
+    keep: RelationPairs,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+    char_size: float,
+) -> np.ndarray:
+    """The human variation of ``lines (N, P, 2)`` (of characters ``owner``), keeping the
+    relations ``keep``: characters that break one are varied again, up to
+    ``relation_tries`` times, then only wobbled. ``(N, P + 4, 2)``."""
+    count = int(owner.max(initial=-1)) + 1
+    out = np.empty((len(lines), lines.shape[1] + 2 * HOOK_POINTS, 2))
+    pending = np.arange(len(lines))
+    for _ in range(cfg.relation_tries):
+        varied = vary_once(lines[pending], component[pending], rng, cfg, char_size)
+        broken = keep.within(pending).broken(varied, owner[pending], count)[owner[pending]]
+        out[pending[~broken]] = varied[~broken]
+        pending = pending[broken]
+        if len(pending) == 0:
+            return out
+    wobbled = wobble(lines[pending], rng, cfg, char_size)
+    out[pending] = np.pad(wobbled, ((0, 0), (HOOK_POINTS, HOOK_POINTS), (0, 0)), mode="edge")
+    return out
+
+
+def character_affines(
+    count: int, char_size: float, rng: np.random.Generator, cfg: AugmentConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` random 2x3 affines ``(count, 2, 3)``, each taking the reference box
+    (``char_size`` square) into the writing box of a random canvas as a writer places a
+    character, and those canvases ``(count, 2)`` (width, height in whole pixels)."""
+    side = np.exp(rng.uniform(*np.log(cfg.canvas_px), count))
+    ratio = np.where(rng.random(count) < 0.5, rng.uniform(*cfg.canvas_aspect, count), 1.0)
+    width = np.minimum(np.where(ratio >= 1, side, side / ratio), cfg.canvas_px[1])
+    height = np.minimum(np.where(ratio >= 1, side * ratio, side), cfg.canvas_px[1])
+    unit = np.minimum(width, height)
+    aspect = np.exp(rng.uniform(-cfg.aspect, cfg.aspect, count))
+    scale = np.exp(rng.uniform(*np.log(cfg.box_scale), count)) * unit / char_size
+    angle = np.deg2rad(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg, count))
+    shear = rng.uniform(-cfg.shear, cfg.shear, count)
+    cos, sin = np.cos(angle), np.sin(angle)
+    # scale * rotation @ [[1, shear], [0, 1]] @ diag(aspect, 1 / aspect)
+    linear = scale[:, None, None] * np.stack(
+        [
+            np.stack([cos * aspect, (cos * shear - sin) / aspect], 1),
+            np.stack([sin * aspect, (sin * shear + cos) / aspect], 1),
+        ],
+        1,
     )
-    offset = np.clip(rng.normal(0.0, cfg.box_offset_sd, 2), -cfg.box_offset_max, cfg.box_offset_max)
-    target = np.array([width, height]) / 2 + offset * unit
-    matrix = np.concatenate([linear, (target - linear @ np.full(2, char_size / 2))[:, None]], 1)
-    return matrix, (round(width), round(height))
-
-
-def apply_affine(stroke: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    return stroke @ matrix[:, :2].T + matrix[:, 2]
+    offset = np.clip(
+        rng.normal(0.0, cfg.box_offset_sd, (count, 2)), -cfg.box_offset_max, cfg.box_offset_max
+    )
+    target = np.stack([width, height], 1) / 2 + offset * unit[:, None]
+    translation = target - linear @ np.full(2, char_size / 2)
+    return np.concatenate([linear, translation[..., None]], 2), np.round(
+        np.stack([width, height], 1)
+    )
 
 
 def sample_unevenly(
-    strokes: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig
-) -> list[np.ndarray]:
+    strokes: Sequence[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Resample strokes as a touch screen would: 8 to 200 points each, slow at the ends and
-    faster in the middle (a minimum-jerk profile) with random variation in speed."""
+    faster in the middle (a minimum-jerk profile) with random variation in speed. All
+    points stacked ``(sum n, 2)`` and each stroke's count ``n``."""
     points, axis, first, total = arc_axis(strokes)
     n = np.exp(rng.uniform(*np.log(cfg.points), len(strokes))).astype(int)
     ids = np.repeat(np.arange(len(strokes)), n)
@@ -300,8 +374,56 @@ def sample_unevenly(
     u = np.cumsum(steps)
     u -= u[starts][ids]
     u /= np.maximum(u[starts + n - 1], 1e-12)[ids]
-    sampled = interpolate_axis(points, axis, first[ids] + u * total[ids])
-    return np.split(sampled, starts[1:])
+    return interpolate_axis(points, axis, first[ids] + u * total[ids]), n
+
+
+def humanize_many(
+    writings: Sequence[Writing],
+    rng: np.random.Generator,
+    cfg: AugmentConfig = DEFAULT_AUGMENT,
+    char_size: float = KANJIVG_SIZE,
+) -> list[tuple[list[np.ndarray], tuple[float, float]]]:
+    """Make each character's reference-box strokes look hand-drawn on a random canvas: per
+    writing, the strokes in canvas pixels and the canvas ``(width, height)``. All strokes
+    of all characters are varied together (see module doc)."""
+    sizes = np.array([len(w.strokes) for w in writings])
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    owner = np.repeat(np.arange(len(writings)), sizes)
+    strokes = [s for w in writings for s in w.strokes]
+    lines = resample_many(strokes, VARY_POINTS)
+    component = np.full(len(lines), -1)
+    groups = 0
+    for writing, start in zip(writings, starts, strict=True):
+        for members in writing.components:
+            component[start + np.asarray(members, int)] = groups
+            groups += 1
+    keep = RelationPairs.of(
+        [
+            w.relations if w.relations is not None else geometry.relations(w.strokes, char_size)
+            for w in writings
+        ],
+        starts,
+    )
+    varied = vary_lines(lines, owner, component, keep, rng, cfg, char_size)
+    matrices, canvases = character_affines(len(writings), char_size, rng, cfg)
+    affine = matrices[owner]  # (N, 2, 3)
+    x, y = varied[..., 0], varied[..., 1]
+    placed = np.stack(
+        [
+            affine[:, None, 0, 0] * x + affine[:, None, 0, 1] * y + affine[:, None, 0, 2],
+            affine[:, None, 1, 0] * x + affine[:, None, 1, 1] * y + affine[:, None, 1, 2],
+        ],
+        -1,
+    )
+    flat, counts = sample_unevenly(list(placed), rng, cfg)
+    flat = np.clip(flat, 0.0, np.repeat(canvases[owner], counts, axis=0))
+    if cfg.quantise:
+        flat = np.round(flat)  # a touch screen ends at its edges and counts whole pixels
+    drawn = np.split(flat, np.cumsum(counts)[:-1])
+    return [
+        (drawn[start : start + size], (int(canvases[i, 0]), int(canvases[i, 1])))
+        for i, (start, size) in enumerate(zip(starts, sizes, strict=True))
+    ]
 
 
 def humanize(
@@ -310,14 +432,27 @@ def humanize(
     cfg: AugmentConfig = DEFAULT_AUGMENT,
     char_size: float = KANJIVG_SIZE,
     components: list[list[int]] | None = None,
+    relations: dict[str, set] | None = None,
 ) -> tuple[list[np.ndarray], tuple[float, float]]:
-    """Make reference-box strokes look hand-drawn on a random canvas: strokes in canvas
-    pixels, and the canvas ``(width, height)``. ``components`` are lists of stroke
-    positions that move together (``synthesis.components``)."""
-    varied = vary_strokes(strokes, rng, cfg, char_size, components)
-    matrix, canvas = character_affine(char_size, rng, cfg)
-    drawn = sample_unevenly([apply_affine(s, matrix) for s in varied], rng, cfg)
-    drawn = [np.clip(s, 0.0, canvas) for s in drawn]  # a touch screen ends at its edges
-    if cfg.quantise:
-        drawn = [np.round(s) for s in drawn]
-    return drawn, canvas
+    """``humanize_many`` of one character: its strokes in canvas pixels and the canvas.
+    ``components`` are lists of stroke positions that move together
+    (``synthesis.components``)."""
+    return humanize_many([Writing(strokes, components or [], relations)], rng, cfg, char_size)[0]
+
+
+def vary_strokes(
+    strokes: list[np.ndarray],
+    rng: np.random.Generator,
+    cfg: AugmentConfig = DEFAULT_AUGMENT,
+    char_size: float = KANJIVG_SIZE,
+    components: list[list[int]] | None = None,
+) -> list[np.ndarray]:
+    """The human variation alone (no placement in a canvas) of one character's strokes, in
+    the reference box."""
+    lines = resample_many(strokes, VARY_POINTS)
+    component = np.full(len(lines), -1)
+    for number, members in enumerate(components or []):
+        component[members] = number
+    keep = RelationPairs.of([geometry.relations(strokes, char_size)], np.zeros(1, int))
+    owner = np.zeros(len(lines), int)
+    return list(vary_lines(lines, owner, component, keep, rng, cfg, char_size))

@@ -21,8 +21,7 @@ margins in ``ErrorConfig`` (see ``margin_report`` for measured values).
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +46,7 @@ class ErrorConfig:
     min_resize_extent: float = 0.25  # only strokes at least this large are resized
     min_shape_distance: float = 0.38  # for wrong_shape; correct variation stays < 0.22
     min_order_distance: float = 0.25  # stroke j must be this far from stroke k (points)
+    misplace_clearance: float = 0.15  # a moved stroke this far from every other's place
     min_direction_length: float = 0.10  # strokes shorter than this are never reversed
     min_curvedness: float = 0.15  # only hooked/turned/curved strokes are straightened/cut
     truncate_keep: tuple[float, float] = (0.35, 0.6)
@@ -89,16 +89,28 @@ def merge(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 def fit_to_box(donor: np.ndarray, target: np.ndarray) -> np.ndarray:
     """``donor`` moved and scaled (keeping its aspect) to ``target``'s centre and size."""
-    scale = max(geometry.extent(target), 1e-6) / max(geometry.extent(donor), 1e-6)
-    return (donor - geometry.centre(donor)) * scale + geometry.centre(target)
+    donor_low, donor_high = donor.min(axis=0), donor.max(axis=0)
+    target_low, target_high = target.min(axis=0), target.max(axis=0)
+    scale = max(geometry.norms(target_high - target_low), 1e-6) / max(
+        geometry.norms(donor_high - donor_low), 1e-6
+    )
+    return (donor - (donor_low + donor_high) / 2) * scale + (target_low + target_high) / 2
 
 
 def misplace(
-    stroke: np.ndarray, rng: np.random.Generator, cfg: ErrorConfig, char_size: float
-) -> np.ndarray:
+    stroke: np.ndarray,
+    rng: np.random.Generator,
+    cfg: ErrorConfig,
+    char_size: float,
+    points: np.ndarray | None = None,
+    k: int = 0,
+) -> np.ndarray | None:
     """Move the stroke by ``misplace_offset`` of the character (its centre staying in the
     box where it can), or resize a large stroke by ``misplace_scale`` either way (small
-    strokes are only moved: their size is dominated by hand jitter)."""
+    strokes are only moved: their size is dominated by hand jitter). Given the character's
+    strokes resampled (``points``, the stroke being ``points[k]``), a moved stroke also
+    stays ``misplace_clearance`` away from every other stroke's place (there it would
+    depict that stroke, a ``wrong_order``): ``None`` when no direction does."""
     middle = geometry.centre(stroke)
     large = geometry.extent(stroke) >= cfg.min_resize_extent * char_size
     if large and rng.random() < cfg.misplace_resize_probability:
@@ -107,20 +119,34 @@ def misplace(
         return (stroke - middle) * factor + middle
     distance = rng.uniform(*cfg.misplace_offset) * char_size
     theta = rng.uniform(0, 2 * np.pi, 8)  # the first direction that stays in the box
-    moved = middle + distance * np.stack([np.cos(theta), np.sin(theta)], 1)
-    inside = np.all((moved >= 0.1 * char_size) & (moved <= 0.9 * char_size), axis=1)
-    return stroke + moved[int(np.argmax(inside))] - middle
+    shifts = distance * np.stack([np.cos(theta), np.sin(theta)], 1)
+    moved = middle + shifts
+    usable = np.all((moved >= 0.1 * char_size) & (moved <= 0.9 * char_size), axis=1)
+    if points is not None and len(points) > 1:
+        coarse = points[:, ::4]  # every 4th point is enough to tell places apart
+        others = coarse[np.arange(len(coarse)) != k]
+        apart = distances_both_ways(others, coarse[k] + shifts[:, None, :])  # (8, S - 1)
+        usable &= np.all(apart >= cfg.misplace_clearance * char_size, axis=1)
+        if not usable.any():
+            return None
+    return stroke + shifts[int(np.argmax(usable))]
 
 
 def proportion(
-    strokes: list[np.ndarray], k: int, rng: np.random.Generator, cfg: ErrorConfig, char_size: float
+    strokes: list[np.ndarray],
+    k: int,
+    rng: np.random.Generator,
+    cfg: ErrorConfig,
+    char_size: float,
+    longer: set[tuple[int, int]] | None = None,
 ) -> np.ndarray | None:
     """Stroke k drawn so that its length relation with an earlier parallel stroke j breaks
-    (``geometry.relations``): if it is the longer, cut from its end to ``proportion_flip``
-    times j's length; if the shorter, run on to ``1 / proportion_flip`` times. ``None``
-    when stroke k has no such partner."""
-    related = geometry.relations(strokes[: k + 1], char_size)["longer"]
-    partners = [(a, b) for a, b in related if k in (a, b)]
+    (``geometry.relations``, whose ``longer`` pairs of ``strokes`` may be given): if it is
+    the longer, cut from its end to ``proportion_flip`` times j's length; if the shorter,
+    run on to ``1 / proportion_flip`` times. ``None`` when stroke k has no such partner."""
+    if longer is None:
+        longer = geometry.relations(strokes[: k + 1], char_size)["longer"]
+    partners = [(a, b) for a, b in longer if k in (a, b) and a <= k and b <= k]
     if not partners:
         return None
     longer, shorter = partners[rng.integers(len(partners))]
@@ -138,33 +164,96 @@ def proportion(
     return np.concatenate([stroke, stroke[-1:] + direction / norm * (target - s[-1])])
 
 
-def wrong_shape_candidates(
+class Donors(Sequence[np.ndarray]):
+    """Strokes of other characters (reference box), the pool wrong shapes and extra strokes
+    are drawn from. Each one's shape as ``geometry.shape_of`` sees it at unit size is
+    computed once, so a donor fitted to a stroke's box (``fit_to_box``) is compared with
+    that stroke without fitting or resampling it."""
+
+    def __init__(self, strokes: Sequence[np.ndarray]):
+        self.strokes = list(strokes)
+        self._shapes: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.strokes)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self.strokes[index]
+
+    def shapes(self, picked: np.ndarray, size: float, char_size: float) -> np.ndarray:
+        """``geometry.shape_of`` of the resampled donors ``picked`` fitted to a box of
+        diagonal ``size`` (``fit_to_box``): ``(len(picked), P, 2)``."""
+        if self._shapes is None:
+            lines = resample_many(self.strokes)
+            low, high = lines.min(axis=1, keepdims=True), lines.max(axis=1, keepdims=True)
+            resampled = np.maximum(geometry.norms(high - low)[:, 0], 1e-12)
+            raw = np.array([max(geometry.extent(stroke), 1e-6) for stroke in self.strokes])
+            unit = (lines - (low + high) / 2) / resampled[:, None, None]
+            self._shapes = unit, resampled / raw
+        unit, ratio = self._shapes
+        fitted = max(size, 1e-6) * ratio[picked]
+        floor = geometry.MIN_SHAPE_SIZE * char_size
+        return unit[picked] * (fitted / np.maximum(fitted, floor))[:, None, None]
+
+
+def wrong_shape(
     strokes: list[np.ndarray],
     k: int,
-    donors: list[np.ndarray],
+    donors: Donors,
     rng: np.random.Generator,
     cfg: ErrorConfig,
-) -> Iterator[np.ndarray]:
-    """Possible wrong shapes for stroke k in random order, made only when asked for
-    (unchecked against the margin)."""
+    char_size: float,
+    resampled: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """A different shape for stroke k (``resampled``: the strokes resampled, if known):
+    the first of its possible wrong shapes (a straight
+    line or a truncation of a curved stroke, the stroke merged with the next, a tap, three
+    donors fitted to its box), in random order, at least ``min_shape_distance`` from it
+    (``geometry.shape_distance``); ``None`` if none of ``shape_attempts`` is."""
     stroke = strokes[k]
-    makers: list[Callable[[], np.ndarray]] = []
+    own = resampled[k] if resampled is not None else resample_many([stroke])[0]
+    made: list[np.ndarray] = []
+    lines: list[np.ndarray] = []  # each one resampled (a straight line and a tap exactly)
     if geometry.curvedness(stroke) >= cfg.min_curvedness:
-        makers.append(lambda: straighten(stroke))
-        makers.append(lambda: truncate(stroke, rng.uniform(*cfg.truncate_keep)))
+        made += [straighten(stroke), truncate(stroke, rng.uniform(*cfg.truncate_keep))]
+        lines += [np.linspace(stroke[0], stroke[-1], len(own)), resample_many(made[-1:])[0]]
     if k + 1 < len(strokes):
-        makers.append(lambda: merge(stroke, strokes[k + 1]))
-    makers.append(lambda: tap(stroke, rng))
-    if donors:
-        makers += [lambda: fit_to_box(donors[rng.integers(len(donors))], stroke)] * 3
-    for i in rng.permutation(len(makers)):
-        yield makers[i]()
+        made.append(merge(stroke, strokes[k + 1]))
+        lines.append(resample_many(made[-1:])[0])
+    made.append(tap(stroke, rng))
+    lines.append(np.repeat(made[-1], len(own), axis=0))
+    picked = rng.integers(len(donors), size=3) if len(donors) else np.zeros(0, int)
+    target = geometry.shape_of(own, char_size)
+    shapes = np.concatenate(
+        [
+            geometry.shape_of(np.stack(lines), char_size),
+            donors.shapes(picked, geometry.extent(stroke), char_size),
+        ]
+    )
+    tried = rng.permutation(len(shapes))[: cfg.shape_attempts]
+    gap = geometry.norms(shapes[tried] - target).sum(axis=1) / len(own)
+    far = gap >= cfg.min_shape_distance
+    if not far.any():
+        return None
+    chosen = int(tried[np.argmax(far)])
+    if chosen < len(made):
+        return made[chosen]
+    return fit_to_box(donors[picked[chosen - len(made)]], stroke)
 
 
 def reversible(stroke: np.ndarray, cfg: ErrorConfig, char_size: float = KANJIVG_SIZE) -> bool:
     """Whether the stroke is long enough for its direction to be judged (``wrong_direction``
     is made only of those)."""
     return geometry.length(stroke) >= cfg.min_direction_length * char_size
+
+
+def distances_both_ways(points: np.ndarray, stroke: np.ndarray) -> np.ndarray:
+    """Mean point distance of each of ``points (..., S, P, 2)`` to ``stroke (..., P, 2)``
+    (resampled), whichever way either runs: ``(..., S)``."""
+    stroke = stroke[..., None, :, :]
+    forward = geometry.norms(points - stroke).sum(-1)
+    backward = geometry.norms(points[..., ::-1, :] - stroke).sum(-1)
+    return np.minimum(forward, backward) / points.shape[-2]
 
 
 def order_candidates(
@@ -178,9 +267,7 @@ def order_candidates(
     stroke k whichever way either runs (``points``: the strokes resampled, ``(S, P, 2)``)
     and not allowed there by an accepted order (``forbidden_order``,
     ``KanjiRef.interchangeable``)."""
-    forward = np.linalg.norm(points - points[k], axis=-1).mean(-1)
-    backward = np.linalg.norm(points[:, ::-1] - points[k], axis=-1).mean(-1)
-    far = np.minimum(forward, backward) >= cfg.min_order_distance * char_size
+    far = distances_both_ways(points, points[k]) >= cfg.min_order_distance * char_size
     return [int(j) for j in np.flatnonzero(far) if j != k and j not in forbidden_order]
 
 
@@ -190,10 +277,11 @@ def corrupt(
     label: str,
     rng: np.random.Generator,
     cfg: ErrorConfig,
-    donors: list[np.ndarray],
+    donors: Sequence[np.ndarray],
     forbidden_order: set[int],
     char_size: float = KANJIVG_SIZE,
     resampled: np.ndarray | None = None,
+    longer: set[tuple[int, int]] | None = None,
 ) -> tuple[np.ndarray, int] | None:
     """Stroke k of ``strokes`` (reference box, expected order) turned into ``label``.
 
@@ -201,7 +289,8 @@ def corrupt(
     cannot be made unambiguous for this stroke. ``forbidden_order`` lists strokes that
     an accepted alternative order allows at position k (never a ``wrong_order``,
     ``KanjiRef.interchangeable``).
-    ``resampled`` optionally gives ``strokes`` already resampled, ``(S, P, 2)``.
+    ``resampled`` optionally gives ``strokes`` already resampled, ``(S, P, 2)``, and
+    ``longer`` the ``longer`` relations of ``strokes`` (``geometry.relations``).
     """
     stroke = strokes[k]
     if label == LABELS[CORRECT]:
@@ -220,17 +309,17 @@ def corrupt(
         j = int(pool[rng.integers(len(pool))])
         return strokes[j], j
     if label == "wrong_shape":
-        candidates = wrong_shape_candidates(strokes, k, donors, rng, cfg)
-        for candidate in itertools.islice(candidates, cfg.shape_attempts):
-            if geometry.shape_distance(candidate, stroke, char_size) >= cfg.min_shape_distance:
-                return candidate, k
-        return None
+        pool = donors if isinstance(donors, Donors) else Donors(donors)
+        made = wrong_shape(strokes, k, pool, rng, cfg, char_size, resampled)
+        return None if made is None else (made, k)
     if label == "misplaced":  # a first stroke too: its place in the writing box is judged
         if k > 0 and rng.random() < cfg.proportion_probability:
-            made = proportion(strokes, k, rng, cfg, char_size)
+            made = proportion(strokes, k, rng, cfg, char_size, longer)
             if made is not None:
                 return made, k
-        return misplace(stroke, rng, cfg, char_size), k
+        points = resampled if resampled is not None else resample_many(strokes)
+        moved = misplace(stroke, rng, cfg, char_size, points, k)
+        return None if moved is None else (moved, k)
     raise ValueError(f"unknown stroke label {label!r}")
 
 
@@ -253,7 +342,7 @@ def margin_report(
     def human(s: np.ndarray) -> np.ndarray:
         return vary_strokes([s], rng, DEFAULT_AUGMENT, char_size)[0]
 
-    donors = [s for strokes in references for s in strokes]
+    donors = Donors([s for strokes in references for s in strokes])
     correct: dict[str, list[float]] = {m: [] for m in MARGIN_MEASURES}
     wrong: dict[str, list[float]] = {m: [] for m in MARGIN_MEASURES}
     for _ in range(samples):

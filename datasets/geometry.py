@@ -14,14 +14,20 @@ from kanjiwrite.datasets.strokes import (
     arc_length,
     interpolate_axis,
     resample,
+    resample_many,
 )
 
 MIN_SHAPE_SIZE = 0.08  # floor on a stroke's own size when normalising its shape (char units)
 
 
+def norms(vectors: np.ndarray) -> np.ndarray:
+    """Lengths of ``vectors (..., 2)``."""
+    return np.hypot(vectors[..., 0], vectors[..., 1])
+
+
 def extent(stroke: np.ndarray) -> float:
     """Diagonal of the stroke's bounding box."""
-    return float(np.linalg.norm(stroke.max(axis=0) - stroke.min(axis=0)))
+    return float(norms(stroke.max(axis=0) - stroke.min(axis=0)))
 
 
 def centre(stroke: np.ndarray) -> np.ndarray:
@@ -35,7 +41,7 @@ def length(stroke: np.ndarray) -> float:
 def curvedness(stroke: np.ndarray) -> float:
     """Largest distance of the stroke from its chord, over the chord length (0 = straight)."""
     chord = stroke[-1] - stroke[0]
-    chord_length = float(np.linalg.norm(chord))
+    chord_length = float(np.hypot(*chord))
     if chord_length < 1e-9:
         return float("inf") if length(stroke) > 0 else 0.0
     rel = stroke - stroke[0]
@@ -49,11 +55,16 @@ def shape_distance(a: np.ndarray, b: np.ndarray, char_size: float) -> float:
     Invariant to position and size, sensitive to direction (points are compared in
     writing order). Sizes are floored at ``MIN_SHAPE_SIZE`` so dots do not amplify noise.
     """
-    floor = MIN_SHAPE_SIZE * char_size
-    ra, rb = resample(a), resample(b)
-    na = (ra - centre(ra)) / max(extent(ra), floor)
-    nb = (rb - centre(rb)) / max(extent(rb), floor)
-    return float(np.linalg.norm(na - nb, axis=1).mean())
+    shapes = shape_of(resample_many([a, b]), char_size)
+    return float(norms(shapes[0] - shapes[1]).mean())
+
+
+def shape_of(resampled: np.ndarray, char_size: float) -> np.ndarray:
+    """Resampled strokes ``(..., P, 2)`` centred and scaled by their own size (floored at
+    ``MIN_SHAPE_SIZE``): what ``shape_distance`` compares."""
+    low, high = resampled.min(axis=-2, keepdims=True), resampled.max(axis=-2, keepdims=True)
+    size = np.maximum(norms(high - low)[..., None], MIN_SHAPE_SIZE * char_size)
+    return (resampled - (low + high) / 2) / size
 
 
 def point_distance(a: np.ndarray, b: np.ndarray, char_size: float) -> float:
@@ -110,6 +121,20 @@ STRAIGHT = 0.08  # a stroke this curved (see ``curvedness``) or less is straight
 APART = 0.06  # strokes at least this far apart (char units) clearly do not touch
 
 
+def pair_hits(polylines: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Whether polylines i and j intersect, for each pair ``(i, j)`` of ``pairs (n, 2)``."""
+    a, b = polylines[pairs[:, 0]], polylines[pairs[:, 1]]  # (n, P, 2)
+    pa, da = a[:, :-1, None], np.diff(a, axis=1)[:, :, None]  # against every segment of b
+    pb, db = b[:, None, :-1], np.diff(b, axis=1)[:, None, :]
+    cross = da[..., 0] * db[..., 1] - da[..., 1] * db[..., 0]
+    delta = pb - pa
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (delta[..., 0] * db[..., 1] - delta[..., 1] * db[..., 0]) / cross
+        u = (delta[..., 0] * da[..., 1] - delta[..., 1] * da[..., 0]) / cross
+    hit = (np.abs(cross) > 1e-12) & (t >= 0) & (t <= 1) & (u >= 0) & (u <= 1)
+    return hit.any(axis=(1, 2))
+
+
 def crossings(polylines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For S polylines ``(S, P, 2)``: whether strokes i and j intersect ``(S, S)``, and the
     shortest arc distance from an intersection to an end of stroke i ``(S, S)`` (inf if none)."""
@@ -153,10 +178,23 @@ def straight_strokes(strokes: list[np.ndarray], lengths: np.ndarray) -> np.ndarr
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     ids = np.repeat(np.arange(len(strokes)), sizes)
     chord = points[starts + sizes - 1] - points[starts]
-    chord_length = np.hypot(chord[:, 0], chord[:, 1])
     rel = points - points[starts][ids]
     deviation = np.abs(rel[:, 0] * chord[ids, 1] - rel[:, 1] * chord[ids, 0])
-    widest = np.maximum.reduceat(deviation, starts)
+    return is_straight(chord, np.maximum.reduceat(deviation, starts), lengths)
+
+
+def straight_lines(lines: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``straight_strokes`` of strokes given as ``lines (S, P, 2)``."""
+    chord = lines[:, -1] - lines[:, 0]
+    rel = lines - lines[:, :1]
+    deviation = np.abs(rel[..., 0] * chord[:, None, 1] - rel[..., 1] * chord[:, None, 0])
+    return is_straight(chord, deviation.max(axis=1), lengths)
+
+
+def is_straight(chord: np.ndarray, widest: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Curvedness (widest deviation from the ``chord`` over its squared length, a
+    zero-length chord straight only for a tap) below ``STRAIGHT``."""
+    chord_length = np.hypot(chord[:, 0], chord[:, 1])
     with np.errstate(divide="ignore", invalid="ignore"):
         curved = widest / chord_length**2
     return np.where(chord_length < 1e-9, lengths <= 0, curved < STRAIGHT)
@@ -170,12 +208,19 @@ def relations(strokes: list[np.ndarray], char_size: float) -> dict[str, set]:
     * ``apart``: {i, j} pairs that are clearly apart (do not touch or cross).
     """
     lines, lengths = polylines_and_lengths(strokes)
+    return line_relations(lines, lengths, straight_strokes(strokes, lengths), char_size)
+
+
+def line_relations(
+    lines: np.ndarray, lengths: np.ndarray, straight: np.ndarray, char_size: float
+) -> dict[str, set]:
+    """``relations`` of strokes given as ``RELATION_POINTS`` polylines ``(S, P, 2)``, their
+    arc ``lengths`` and which are ``straight``."""
     chords = lines[:, -1] - lines[:, 0]
-    straight = straight_strokes(strokes, lengths)
     angle = np.degrees(np.arctan2(chords[:, 1], chords[:, 0])) % 180
     hit, to_end = crossings(lines)
     gaps = np.linalg.norm(lines[:, None, :, None] - lines[None, :, None, :], axis=-1).min((-1, -2))
-    upper = np.triu(np.ones((len(strokes),) * 2, bool), 1)
+    upper = np.triu(np.ones((len(lines),) * 2, bool), 1)
     turn = np.abs(angle[:, None] - angle[None, :])
     parallel = (
         upper
@@ -205,7 +250,6 @@ def keeps_relations(before: dict[str, set], strokes: list[np.ndarray], char_size
     lines, lengths = polylines_and_lengths(strokes)
     if any(lengths[i] < KEEP_LONGER * lengths[j] for i, j in before["longer"]):
         return False
-    hit, _ = crossings(lines)
-    if any(not hit[i, j] for i, j in before["crossing"]):
-        return False
-    return not any(hit[i, j] for i, j in before["apart"])
+    crossing = np.array(sorted(before["crossing"]), int).reshape(-1, 2)
+    apart = np.array(sorted(before["apart"]), int).reshape(-1, 2)
+    return bool(pair_hits(lines, crossing).all() and not pair_hits(lines, apart).any())

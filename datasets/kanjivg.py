@@ -13,7 +13,7 @@ import os
 import re
 import secrets
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
@@ -69,7 +69,7 @@ class KanjiRef:
     def stroke_count(self) -> int:
         return len(self.strokes)
 
-    def memo(self, key: str, compute):
+    def memo(self, key: Hashable, compute):
         """``compute()`` once per reference: later calls return the first result (for
         what is fixed per character, e.g. the geometry the order rules read)."""
         if key not in self._memo:

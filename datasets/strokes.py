@@ -125,20 +125,47 @@ def directions(points: np.ndarray) -> np.ndarray:
     """Unit direction of travel at each point of ``(..., P, 2)`` resampled strokes."""
     step = np.diff(points, axis=-2)
     step = np.concatenate([step, step[..., -1:, :]], axis=-2)
-    norm = np.linalg.norm(step, axis=-1, keepdims=True)
+    norm = np.hypot(step[..., :1], step[..., 1:])
     return np.divide(step, norm, out=np.zeros_like(step), where=norm > 1e-9)
 
 
 def stroke_features(
     strokes: Sequence[Stroke], canvas: Canvas, frame_count: int | None = None
 ) -> np.ndarray:
-    """Features of ``strokes``: float32 ``(S, POINTS_PER_STROKE, 6)`` (see module doc), in
+    """Features of ``strokes``: float32 ``(S, POINTS_PER_STROKE, 8)`` (see module doc), in
     the frame of the first ``frame_count`` strokes (all by default)."""
-    if len(strokes) == 0:
-        return np.zeros((0, POINTS_PER_STROKE, len(FEATURES)), np.float32)
-    return prefix_features(strokes, canvas, [len(strokes) if frame_count is None else frame_count])[
-        0
-    ]
+    count = len(strokes) if frame_count is None else frame_count
+    return features_many([(strokes, canvas, count)])[0]
+
+
+def features_many(groups: Sequence[tuple[Sequence[Stroke], Canvas, int]]) -> list[np.ndarray]:
+    """``stroke_features(strokes, canvas, frame_count)`` of every group, all strokes
+    resampled and framed together."""
+    sizes = np.array([len(g[0]) for g in groups], int)
+    out = [np.zeros((0, POINTS_PER_STROKE, len(FEATURES)), np.float32)] * len(groups)
+    if sizes.sum() == 0:
+        return out
+    clean = [as_stroke(s) for g in groups for s in g[0]]
+    xy = resample_many(clean)
+    # each group's frame: the bounding box of its first frame_count strokes' points
+    point_starts = np.concatenate(([0], np.cumsum([len(s) for s in clean])))
+    points = np.concatenate([*clean, clean[-1][:1]])  # one row past the end for reduceat
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    drawn = np.flatnonzero(sizes)
+    first = point_starts[starts[drawn]]
+    last = point_starts[starts[drawn] + np.clip([groups[i][2] for i in drawn], 1, sizes[drawn])]
+    bounds = np.stack([first, last], 1).ravel()
+    low = np.minimum.reduceat(points, bounds)[::2]
+    high = np.maximum.reduceat(points, bounds)[::2]
+    canvas = np.array([groups[i][1] for i in drawn], float)
+    unit = np.maximum((high - low).max(axis=1), MIN_FRAME_FRACTION * canvas.min(axis=1))
+    owner = np.repeat(np.arange(len(drawn)), sizes[drawn])
+    framed = (xy - ((low + high) / 2)[owner, None]) / unit[owner, None, None]
+    box = (xy - (canvas / 2)[owner, None]) / canvas.min(axis=1)[owner, None, None]
+    features = np.split(assemble_features(framed, box), np.cumsum(sizes[drawn])[:-1])
+    for i, made in zip(drawn, features, strict=True):
+        out[i] = made
+    return out
 
 
 def assemble_features(xy: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -154,18 +181,26 @@ def assemble_features(xy: np.ndarray, box: np.ndarray) -> np.ndarray:
 def model_inputs(
     drawn: Sequence[Stroke], canvas: Canvas, reference: Sequence[Stroke]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The grader's two inputs, ``(S_drawn, P, 6)`` and ``(S_ref, P, 6)`` float32.
+    """The grader's two inputs, ``(S_drawn, P, 8)`` and ``(S_ref, P, 8)`` float32.
 
     Drawn strokes are in the frame of all drawn strokes; reference strokes (KanjiVG box, in
     the expected order) in the frame of as many leading reference strokes as were drawn.
     When the learner writes correctly both frames cover the same strokes, so drawn stroke k
     and reference stroke k land in about the same place whatever the canvas.
     """
-    frame_count = max(1, min(len(drawn), len(reference)))
-    return (
-        stroke_features(drawn, canvas),
-        stroke_features(reference, KANJIVG_CANVAS, frame_count),
-    )
+    return model_inputs_many([(drawn, canvas, reference)])[0]
+
+
+def model_inputs_many(
+    attempts: Sequence[tuple[Sequence[Stroke], Canvas, Sequence[Stroke]]],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``model_inputs(drawn, canvas, reference)`` of every attempt, computed together."""
+    groups: list[tuple[Sequence[Stroke], Canvas, int]] = []
+    for drawn, canvas, reference in attempts:
+        groups.append((drawn, canvas, len(drawn)))
+        groups.append((reference, KANJIVG_CANVAS, max(1, min(len(drawn), len(reference)))))
+    features = features_many(groups)
+    return list(zip(features[::2], features[1::2], strict=True))
 
 
 def prefix_features(

@@ -20,16 +20,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kanjiwrite.datasets.augment import DEFAULT_AUGMENT, AugmentConfig, humanize
+from kanjiwrite.datasets import geometry
+from kanjiwrite.datasets.augment import DEFAULT_AUGMENT, AugmentConfig, Writing, humanize_many
 from kanjiwrite.datasets.contract import (
     CORRECT,
     EXTRA,
+    KANJIVG_SIZE,
     LABEL_INDEX,
     LABELS,
     STROKE_ERRORS,
     one_per_label,
 )
-from kanjiwrite.datasets.errors import DEFAULT_ERRORS, ErrorConfig, corrupt, fit_to_box
+from kanjiwrite.datasets.errors import DEFAULT_ERRORS, Donors, ErrorConfig, corrupt, fit_to_box
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack
 from kanjiwrite.datasets.strokes import resample_many
 
@@ -109,40 +111,95 @@ def components(ref: KanjiRef, order: tuple[int, ...], count: int) -> list[list[i
     return [members for members in drawn if members]
 
 
-def write_lookalike(
-    ref: KanjiRef, rng: np.random.Generator, writing: LookAlikeWriting, cfg: SynthesisConfig
-) -> Attempt:
-    """An attempt at ``ref`` that writes a look-alike instead (its standard order)."""
+@dataclass
+class Plan:
+    """An attempt before the human augmentation: its labels and the strokes to draw in the
+    reference box (``writing``); ``attempt`` completes it with the drawn strokes."""
+
+    kanji: str
+    reference: list[np.ndarray]
+    labels: np.ndarray
+    matched: np.ndarray
+    order: tuple[int, ...]
+    missing: list[int]
+    writing: Writing
+
+    def attempt(self, drawn: list[np.ndarray], canvas: tuple[float, float]) -> Attempt:
+        return Attempt(
+            kanji=self.kanji,
+            reference=self.reference,
+            drawn=drawn,
+            canvas=canvas,
+            labels=self.labels,
+            matched=self.matched,
+            order=self.order,
+            missing=self.missing,
+        )
+
+
+def relations_of(ref: KanjiRef, strokes: list[np.ndarray]) -> dict[str, set]:
+    """``geometry.relations`` of ``strokes`` (a rendering of ``ref`` or of a look-alike),
+    computed once per ``ref`` and rendering."""
+    key = ("relations", hash(b"".join(s.tobytes() for s in strokes)))
+    return ref.memo(key, lambda: geometry.relations(strokes, KANJIVG_SIZE))
+
+
+def warm_caches(ref: KanjiRef) -> None:
+    """Fill ``ref``'s per-character caches that synthesis reads (as a long run has)."""
+    ref.resampled()
+    relations_of(ref, ref.strokes)
+
+
+def renumbered(relations: dict[str, set], positions: list[int | None]) -> dict[str, set]:
+    """``relations`` between the strokes that have a position (``positions[i]``: where
+    stroke i is drawn, ``None``: not drawn, or drawn wrong), in those positions."""
+    return {
+        kind: {
+            (positions[i], positions[j])
+            for i, j in pairs
+            if positions[i] is not None and positions[j] is not None
+        }
+        for kind, pairs in relations.items()
+    }
+
+
+def plan_lookalike(
+    ref: KanjiRef,
+    rng: np.random.Generator,
+    writing: LookAlikeWriting,
+    cfg: SynthesisConfig,
+) -> Plan:
+    """An attempt at ``ref`` that writes a look-alike (``writing``) instead, in its
+    standard order."""
     labels, strokes = writing
     n = ref.stroke_count
     count = n if rng.random() < cfg.complete_probability else int(rng.integers(1, n + 1))
-    order = tuple(range(n))
-    drawn, canvas = humanize(strokes[:count], rng, cfg.augment)
-    return Attempt(
+    right = [i if i < count and labels[i] == CORRECT else None for i in range(len(strokes))]
+    return Plan(
         kanji=ref.char,
         reference=list(ref.strokes),
-        drawn=drawn,
-        canvas=canvas,
         labels=np.array(labels[:count], np.int8),
         matched=np.arange(count, dtype=np.int16),
-        order=order,
+        order=tuple(range(n)),
         missing=[i for i in range(n) if i >= count or labels[i] != CORRECT],
+        writing=Writing(strokes[:count], [], renumbered(relations_of(ref, strokes), right)),
     )
 
 
-def synthesize_attempt(
+def plan_attempt(
     ref: KanjiRef,
     rng: np.random.Generator,
-    donors: list[np.ndarray],
+    donors: Donors,
     cfg: SynthesisConfig = DEFAULT_SYNTHESIS,
     hands: Sequence[Hand] = (),
     lookalikes: Sequence[LookAlikeWriting] = (),
-) -> Attempt:
-    """One random labelled attempt at ``ref``; ``donors`` are strokes of other characters
-    used for wrong shapes and extra strokes; ``hands`` other correct renderings of ``ref``;
-    ``lookalikes`` look-alikes to write instead (see module doc)."""
+) -> Plan:
+    """One random labelled attempt at ``ref``, before the human augmentation; ``donors``
+    are strokes of other characters used for wrong shapes and extra strokes; ``hands``
+    other correct renderings of ``ref``; ``lookalikes`` look-alikes to write instead (see
+    module doc)."""
     if lookalikes and rng.random() < cfg.lookalike_probability:
-        return write_lookalike(ref, rng, lookalikes[rng.integers(len(lookalikes))], cfg)
+        return plan_lookalike(ref, rng, lookalikes[rng.integers(len(lookalikes))], cfg)
     orders = ref.orders()
     use_alt = len(orders) > 1 and rng.random() < cfg.alternative_order_probability
     order = orders[1 + rng.integers(len(orders) - 1)] if use_alt else orders[0]
@@ -150,6 +207,9 @@ def synthesize_attempt(
     styled = bool(hands) and rng.random() < cfg.style_probability
     hand = hands[rng.integers(len(hands))] if styled else ref.strokes
     written = [hand[i] for i in order]  # the correct strokes, as this hand writes them
+    relations = relations_of(ref, hand)
+    position = np.argsort(order).tolist()  # of each base stroke in the order followed
+    longer = {(position[a], position[b]) for a, b in relations["longer"]}
     n = len(expected)
     drawn_count = n if rng.random() < cfg.complete_probability else int(rng.integers(1, n + 1))
 
@@ -159,6 +219,7 @@ def synthesize_attempt(
     for k in range(drawn_count):
         made = None
         if rng.random() < cfg.error_rate:
+            forbidden_order = ref.interchangeable(order, k)
             # all error kinds in a random order weighted by ``error_weights``
             # (Efraimidis-Spirakis keys); the first one possible for stroke k is used
             for i in np.argsort(-(rng.random(len(weights)) ** (1.0 / weights))):
@@ -170,8 +231,9 @@ def synthesize_attempt(
                     rng,
                     cfg.errors,
                     donors,
-                    ref.interchangeable(order, k),
+                    forbidden_order,
                     resampled=resampled,
+                    longer=longer,
                 )
                 if made is not None:
                     break
@@ -189,24 +251,44 @@ def synthesize_attempt(
         labels.append(EXTRA)
         matched.append(-1)
 
-    drawn, canvas = humanize(
-        strokes, rng, cfg.augment, components=components(ref, order, drawn_count)
-    )
-    return Attempt(
+    drawn_at = {base: k for k, base in enumerate(order[:drawn_count]) if labels[k] == CORRECT}
+    right = [drawn_at.get(i) for i in range(n)]
+    return Plan(
         kanji=ref.char,
         reference=expected,
-        drawn=drawn,
-        canvas=canvas,
         labels=np.array(labels, np.int8),
         matched=np.array(matched, np.int16),
         order=tuple(order),
         missing=[i for i in range(n) if i >= drawn_count or labels[i] != CORRECT],
+        writing=Writing(
+            strokes,
+            components(ref, order, drawn_count),
+            renumbered(relations, right),
+        ),
     )
 
 
-def donor_strokes(refs: list[KanjiRef]) -> list[np.ndarray]:
+def realise(plans: Sequence[Plan], rng: np.random.Generator, cfg: SynthesisConfig) -> list[Attempt]:
+    """The attempts of ``plans``, humanized together (``augment.humanize_many``)."""
+    drawn = humanize_many([plan.writing for plan in plans], rng, cfg.augment)
+    return [plan.attempt(*made) for plan, made in zip(plans, drawn, strict=True)]
+
+
+def synthesize_attempt(
+    ref: KanjiRef,
+    rng: np.random.Generator,
+    donors: Donors,
+    cfg: SynthesisConfig = DEFAULT_SYNTHESIS,
+    hands: Sequence[Hand] = (),
+    lookalikes: Sequence[LookAlikeWriting] = (),
+) -> Attempt:
+    """One random labelled attempt at ``ref`` (``plan_attempt``), humanized."""
+    return realise([plan_attempt(ref, rng, donors, cfg, hands, lookalikes)], rng, cfg)[0]
+
+
+def donor_strokes(refs: list[KanjiRef]) -> Donors:
     """All strokes of ``refs``: the pool wrong shapes and extra strokes are drawn from."""
-    return [s for r in refs for s in r.strokes]
+    return Donors([s for r in refs for s in r.strokes])
 
 
 @dataclass
@@ -250,12 +332,11 @@ def fixed_attempts(
     donors = donor_strokes(refs)
     rng = np.random.default_rng(seed)
     extras = extras or Extras()
-    return [
-        synthesize_attempt(
-            refs[i % len(refs)], rng, donors, cfg, *extras.of(refs[i % len(refs)].char)
-        )
+    plans = [
+        plan_attempt(refs[i % len(refs)], rng, donors, cfg, *extras.of(refs[i % len(refs)].char))
         for i in range(count)
     ]
+    return realise(plans, rng, cfg)
 
 
 def examples_by_label(

@@ -16,26 +16,32 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack
-from kanjiwrite.datasets.strokes import model_inputs
+from kanjiwrite.datasets.strokes import model_inputs_many
 from kanjiwrite.datasets.synthesis import (
     DEFAULT_SYNTHESIS,
     Attempt,
     Extras,
     SynthesisConfig,
     donor_strokes,
-    synthesize_attempt,
+    plan_attempt,
+    realise,
+    warm_caches,
 )
 
 
-def encode_attempt(attempt: Attempt) -> dict[str, np.ndarray]:
-    """Model inputs and targets of one attempt, through the one normalisation."""
-    drawn, reference = model_inputs(attempt.drawn, attempt.canvas, attempt.reference)
-    return {
-        "drawn": drawn,
-        "reference": reference,
-        "labels": attempt.labels.astype(np.int64),
-        "matched": attempt.matched.astype(np.int64),
-    }
+def encode_attempts(attempts: list[Attempt]) -> list[dict[str, np.ndarray]]:
+    """Model inputs and targets of each attempt, through the one normalisation (computed
+    for all attempts together, ``strokes.model_inputs_many``)."""
+    inputs = model_inputs_many([(a.drawn, a.canvas, a.reference) for a in attempts])
+    return [
+        {
+            "drawn": drawn,
+            "reference": reference,
+            "labels": attempt.labels.astype(np.int64),
+            "matched": attempt.matched.astype(np.int64),
+        }
+        for attempt, (drawn, reference) in zip(attempts, inputs, strict=True)
+    ]
 
 
 def collate(batch: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
@@ -93,11 +99,11 @@ class AttemptStream(IterableDataset):
     def pool(self, index: int) -> list[dict[str, torch.Tensor]]:
         """Pool ``index``: its batches, collated, in random order."""
         rng = np.random.default_rng([self.seed, self.rank, index])
-        items = []
+        plans = []
         for _ in range(self.batch_size * self.bucket):
             ref = self.refs[rng.integers(len(self.refs))]
-            attempt = synthesize_attempt(ref, rng, self.donors, self.cfg, *self.extras.of(ref.char))
-            items.append(encode_attempt(attempt))
+            plans.append(plan_attempt(ref, rng, self.donors, self.cfg, *self.extras.of(ref.char)))
+        items = encode_attempts(realise(plans, rng, self.cfg))
         items.sort(key=lambda item: (len(item["drawn"]), len(item["reference"])))
         batches = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
         return [collate(batches[i]) for i in rng.permutation(len(batches))]
@@ -110,13 +116,14 @@ class AttemptStream(IterableDataset):
 
 
 def stream_throughput(
-    pack: ReferencePack, chars: list[str], seconds: float, seed: int = 0
+    pack: ReferencePack, chars: list[str], seconds: float, seed: int = 0, batch_size: int = 64
 ) -> dict[str, float]:
     """Attempts and labelled strokes generated and encoded per second by one stream in this
-    process (after a warm-up of the per-character caches, as in a long training run)."""
-    stream = AttemptStream(pack, chars, seed=seed, batch_size=16, bucket=4)
+    process, in pools of ``POOL_BATCHES`` batches as training makes them (after a warm-up
+    of the per-character caches, as in a long training run)."""
+    stream = AttemptStream(pack, chars, seed=seed, batch_size=batch_size)
     for ref in stream.refs:
-        ref.resampled()
+        warm_caches(ref)
     pools = iter(stream)
     next(pools)
     attempts = strokes = 0

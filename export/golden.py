@@ -38,7 +38,7 @@ from kanjiwrite.datasets.contract import (
     STROKE_ERRORS,
     is_correct,
 )
-from kanjiwrite.datasets.errors import DEFAULT_ERRORS, THIRD_OF_THE_BOX, corrupt, misplace
+from kanjiwrite.datasets.errors import DEFAULT_ERRORS, THIRD_OF_THE_BOX, Donors, corrupt, misplace
 from kanjiwrite.datasets.kanjivg import ReferencePack
 from kanjiwrite.datasets.strokes import as_stroke
 from kanjiwrite.export.to_coreml import bucket_for
@@ -182,7 +182,7 @@ def first(cases: Iterator, wanted: Callable, what: str, tries: int = 200):
 def verdict_cases(maker: CaseMaker) -> list[dict]:
     """The newest stroke correct, and wrong in each way; an extra stroke."""
     pack = maker.pack
-    donors = [s for c in "書永" for s in pack[c].strokes]
+    donors = Donors([s for c in "書永" for s in pack[c].strokes])
 
     def attempts(label: str) -> Iterator[dict]:
         for _ in range(40):

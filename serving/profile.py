@@ -28,7 +28,7 @@ import numpy as np
 
 from kanjiwrite.datasets.augment import humanize
 from kanjiwrite.datasets.contract import STROKE_ERRORS
-from kanjiwrite.datasets.errors import DEFAULT_ERRORS, corrupt
+from kanjiwrite.datasets.errors import DEFAULT_ERRORS, Donors, corrupt
 from kanjiwrite.datasets.kanjivg import ReferencePack, load_pack
 from kanjiwrite.datasets.strokes import resample
 
@@ -46,7 +46,7 @@ def realistic_mix(count: int = 120, seed: int = 0, pack: ReferencePack | None = 
     by_count = {
         n: [c for c, k in zip(pack.chars, counts, strict=True) if k == n] for n in range(1, 31)
     }
-    donors = [s for c in pack.chars[:200] for s in pack[c].strokes]
+    donors = Donors([s for c in pack.chars[:200] for s in pack[c].strokes])
     bodies = []
     for i in range(count):
         if i % 10 == 9:
@@ -58,7 +58,7 @@ def realistic_mix(count: int = 120, seed: int = 0, pack: ReferencePack | None = 
     return bodies
 
 
-def demo_request(ref, rng: np.random.Generator, donors: list[np.ndarray]) -> dict:
+def demo_request(ref, rng: np.random.Generator, donors: Donors) -> dict:
     """One request of an attempt at ``ref``: the strokes accepted so far (right) and the new
     one, wrong with probability ``WRONG_SHARE`` (a random kind of stroke error)."""
     k = int(rng.integers(ref.stroke_count))

@@ -118,17 +118,25 @@ def test_variation_keeps_what_tells_look_alikes_apart(pack, char, longer):
 
 def test_variation_is_structured(pack):
     """Components move together, one end of a stroke may stop short or run on, dots turn."""
-    from kanjiwrite.datasets.augment import change_endpoints, move_components
+    from kanjiwrite.datasets.augment import VARY_POINTS, change_endpoints, move_components
+    from kanjiwrite.datasets.strokes import resample_many
 
     rng = np.random.default_rng(1)
     ref = pack["好"]  # 女 + 子
-    moved = move_components(ref.strokes, [[0, 1, 2]], rng, DEFAULT_AUGMENT, 109.0)
-    shifts = [moved[i].mean(0) - ref.strokes[i].mean(0) for i in range(3)]
+    lines = resample_many(ref.strokes, VARY_POINTS)
+    component = np.array([0, 0, 0] + [-1] * (ref.stroke_count - 3))
+    moved = move_components(lines, component, rng, DEFAULT_AUGMENT, 109.0)
+    shifts = [moved[i].mean(0) - lines[i].mean(0) for i in range(3)]
     assert np.ptp([np.linalg.norm(s) for s in shifts]) < 3.0  # one shift (and scale) for 女
-    assert all(np.array_equal(moved[i], ref.strokes[i]) for i in range(3, ref.stroke_count))
-    line = np.array([[0.0, 50.0], [100.0, 50.0]])
+    assert np.array_equal(moved[3:], lines[3:])
+    line = resample_many([np.array([[0.0, 50.0], [100.0, 50.0]])], VARY_POINTS)
     lengths = {
-        round(float(np.ptp(s[:, 0])), 1)
-        for s in (change_endpoints([line], rng, DEFAULT_AUGMENT, 109.0)[0] for _ in range(50))
+        round(float(np.ptp(s[0, :, 0])), 1)
+        for s in (change_endpoints(line, rng, DEFAULT_AUGMENT, 109.0) for _ in range(50))
     }
-    assert min(lengths) < 95 and max(lengths) > 105 and max(lengths) <= 128.1
+    assert min(lengths) < 95 and max(lengths) > 105 and max(lengths) <= 124.1
+    dot = resample_many([np.array([[50.0, 50.0], [55.0, 55.0]])], VARY_POINTS)
+    turned = change_endpoints(dot, rng, DEFAULT_AUGMENT, 109.0)[0]
+    chord = turned[-1] - turned[0]
+    assert not np.isclose(np.arctan2(chord[1], chord[0]), np.pi / 4)  # dots turn
+    assert np.allclose(turned.mean(0), [52.5, 52.5])  # about their centre

@@ -18,7 +18,7 @@ from kanjiwrite.datasets.synthesis import (
     fixed_attempts,
     synthesize_attempt,
 )
-from kanjiwrite.datasets.torch_data import AttemptStream, collate, encode_attempt
+from kanjiwrite.datasets.torch_data import AttemptStream, collate, encode_attempts
 
 STROKE = (POINTS_PER_STROKE, len(FEATURES))  # points x features of one model-input stroke
 
@@ -142,7 +142,7 @@ def test_stream_is_deterministic_and_the_same_for_any_worker_count(pack):
 
 
 def test_collate_pads_and_masks(pack):
-    batch = collate([encode_attempt(a) for a in fixed_attempts(pack, pack.chars[:50], 8, seed=0)])
+    batch = collate(encode_attempts(fixed_attempts(pack, pack.chars[:50], 8, seed=0)))
     assert batch["drawn"].shape[0] == 8 and batch["drawn"].shape[2:] == STROKE
     lengths = batch["drawn_mask"].sum(1)
     assert torch.all((batch["labels"] != -100).sum(1) == lengths)

@@ -11,7 +11,7 @@ from kanjiwrite.datasets.contract import decide, depicts_other
 from kanjiwrite.datasets.kanjivg import load_pack
 from kanjiwrite.datasets.synthesis import fixed_attempts, split_extras
 from kanjiwrite.datasets.tegaki import correct_attempts, read_tegaki_folder
-from kanjiwrite.datasets.torch_data import collate, encode_attempt
+from kanjiwrite.datasets.torch_data import collate, encode_attempts
 from kanjiwrite.models.grader import Grader
 from kanjiwrite.training.config import TrainConfig
 from kanjiwrite.training.metrics import binary_rates
@@ -31,7 +31,7 @@ def validation_batches(cfg: TrainConfig, chars: list[str], batch_size: int = 128
             attempts += correct_attempts(pack, read_tegaki_folder(folder))
         else:
             print(f"no calibration writing at {folder}: validating on synthetic data only")
-    items = sorted((encode_attempt(a) for a in attempts), key=lambda i: len(i["drawn"]))
+    items = sorted(encode_attempts(attempts), key=lambda i: len(i["drawn"]))
     return [collate(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
 
 

@@ -215,16 +215,31 @@ def prefix_features(
     return assemble_features(framed, in_box(xy, canvas))
 
 
-def prefix_inputs(
-    drawn: Sequence[Stroke], canvas: Canvas, reference: Sequence[Stroke]
-) -> tuple[np.ndarray, np.ndarray]:
-    """``model_inputs(drawn[:k + 1], canvas, reference)`` for every k, stacked:
-    drawn ``(S, S, P, 6)`` (item k holds strokes 0..k, the rest zeros) and reference
-    ``(S, R, P, 6)``. This is how every stroke of an attempt is graded as it was when
-    the pen lifted, in one batch."""
+def graded_inputs(
+    drawn: Sequence[Stroke],
+    canvas: Canvas,
+    references: Sequence[Sequence[Stroke]],
+    prefixes: bool = False,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The drawn strokes' inputs and each reference's, for grading ``drawn`` against every
+    one of ``references`` (the drawn strokes featured once, the references together).
+
+    Without ``prefixes``: ``model_inputs(drawn, canvas, r)`` for every r, the drawn part
+    ``(1, S, P, 8)`` shared, each reference's ``(1, R, P, 8)``. With ``prefixes``:
+    ``model_inputs(drawn[:k + 1], canvas, r)`` for every k, stacked: drawn ``(S, S, P, 8)``
+    (item k holds strokes 0..k, the rest zeros) and each reference's ``(S, R, P, 8)``.
+    This is how every stroke of an attempt is graded as it was when the pen lifted, in one
+    batch."""
     count = len(drawn)
+    if not prefixes:
+        frames = [max(1, min(count, len(r))) for r in references]
+        made = features_many(
+            [(drawn, canvas, count)]
+            + [(r, KANJIVG_CANVAS, c) for r, c in zip(references, frames, strict=True)]
+        )
+        return made[0][None], [m[None] for m in made[1:]]
     counts = np.arange(1, count + 1)
     ink = prefix_features(drawn, canvas, counts)
     ink[np.triu_indices(count, 1)] = 0.0  # item k does not see strokes after k
-    ref = prefix_features(reference, KANJIVG_CANVAS, np.minimum(counts, len(reference)))
-    return ink.astype(np.float32), ref.astype(np.float32)
+    refs = [prefix_features(r, KANJIVG_CANVAS, np.minimum(counts, len(r))) for r in references]
+    return ink.astype(np.float32), [r.astype(np.float32) for r in refs]

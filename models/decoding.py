@@ -3,7 +3,7 @@
 ``grade`` builds one batch for a request and scores it with one call of ``predict``:
 
 * ``prefixes=True`` (evaluation): for every accepted order and every drawn stroke k, the
-  inputs of the prefix 0..k (``prefix_inputs``), so each stroke is judged exactly as it was
+  inputs of the prefix 0..k (``graded_inputs``), so each stroke is judged exactly as it was
   when the pen lifted;
 * ``prefixes=False`` (serving, the app): one item per accepted order with all the strokes
   sent; the newest stroke is judged exactly as above, earlier ones in the context of the
@@ -61,8 +61,7 @@ from kanjiwrite.datasets.strokes import (
     Canvas,
     Stroke,
     as_stroke,
-    model_inputs,
-    prefix_inputs,
+    graded_inputs,
 )
 
 Predict = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
@@ -138,24 +137,17 @@ def build_batch(
     references = [[ref.strokes[i] for i in o] for o in orders]
     references += [list(p.ref.strokes) for p in partners]
     count = len(drawn)
-    if prefixes:
-        parts = [prefix_inputs(drawn, canvas, r) for r in references]
-        mask = np.tril(np.ones((count, count), bool))
-    else:
-        parts = [tuple(a[None] for a in model_inputs(drawn, canvas, r)) for r in references]
-        mask = np.ones((1, count), bool)
+    ink, parts = graded_inputs(drawn, canvas, references, prefixes)
+    mask = np.tril(np.ones((count, count), bool)) if prefixes else np.ones((1, count), bool)
     longest = max(len(r) for r in references)
-    reference = np.zeros(
-        (sum(len(p[1]) for p in parts), longest, *parts[0][1].shape[2:]), np.float32
-    )
+    reference = np.zeros((len(ink) * len(parts), longest, *ink.shape[2:]), np.float32)
     reference_mask = np.zeros(reference.shape[:2], bool)
-    row = 0
-    for _, ref_part in parts:
-        reference[row : row + len(ref_part), : ref_part.shape[1]] = ref_part
-        reference_mask[row : row + len(ref_part), : ref_part.shape[1]] = True
-        row += len(ref_part)
+    for o, part in enumerate(parts):
+        rows = slice(o * len(ink), (o + 1) * len(ink))
+        reference[rows, : part.shape[1]] = part
+        reference_mask[rows, : part.shape[1]] = True
     inputs = {  # float32 masks, as every runtime (and MLflow's signature) takes them
-        "drawn": np.concatenate([p[0] for p in parts]),
+        "drawn": np.tile(ink, (len(parts), 1, 1, 1)),
         "drawn_mask": np.tile(mask, (len(references), 1)).astype(np.float32),
         "reference": reference,
         "reference_mask": reference_mask.astype(np.float32),

@@ -53,7 +53,7 @@ POINT_SCHEMA = {
 
 def parse_strokes(value: object, max_strokes: int) -> list[np.ndarray]:
     """JSON strokes -> ``(N, 2)`` float64 arrays, checked as arrays (shape, type, finite),
-    not point by point as models: a 1 MB body parses in milliseconds."""
+    not point by point as models."""
     if not isinstance(value, list) or not 1 <= len(value) <= max_strokes:
         raise ValueError(f"strokes: give 1 to {max_strokes} strokes")
     arrays = []

@@ -23,7 +23,11 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = 1
     onnx_threads: int = Field(1, description="ONNX Runtime intra-op threads per worker")
-    max_body_bytes: int = 1_000_000
+    max_body_bytes: int = Field(
+        262_144,
+        description="Largest request body (413 beyond): a whole attempt at a 30-stroke kanji "
+        "at 200 points a stroke with timestamps is about 120 KB",
+    )
     log_level: str = "info"
     database_url: str = Field(
         "sqlite:///practice.db",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -119,25 +120,32 @@ def jitter(
     return rotate((lines - centres) * scale, angle[:, None]) + centres + shift
 
 
+WAVE_POINTS = 11  # wobble is evaluated at this many points along a stroke, then interpolated
+
+
+@lru_cache(maxsize=8)
+def wave_interpolation(points: int) -> np.ndarray:
+    """The ``(points, WAVE_POINTS)`` matrix of linear interpolation from ``WAVE_POINTS``
+    evenly spaced points to ``points``."""
+    fine, coarse = np.linspace(0.0, 1.0, points), np.linspace(0.0, 1.0, WAVE_POINTS)
+    return np.stack([np.interp(fine, coarse, unit) for unit in np.eye(WAVE_POINTS)], 1)
+
+
 def wobble(
     lines: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig, char_size: float
 ) -> np.ndarray:
     """Add to each of ``lines (N, P, 2)`` a smooth displacement (three low-frequency waves
-    along it) of at most ``cfg.wobble`` char units."""
+    along it, at most two cycles each: evaluated at ``WAVE_POINTS`` points and interpolated)
+    of at most ``cfg.wobble`` char units."""
     count, points = lines.shape[:2]
-    u = np.linspace(0.0, 1.0, points, dtype=np.float32)[None, None, :]  # fraction of the arc
-    freq = rng.uniform(0.3, 2.0, (count, 3, 1)).astype(np.float32)
-    phase = rng.uniform(0, 2 * np.pi, (count, 3, 2))
-    weight = rng.dirichlet(np.ones(3), count)[:, :, None]
+    u = np.linspace(0.0, 1.0, WAVE_POINTS)[None, None, :, None]  # fraction of the arc
+    freq = rng.uniform(0.3, 2.0, (count, 3, 1, 1))
+    phase = rng.uniform(0, 2 * np.pi, (count, 3, 1, 2))
+    weight = rng.dirichlet(np.ones(3), count)[:, :, None, None]
     amplitude = rng.uniform(0, cfg.wobble, count) * char_size / np.sqrt(2)
-    # sin(a + phase) = sin(a) cos(phase) + cos(a) sin(phase): the waves once for both axes
-    angle = 2 * np.float32(np.pi) * freq * u  # (N, 3, P)
-    cos_phase, sin_phase = np.cos(phase) * weight, np.sin(phase) * weight  # (N, 3, 2)
-    displacement = (
-        np.sin(angle)[..., None] * cos_phase[:, :, None]
-        + np.cos(angle)[..., None] * sin_phase[:, :, None]
-    ).sum(axis=1)  # |.| <= 1 per axis
-    return lines + amplitude[:, None, None] * displacement
+    waves = (weight * np.sin(2 * np.pi * freq * u + phase)).sum(axis=1)  # (N, W, 2), |.| <= 1
+    displacement = np.tensordot(waves, wave_interpolation(points), axes=([1], [1]))  # (N, 2, P)
+    return lines + amplitude[:, None, None] * displacement.transpose(0, 2, 1)
 
 
 def add_hooks(
@@ -174,20 +182,18 @@ def move_components(
     members = np.flatnonzero(component >= 0)
     if len(members) == 0:
         return lines
-    ids, index = np.unique(component[members], return_inverse=True)
-    low = np.full((len(ids), 2), np.inf)
-    high = np.full((len(ids), 2), -np.inf)
-    np.minimum.at(low, index, lines[members].min(axis=1))
-    np.maximum.at(high, index, lines[members].max(axis=1))
+    members = members[np.argsort(component[members], kind="stable")]  # by component
+    ids, starts, index = np.unique(component[members], return_index=True, return_inverse=True)
+    moving = lines[members]
+    low = np.minimum.reduceat(moving.min(axis=1), starts)
+    high = np.maximum.reduceat(moving.max(axis=1), starts)
     middle = ((low + high) / 2)[index][:, None]
     scale = np.exp(rng.uniform(-cfg.component_scale, cfg.component_scale, (len(ids), 2)))
     theta = rng.uniform(0, 2 * np.pi, len(ids))
     radius = rng.uniform(0, cfg.component_offset, len(ids)) * char_size
     shift = radius[:, None] * np.stack([np.cos(theta), np.sin(theta)], 1)
     out = lines.copy()
-    out[members] = (
-        (lines[members] - middle) * scale[index][:, None] + middle + shift[index][:, None]
-    )
+    out[members] = (moving - middle) * scale[index][:, None] + middle + shift[index][:, None]
     return out
 
 
@@ -209,10 +215,12 @@ def change_endpoints(
     low = np.where(at_start, -change, 0.0)
     high = 1.0 + np.where(at_start, 0.0, change)
     fraction = low[:, None] + (high - low)[:, None] * np.linspace(0.0, 1.0, points)[None]
-    out = along(lines, fraction, total)
-    middle = lines.mean(axis=1, keepdims=True)
-    turned = rotate(lines - middle, angle[:, None]) * factor[:, None, None] + middle
-    return np.where(dot[:, None, None], turned, out)
+    out = lines.copy()
+    out[changed] = along(lines[changed], fraction[changed], total[changed])
+    middle = lines[dot].mean(axis=1, keepdims=True)
+    turned = rotate(lines[dot] - middle, angle[dot, None]) * factor[dot, None, None]
+    out[dot] = turned + middle
+    return out
 
 
 def along(lines: np.ndarray, fraction: np.ndarray, total: np.ndarray) -> np.ndarray:
@@ -368,7 +376,7 @@ def sample_unevenly(
     starts = np.concatenate(([0], np.cumsum(n)[:-1]))
     t = (np.arange(n.sum()) - starts[ids]) / (n - 1)[ids]
     blend = rng.uniform(0, cfg.speed_variation, len(strokes))[ids]
-    profile = (1 - blend) * t + blend * (10 * t**3 - 15 * t**4 + 6 * t**5)
+    profile = (1 - blend) * t + blend * (t * t * t * (10 + t * (6 * t - 15)))
     steps = np.diff(profile, prepend=0.0) * rng.uniform(0.5, 1.5, len(t))
     steps[starts] = 0.0
     u = np.cumsum(steps)
@@ -419,7 +427,8 @@ def humanize_many(
     flat = np.clip(flat, 0.0, np.repeat(canvases[owner], counts, axis=0))
     if cfg.quantise:
         flat = np.round(flat)  # a touch screen ends at its edges and counts whole pixels
-    drawn = np.split(flat, np.cumsum(counts)[:-1])
+    ends = np.cumsum(counts).tolist()
+    drawn = [flat[end - n : end] for end, n in zip(ends, counts.tolist(), strict=True)]
     return [
         (drawn[start : start + size], (int(canvases[i, 0]), int(canvases[i, 1])))
         for i, (start, size) in enumerate(zip(starts, sizes, strict=True))

@@ -89,8 +89,12 @@ class KanjiRef:
     def interchangeable(self, order: tuple[int, ...], k: int) -> set[int]:
         """Positions in ``order`` (an accepted order) of the strokes some accepted order
         writes at position k: writing one of them there is never a wrong order."""
+        allowed = self.memo(("interchangeable", order), lambda: self._interchangeable(order))
+        return allowed[k]
+
+    def _interchangeable(self, order: tuple[int, ...]) -> list[set[int]]:
         position = {base: i for i, base in enumerate(order)}
-        return {position[o[k]] for o in self.orders()}
+        return [{position[o[k]] for o in self.orders()} for k in range(self.stroke_count)]
 
 
 def kanjivg_dir() -> Path:

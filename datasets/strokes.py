@@ -33,6 +33,7 @@ ONNX serving, the iOS app).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -49,6 +50,9 @@ Canvas = tuple[float, float]
 
 def as_stroke(points: Sequence[Sequence[float]] | np.ndarray) -> Stroke:
     """Return the ``(N, 2)`` float64 x, y columns of a stroke (drops a timestamp column)."""
+    already = type(points) is np.ndarray and points.dtype == np.float64
+    if already and points.shape[1:] == (2,) and len(points) > 0:
+        return points
     array = np.asarray(points, dtype=np.float64)
     if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] not in (2, 3):
         raise ValueError(f"a stroke must have shape (N>=1, 2|3), got {array.shape}")
@@ -75,7 +79,7 @@ def arc_axis(strokes: Sequence[Stroke]) -> tuple[np.ndarray, np.ndarray, np.ndar
     stroke's first axis value and total length. One ``np.interp`` over this axis then
     samples all strokes at once.
     """
-    sizes = np.fromiter((len(s) for s in strokes), int, len(strokes))
+    sizes = np.array([len(s) for s in strokes])
     points = np.concatenate(strokes)[:, :2] if len(strokes) > 1 else strokes[0][:, :2]
     starts = np.zeros(len(strokes), int)
     np.cumsum(sizes[:-1], out=starts[1:])
@@ -97,11 +101,19 @@ def interpolate_axis(points: np.ndarray, axis: np.ndarray, targets: np.ndarray) 
     return out
 
 
+@lru_cache(maxsize=64)
+def even_fractions(n: int) -> np.ndarray:
+    """``n`` evenly spaced fractions from 0 to 1 (read-only, shared)."""
+    fractions = np.linspace(0.0, 1.0, n)
+    fractions.flags.writeable = False
+    return fractions
+
+
 def resample_many(strokes: Sequence[Stroke], n: int = POINTS_PER_STROKE) -> np.ndarray:
     """Resample each stroke to ``n`` points evenly spaced by its arc length: ``(S, n, 2)``.
     A zero-length stroke (a tap) becomes its first point repeated."""
     points, axis, first, total = arc_axis(strokes)
-    targets = first[:, None] + np.linspace(0.0, 1.0, n)[None, :] * total[:, None]
+    targets = first[:, None] + even_fractions(n)[None, :] * total[:, None]
     return interpolate_axis(points, axis, targets.ravel()).reshape(len(strokes), n, 2)
 
 
@@ -162,7 +174,9 @@ def features_many(groups: Sequence[tuple[Sequence[Stroke], Canvas, int]]) -> lis
     owner = np.repeat(np.arange(len(drawn)), sizes[drawn])
     framed = (xy - ((low + high) / 2)[owner, None]) / unit[owner, None, None]
     box = (xy - (canvas / 2)[owner, None]) / canvas.min(axis=1)[owner, None, None]
-    features = np.split(assemble_features(framed, box), np.cumsum(sizes[drawn])[:-1])
+    made = assemble_features(framed, box)
+    ends = np.cumsum(sizes[drawn]).tolist()
+    features = [made[end - n : end] for end, n in zip(ends, sizes[drawn].tolist(), strict=True)]
     for i, made in zip(drawn, features, strict=True):
         out[i] = made
     return out
@@ -171,11 +185,13 @@ def features_many(groups: Sequence[tuple[Sequence[Stroke], Canvas, int]]) -> lis
 def assemble_features(xy: np.ndarray, box: np.ndarray) -> np.ndarray:
     """Features of resampled strokes ``(..., S, P, 2)`` in their frame, with the same points
     in the box ``(S, P, 2)`` (broadcast)."""
-    pen = np.zeros((*xy.shape[:-1], 2))
-    pen[..., 0, 0] = 1.0
-    pen[..., -1, 1] = 1.0
-    box = np.broadcast_to(box, xy.shape)
-    return np.concatenate([xy, directions(xy), pen, box], axis=-1).astype(np.float32)
+    out = np.zeros((*xy.shape[:-1], len(FEATURES)), np.float32)
+    out[..., FRAME_XY] = xy
+    out[..., FEATURES.index("dx") : FEATURES.index("dy") + 1] = directions(xy)
+    out[..., 0, FEATURES.index("pen_down")] = 1.0
+    out[..., -1, FEATURES.index("pen_up")] = 1.0
+    out[..., BOX_XY] = box
+    return out
 
 
 def model_inputs(

@@ -31,7 +31,14 @@ from kanjiwrite.datasets.contract import (
     STROKE_ERRORS,
     one_per_label,
 )
-from kanjiwrite.datasets.errors import DEFAULT_ERRORS, Donors, ErrorConfig, corrupt, fit_to_box
+from kanjiwrite.datasets.errors import (
+    DEFAULT_ERRORS,
+    Donors,
+    ErrorConfig,
+    corrupt,
+    fit_to_box,
+    pick,
+)
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack
 from kanjiwrite.datasets.strokes import resample_many
 
@@ -102,13 +109,22 @@ def components(ref: KanjiRef, order: tuple[int, ...], count: int) -> list[list[i
     """The largest KanjiVG element groups that do not overlap (2 strokes or more, not the
     whole character), as positions among the first ``count`` strokes written in ``order``."""
     position = {base: k for k, base in enumerate(order) if k < count}
+    drawn = [
+        sorted(position[i] for i in c if i in position)
+        for c in ref.memo("parts", lambda: parts(ref))
+    ]
+    return [members for members in drawn if members]
+
+
+def parts(ref: KanjiRef) -> list[set[int]]:
+    """The largest KanjiVG element groups of ``ref`` that do not overlap (2 strokes or
+    more, not the whole character), in base stroke numbers."""
     chosen: list[set[int]] = []
     for group in sorted(ref.groups, key=lambda g: -len(g.strokes)):
         members = set(group.strokes)
         if 2 <= len(members) < ref.stroke_count and not any(members & c for c in chosen):
             chosen.append(members)
-    drawn = [sorted(position[i] for i in c if i in position) for c in chosen]
-    return [members for members in drawn if members]
+    return chosen
 
 
 @dataclass
@@ -148,6 +164,9 @@ def warm_caches(ref: KanjiRef) -> None:
     """Fill ``ref``'s per-character caches that synthesis reads (as a long run has)."""
     ref.resampled()
     relations_of(ref, ref.strokes)
+    components(ref, tuple(range(ref.stroke_count)), ref.stroke_count)
+    for order in ref.orders():
+        ref.interchangeable(order, 0)
 
 
 def renumbered(relations: dict[str, set], positions: list[int | None]) -> dict[str, set]:
@@ -173,7 +192,7 @@ def plan_lookalike(
     standard order."""
     labels, strokes = writing
     n = ref.stroke_count
-    count = n if rng.random() < cfg.complete_probability else int(rng.integers(1, n + 1))
+    count = n if rng.random() < cfg.complete_probability else 1 + pick(rng, n)
     right = [i if i < count and labels[i] == CORRECT else None for i in range(len(strokes))]
     return Plan(
         kanji=ref.char,
@@ -199,30 +218,32 @@ def plan_attempt(
     other correct renderings of ``ref``; ``lookalikes`` look-alikes to write instead (see
     module doc)."""
     if lookalikes and rng.random() < cfg.lookalike_probability:
-        return plan_lookalike(ref, rng, lookalikes[rng.integers(len(lookalikes))], cfg)
+        return plan_lookalike(ref, rng, lookalikes[pick(rng, len(lookalikes))], cfg)
     orders = ref.orders()
     use_alt = len(orders) > 1 and rng.random() < cfg.alternative_order_probability
-    order = orders[1 + rng.integers(len(orders) - 1)] if use_alt else orders[0]
+    order = orders[1 + pick(rng, len(orders) - 1)] if use_alt else orders[0]
     expected = [ref.strokes[i] for i in order]
     styled = bool(hands) and rng.random() < cfg.style_probability
-    hand = hands[rng.integers(len(hands))] if styled else ref.strokes
+    hand = hands[pick(rng, len(hands))] if styled else ref.strokes
     written = [hand[i] for i in order]  # the correct strokes, as this hand writes them
     relations = relations_of(ref, hand)
     position = np.argsort(order).tolist()  # of each base stroke in the order followed
     longer = {(position[a], position[b]) for a, b in relations["longer"]}
     n = len(expected)
-    drawn_count = n if rng.random() < cfg.complete_probability else int(rng.integers(1, n + 1))
+    drawn_count = n if rng.random() < cfg.complete_probability else 1 + pick(rng, n)
 
     resampled = resample_many(written) if styled else ref.resampled()[list(order)]
     strokes, labels, matched = [], [], []
     weights = np.array([cfg.error_weights[label] for label in STROKE_ERRORS])
+    wrong = rng.random(drawn_count) < cfg.error_rate
+    # per wrong stroke, all error kinds in a random order weighted by ``error_weights``
+    # (Efraimidis-Spirakis keys); the first one possible for the stroke is used
+    kinds = np.argsort(-(rng.random((drawn_count, len(weights))) ** (1.0 / weights)), axis=1)
     for k in range(drawn_count):
         made = None
-        if rng.random() < cfg.error_rate:
+        if wrong[k]:
             forbidden_order = ref.interchangeable(order, k)
-            # all error kinds in a random order weighted by ``error_weights``
-            # (Efraimidis-Spirakis keys); the first one possible for stroke k is used
-            for i in np.argsort(-(rng.random(len(weights)) ** (1.0 / weights))):
+            for i in kinds[k]:
                 label = STROKE_ERRORS[i]
                 made = corrupt(
                     written,
@@ -243,10 +264,8 @@ def plan_attempt(
         labels.append(LABEL_INDEX[str(label)])
         matched.append(made[1])
     if drawn_count == n and rng.random() < cfg.extra_probability:
-        j = int(rng.integers(n))
-        extra = (
-            fit_to_box(donors[rng.integers(len(donors))], expected[j]) if donors else expected[j]
-        )
+        j = pick(rng, n)
+        extra = fit_to_box(donors[pick(rng, len(donors))], expected[j]) if donors else expected[j]
         strokes.append(extra)
         labels.append(EXTRA)
         matched.append(-1)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from kanjiwrite.datasets.errors import pick
 from kanjiwrite.datasets.kanjivg import KanjiRef, ReferencePack
 from kanjiwrite.datasets.strokes import model_inputs_many
 from kanjiwrite.datasets.synthesis import (
@@ -101,7 +102,7 @@ class AttemptStream(IterableDataset):
         rng = np.random.default_rng([self.seed, self.rank, index])
         plans = []
         for _ in range(self.batch_size * self.bucket):
-            ref = self.refs[rng.integers(len(self.refs))]
+            ref = self.refs[pick(rng, len(self.refs))]
             plans.append(plan_attempt(ref, rng, self.donors, self.cfg, *self.extras.of(ref.char)))
         items = encode_attempts(realise(plans, rng, self.cfg))
         items.sort(key=lambda item: (len(item["drawn"]), len(item["reference"])))

@@ -248,14 +248,26 @@ def graded_inputs(
     batch."""
     count = len(drawn)
     if not prefixes:
-        frames = [max(1, min(count, len(r))) for r in references]
-        made = features_many(
-            [(drawn, canvas, count)]
-            + [(r, KANJIVG_CANVAS, c) for r, c in zip(references, frames, strict=True)]
-        )
-        return made[0][None], [m[None] for m in made[1:]]
+        return graded_inputs_many([drawn], canvas, references)[0]
     counts = np.arange(1, count + 1)
     ink = prefix_features(drawn, canvas, counts)
     ink[np.triu_indices(count, 1)] = 0.0  # item k does not see strokes after k
     refs = [prefix_features(r, KANJIVG_CANVAS, np.minimum(counts, len(r))) for r in references]
     return ink.astype(np.float32), [r.astype(np.float32) for r in refs]
+
+
+def graded_inputs_many(
+    requests: Sequence[Sequence[Stroke]], canvas: Canvas, references: Sequence[Sequence[Stroke]]
+) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """``graded_inputs(drawn, canvas, references)`` (without prefixes) of every request,
+    all featured together."""
+    groups: list[tuple[Sequence[Stroke], Canvas, int]] = []
+    for drawn in requests:
+        groups.append((drawn, canvas, len(drawn)))
+        groups += [(r, KANJIVG_CANVAS, max(1, min(len(drawn), len(r)))) for r in references]
+    made = features_many(groups)
+    step = 1 + len(references)
+    return [
+        (made[i][None], [m[None] for m in made[i + 1 : i + step]])
+        for i in range(0, len(made), step)
+    ]

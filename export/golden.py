@@ -42,7 +42,14 @@ from kanjiwrite.datasets.errors import DEFAULT_ERRORS, THIRD_OF_THE_BOX, Donors,
 from kanjiwrite.datasets.kanjivg import ReferencePack
 from kanjiwrite.datasets.strokes import as_stroke
 from kanjiwrite.export.to_coreml import bucket_for
-from kanjiwrite.models.decoding import Predict, build_batch, decode, partners_of, taps_of
+from kanjiwrite.models.decoding import (
+    Predict,
+    build_batch,
+    consistent_orders,
+    decode,
+    partners_of,
+    taps_of,
+)
 from kanjiwrite.models.messages import explain
 from kanjiwrite.models.replay import replay
 
@@ -79,13 +86,16 @@ class CaseMaker:
         canvas: tuple[float, float],
         strictness: str = "standard",
         settled: int | None = None,
+        settled_as: tuple[int, ...] | None = None,
     ) -> dict:
-        """One request; ``settled`` (default: all but the newest, the app's protocol)."""
+        """One request; ``settled`` (default: all but the newest, the app's protocol),
+        accepted as ``settled_as`` when known (then only the orders that begin so)."""
         ref = self.pack[kanji]
         threshold = self.thresholds[strictness]
         settled = len(drawn) - 1 if settled is None else settled
         partners = partners_of(self.pack, kanji)
-        inputs, orders = build_batch(ref, drawn, canvas, False, partners)
+        graded = consistent_orders(ref, settled_as)
+        inputs, orders = build_batch(ref, drawn, canvas, False, partners, graded)
         inputs = {k: v.astype(np.float32) for k, v in inputs.items()}
         verdict_probs, match_probs = self.predict(inputs)
         result = decode(
@@ -105,6 +115,7 @@ class CaseMaker:
             "strictness": strictness,
             "threshold": threshold,
             "settled": settled,
+            "settled_as": None if settled_as is None else list(settled_as),
             "canvas": list(canvas),
             "strokes": [s.astype(int).tolist() for s in drawn],
             "orders": [list(o) for o in orders],
@@ -385,7 +396,14 @@ def session(maker: CaseMaker, name: str, kanji: str, lifts: list[np.ndarray]) ->
     for step in run.steps:
         number = step.stroke + 1
         request = [drawn[i] for i in step.request]
-        case = maker.request(f"{name}-{number}", f"pen lift {number}", kanji, request, canvas)
+        case = maker.request(
+            f"{name}-{number}",
+            f"pen lift {number}",
+            kanji,
+            request,
+            canvas,
+            settled_as=step.settled_as,
+        )
         stroke = drawn[step.stroke].astype(int).tolist()
         steps.append({"stroke": stroke, "request": case, "accepted": step.accepted})
     return {

@@ -62,6 +62,7 @@ from kanjiwrite.datasets.strokes import (
     Stroke,
     as_stroke,
     graded_inputs,
+    graded_inputs_many,
 )
 
 Predict = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
@@ -123,36 +124,69 @@ class GradeResult:
         return cls(strokes, [i for i in order if i not in done], order)
 
 
+def consistent_orders(ref: KanjiRef, settled_as: Sequence[int] | None) -> list[tuple[int, ...]]:
+    """The accepted orders a request is graded against: those that begin with
+    ``settled_as``, the reference strokes its settled strokes were accepted as (every order
+    when ``None``). Empty when no accepted order begins so."""
+    if settled_as is None:
+        return ref.orders()
+    prefix = tuple(settled_as)
+    return [o for o in ref.orders() if o[: len(prefix)] == prefix]
+
+
+def divergence(orders: Sequence[tuple[int, ...]], start: int) -> int:
+    """The first position from ``start`` on at which ``orders`` expect different strokes
+    (their length when they never do)."""
+    return next(
+        (p for p in range(start, len(orders[0])) if len({o[p] for o in orders}) > 1),
+        len(orders[0]),
+    )
+
+
 def build_batch(
     ref: KanjiRef,
     drawn: Sequence[Stroke],
     canvas: Canvas,
     prefixes: bool = True,
     partners: Sequence[Partner] = (),
+    orders: Sequence[tuple[int, ...]] | None = None,
 ) -> tuple[dict[str, np.ndarray], list[tuple[int, ...]]]:
-    """Inputs per accepted order, then per partner (its standard order): with ``prefixes``,
-    item ``o * S + k`` is order o with strokes 0..k; without, item ``o`` is order o with all
-    strokes. Reference strokes are padded to the longest reference (masked)."""
-    orders = ref.orders()
-    references = [[ref.strokes[i] for i in o] for o in orders]
-    references += [list(p.ref.strokes) for p in partners]
-    count = len(drawn)
-    ink, parts = graded_inputs(drawn, canvas, references, prefixes)
+    """Inputs per order (``orders``, default every accepted order), then per partner (its
+    standard order): with ``prefixes``, item ``o * S + k`` is order o with strokes 0..k;
+    without, item ``o`` is order o with all strokes. Reference strokes are padded to the
+    longest reference (masked)."""
+    orders = list(orders) if orders is not None else ref.orders()
+    ink, parts = graded_inputs(drawn, canvas, references_of(ref, orders, partners), prefixes)
+    return batch_of(ink, parts, len(drawn), prefixes), orders
+
+
+def references_of(
+    ref: KanjiRef, orders: Sequence[tuple[int, ...]], partners: Sequence[Partner]
+) -> list[list[Stroke]]:
+    """The references a request is graded against: ``ref`` in each of ``orders``, then each
+    partner in its standard order."""
+    return [[ref.strokes[i] for i in o] for o in orders] + [list(p.ref.strokes) for p in partners]
+
+
+def batch_of(
+    ink: np.ndarray, parts: Sequence[np.ndarray], count: int, prefixes: bool
+) -> dict[str, np.ndarray]:
+    """The model's inputs from ``graded_inputs``: the drawn part for every reference
+    part, reference strokes padded to the longest reference (masked)."""
     mask = np.tril(np.ones((count, count), bool)) if prefixes else np.ones((1, count), bool)
-    longest = max(len(r) for r in references)
+    longest = max(part.shape[1] for part in parts)
     reference = np.zeros((len(ink) * len(parts), longest, *ink.shape[2:]), np.float32)
     reference_mask = np.zeros(reference.shape[:2], bool)
     for o, part in enumerate(parts):
         rows = slice(o * len(ink), (o + 1) * len(ink))
         reference[rows, : part.shape[1]] = part
         reference_mask[rows, : part.shape[1]] = True
-    inputs = {  # float32 masks, as every runtime (and MLflow's signature) takes them
+    return {  # float32 masks, as every runtime (and MLflow's signature) takes them
         "drawn": np.tile(ink, (len(parts), 1, 1, 1)),
-        "drawn_mask": np.tile(mask, (len(references), 1)).astype(np.float32),
+        "drawn_mask": np.tile(mask, (len(parts), 1)).astype(np.float32),
         "reference": reference,
         "reference_mask": reference_mask.astype(np.float32),
     }
-    return inputs, orders
 
 
 def taps_of(drawn: Sequence[Stroke]) -> np.ndarray:
@@ -336,9 +370,11 @@ def grade(
     accept: float = ACCEPT,
     partners: Sequence[Partner] = (),
     settled: int = 0,
+    orders: Sequence[tuple[int, ...]] | None = None,
 ) -> GradeResult:
-    """Grade every drawn stroke of one request with one call of ``predict``."""
-    inputs, orders = build_batch(ref, drawn, canvas, prefixes, partners)
+    """Grade every drawn stroke of one request with one call of ``predict`` (against
+    ``orders``, default every accepted order: see ``consistent_orders``)."""
+    inputs, orders = build_batch(ref, drawn, canvas, prefixes, partners, orders)
     verdict_probs, match_probs = predict(inputs)
     return decode(
         verdict_probs,
@@ -361,11 +397,20 @@ def grade_requests(
     accept: float = ACCEPT,
     partners: Sequence[Partner] = (),
     settled: Sequence[int] | None = None,
+    orders: Sequence[tuple[int, ...]] | None = None,
 ) -> list[GradeResult]:
-    """Grade several whole requests for one kanji (``prefixes=False`` each) with one call
-    of ``predict``: their items are stacked, the drawn axis padded after the real strokes
-    (masked, and the model never looks ahead, so padding changes nothing)."""
-    built = [build_batch(ref, drawn, canvas, False, partners) for drawn in requests]
+    """Grade several whole requests for one kanji (``prefixes=False`` each, against the
+    same ``orders``) with one call of ``predict``: their items are stacked, the drawn axis
+    padded after the real strokes (masked, and the model never looks ahead, so padding
+    changes nothing)."""
+    orders = list(orders) if orders is not None else ref.orders()
+    references = references_of(ref, orders, partners)
+    built = [
+        batch_of(ink, parts, len(drawn), False)
+        for (ink, parts), drawn in zip(
+            graded_inputs_many(requests, canvas, references), requests, strict=True
+        )
+    ]
     longest = max(len(drawn) for drawn in requests)
 
     def padded(inputs: dict[str, np.ndarray], name: str) -> np.ndarray:
@@ -376,11 +421,11 @@ def grade_requests(
         return array
 
     names = ("drawn", "drawn_mask", "reference", "reference_mask")
-    stacked = {n: np.concatenate([padded(inputs, n) for inputs, _ in built]) for n in names}
+    stacked = {n: np.concatenate([padded(inputs, n) for inputs in built]) for n in names}
     verdict_probs, match_probs = predict(stacked)
     results, row = [], 0
     settled = settled or [0] * len(requests)
-    for (_, orders), drawn, done in zip(built, requests, settled, strict=True):
+    for drawn, done in zip(requests, settled, strict=True):
         count, items = len(drawn), len(orders) + len(partners)
         part = slice(row, row + items)
         results.append(

@@ -23,6 +23,8 @@ from kanjiwrite.models.decoding import (
     Partner,
     Predict,
     Stroke,
+    consistent_orders,
+    divergence,
     grade_requests,
 )
 
@@ -35,6 +37,7 @@ class Step:
     request: tuple[int, ...]  # the strokes sent: those accepted so far, then the new one
     result: GradeResult
     accepted: bool
+    settled_as: tuple[int, ...] = ()  # the reference strokes the accepted ones were accepted as
 
     @property
     def position(self) -> int:
@@ -85,12 +88,14 @@ def replay(
     At the first stroke where it disagrees with the claim the claims are dropped and the
     rest is graded one stroke per call, so a client that lies costs at most twice the work.
     Strokes in ``overruled`` count as accepted whatever their verdict. Every request is
-    graded with its accepted strokes settled and the kanji's look-alike ``partners`` in the
-    batch, as the app grades it.
+    graded with its accepted strokes settled, against the accepted orders that begin with
+    the reference strokes they were accepted as (``decoding.consistent_orders``), and the
+    kanji's look-alike ``partners`` in the batch, as the app grades it.
     """
     run = Replay(ref.stroke_count)
     claims = list(claimed) if claimed is not None else None
     accepted: list[int] = []
+    accepted_as: list[int] = []  # the reference stroke each accepted stroke was graded as
     misses = graded = 0
 
     def settled() -> bool:
@@ -104,11 +109,17 @@ def replay(
             window += (max_misses - misses) if max_misses is not None else len(strokes)
         else:
             window = 1
+        orders = consistent_orders(ref, accepted_as)
+        # the orders go on together up to the position where they part: a window of
+        # requests ends there, and what is accepted there decides which orders go on
+        parting = divergence(orders, len(accepted))
         plan, requests = list(accepted), []
         for j in range(graded, min(len(strokes), graded + window)):
             if len(plan) == ref.stroke_count:
                 break
             requests.append((*plan, j))
+            if len(plan) == parting:
+                break
             plan += [j] if claims and claims[j] else []
         results = grade_requests(
             predict,
@@ -118,15 +129,17 @@ def replay(
             accept,
             partners,
             [len(r) - 1 for r in requests],
+            orders,
         )
         run.calls += 1
         for request, result in zip(requests, results, strict=True):
             j = request[-1]
             right = j in overruled or is_correct(result.strokes[-1].verdict)
             graded = j + 1
-            run.steps.append(Step(j, request, result, right))
+            run.steps.append(Step(j, request, result, right, orders[0][: len(request) - 1]))
             if right:
                 accepted.append(j)
+                accepted_as.append(result.order[len(request) - 1])
             else:
                 misses += 1
             if settled():

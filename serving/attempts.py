@@ -111,17 +111,19 @@ class Attempt:
         self,
         strokes: list[np.ndarray],
         canvas: tuple[float, float],
-        grade: Callable[[list[np.ndarray], tuple[int, int]], GradeResult],
+        grade: Callable[[list[np.ndarray], tuple[int, int], list[int]], GradeResult],
     ) -> list[tuple[int, GradeResult]]:
         """Keep new strokes (``add``) and grade each after the accepted ones with
-        ``grade(strokes, canvas)``, as the learner drew them; strokes past completion are
+        ``grade(strokes, canvas, settled_as)`` (``settled_as``: the reference strokes the
+        accepted ones were graded as), as the learner drew them; strokes past completion are
         not kept. The index and result of each stroke graded."""
         indices = self.add(strokes, canvas)
         graded = []
         for index in indices:
             if self.complete:
                 break
-            result = grade(self.arrays([*self.accepted, index]), self.canvas)
+            settled_as = [self.graded[i].expected_index for i in self.accepted]
+            result = grade(self.arrays([*self.accepted, index]), self.canvas, settled_as)
             self._record(index, result.strokes[-1])
             graded.append((index, result))
         del self.strokes[indices[0] + len(graded) :]

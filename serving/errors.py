@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from kanjiwrite.serving.scorer import TooMuchWork, UnknownKanji
+from kanjiwrite.serving.scorer import NoSuchOrder, TooMuchWork, UnknownKanji
 
 METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 
@@ -42,7 +42,7 @@ async def unknown_kanji(request: Request, error: UnknownKanji) -> JSONResponse:
     return JSONResponse({"detail": str(error)}, status_code=404)
 
 
-async def too_much_work(request: Request, error: TooMuchWork) -> JSONResponse:
+async def unprocessable(request: Request, error: TooMuchWork | NoSuchOrder) -> JSONResponse:
     return JSONResponse({"detail": str(error)}, status_code=422)
 
 
@@ -50,4 +50,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(UnknownKanji, unknown_kanji)
-    app.add_exception_handler(TooMuchWork, too_much_work)
+    app.add_exception_handler(TooMuchWork, unprocessable)
+    app.add_exception_handler(NoSuchOrder, unprocessable)

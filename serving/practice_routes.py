@@ -215,8 +215,8 @@ def attempt_strokes(
         graded = attempt.write(
             body.strokes,
             body.canvas_size(),
-            lambda strokes, canvas: scorer.grade(
-                ref.char, strokes, canvas, strictness, settled=len(strokes) - 1
+            lambda strokes, canvas, settled_as: scorer.grade(
+                ref.char, strokes, canvas, strictness, len(strokes) - 1, settled_as
             ),
         )
     except AttemptFull as full:

@@ -157,12 +157,24 @@ class ScoreRequest(StrokesOnCanvas):
         description="How many leading strokes the client has already shown as right (the "
         "app's protocol: the accepted strokes plus the new one); they stay right",
     )
+    settled_as: list[StrictInt] | None = Field(
+        None,
+        max_length=MAX_STROKES,
+        description="The reference strokes the settled strokes were accepted as (each one's "
+        "``expected_index``, as answered), in order: only the accepted stroke orders that "
+        "begin so are graded (every order without it)",
+    )
 
     @model_validator(mode="after")
     def settled_within_strokes(self) -> ScoreRequest:
         if self.settled > len(self.strokes):
             raise ValueError(
                 f"settled: {self.settled} is more than the {len(self.strokes)} strokes sent"
+            )
+        if self.settled_as is not None and len(self.settled_as) != self.settled:
+            raise ValueError(
+                f"settled_as: give the {self.settled} settled strokes' reference strokes, "
+                f"not {len(self.settled_as)}"
             )
         return self
 

@@ -12,7 +12,13 @@ import numpy as np
 
 from kanjiwrite.datasets.contract import DEFAULT_STRICTNESS, DEFAULT_THRESHOLDS, MAX_STROKES
 from kanjiwrite.datasets.kanjivg import KanjiRef, load_pack
-from kanjiwrite.models.decoding import GradeResult, Partner, grade, partners_of
+from kanjiwrite.models.decoding import (
+    GradeResult,
+    Partner,
+    consistent_orders,
+    grade,
+    partners_of,
+)
 from kanjiwrite.models.runtime import onnx_predict
 from kanjiwrite.serving.rating import GradedAttempt, grade_attempt
 from kanjiwrite.serving.settings import Settings
@@ -28,12 +34,28 @@ class TooMuchWork(ValueError):
     """A request asking for more grading work than ``MAX_WORK``."""
 
 
-def work(ref: KanjiRef, strokes: int, partners: int = 0) -> int:
+class NoSuchOrder(ValueError):
+    """Settled strokes accepted as reference strokes no accepted order begins with."""
+
+
+def orders_for(ref: KanjiRef, settled_as: Sequence[int] | None) -> list[tuple[int, ...]]:
+    """The accepted orders a request is graded against (``decoding.consistent_orders``);
+    ``NoSuchOrder`` when none begins with ``settled_as``."""
+    orders = consistent_orders(ref, settled_as)
+    if not orders:
+        raise NoSuchOrder(
+            f"settled_as: no accepted stroke order of {ref.char} begins with "
+            f"{list(settled_as or [])}"
+        )
+    return orders
+
+
+def work(ref: KanjiRef, strokes: int, partners: int = 0, orders: int | None = None) -> int:
     """What grading ``strokes`` strokes against ``ref`` costs, in stroke-orders (the model
-    reads every stroke once per accepted order and once per look-alike partner);
-    ``TooMuchWork`` past ``MAX_WORK`` (far more strokes than the kanji has, on a kanji of
-    many stroke orders)."""
-    items = 1 + len(ref.alternative_orders) + partners
+    reads every stroke once per order graded, by default every accepted order, and once per
+    look-alike partner); ``TooMuchWork`` past ``MAX_WORK`` (far more strokes than the kanji
+    has, on a kanji of many stroke orders)."""
+    items = (orders or len(ref.orders())) + partners
     if strokes * items > MAX_WORK:
         raise TooMuchWork(
             f"strokes: {ref.char} has {ref.stroke_count} strokes in {items - partners} orders "
@@ -77,9 +99,12 @@ class Scorer:
         """The look-alikes ``kanji`` is compared with (``decoding.partners_of``)."""
         return partners_of(self.pack, kanji)
 
-    def work(self, kanji: str, strokes: int) -> int:
-        """What grading ``strokes`` strokes of ``kanji`` costs (``work``)."""
-        return work(self.reference(kanji), strokes, len(self.partners(kanji)))
+    def work(self, kanji: str, strokes: int, settled_as: Sequence[int] | None = None) -> int:
+        """What grading ``strokes`` strokes of ``kanji`` costs (``work``), against the
+        orders that begin with ``settled_as`` (``orders_for``)."""
+        ref = self.reference(kanji)
+        orders = len(orders_for(ref, settled_as))
+        return work(ref, strokes, len(self.partners(kanji)), orders)
 
     def grade(
         self,
@@ -88,16 +113,20 @@ class Scorer:
         canvas: tuple[float, float],
         strictness: str,
         settled: int = 0,
+        settled_as: Sequence[int] | None = None,
     ) -> GradeResult:
-        """Grade one request (the strokes accepted so far, ``settled`` of them, and the new
-        one) at a strictness level with the kanji's look-alike partners, in one inference
-        call (``TooMuchWork``: see ``work``)."""
+        """Grade one request (the strokes accepted so far, ``settled`` of them, accepted as
+        the reference strokes ``settled_as`` when known, and the new one) at a strictness
+        level with the kanji's look-alike partners, in one inference call, against the
+        orders that begin with ``settled_as`` (``TooMuchWork``: see ``work``;
+        ``NoSuchOrder``: see ``orders_for``)."""
         ref = self.reference(kanji)
-        self.work(kanji, len(strokes))
+        self.work(kanji, len(strokes), settled_as)
         started = time.perf_counter()
         accept = self.thresholds[strictness]
         partners = self.partners(kanji)
-        result = grade(self.predict, ref, strokes, canvas, False, accept, partners, settled)
+        orders = orders_for(ref, settled_as)
+        result = grade(self.predict, ref, strokes, canvas, False, accept, partners, settled, orders)
         self.observe(time.perf_counter() - started)
         return result
 

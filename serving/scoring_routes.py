@@ -36,11 +36,15 @@ async def score(body: ScoreRequest, scorer: ScorerDep, request: Request) -> Resp
     of CPU, cheaper than the hop to a worker thread (~2 ms on a busy 2-core machine) and no
     slower for the worker's other requests (one core per worker either way)."""
     ref = scorer.reference(body.kanji)
-    request.app.state.rate_limits.check(
-        "score", client_address(request), scorer.work(body.kanji, len(body.strokes))
-    )
+    cost = scorer.work(body.kanji, len(body.strokes), body.settled_as)
+    request.app.state.rate_limits.check("score", client_address(request), cost)
     result = scorer.grade(
-        body.kanji, body.strokes, body.canvas_size(), body.strictness, body.settled
+        body.kanji,
+        body.strokes,
+        body.canvas_size(),
+        body.strictness,
+        body.settled,
+        body.settled_as,
     )
     for stroke in result.strokes:
         request.app.state.metrics.verdicts.labels(stroke.verdict).inc()

@@ -129,10 +129,14 @@ def features(strokes, canvas, frame_count: int) -> list:
     return out
 
 
-def request_inputs(pack: Pack, char: str, drawn, canvas) -> tuple[dict, list[list[int]]]:
-    """Unpadded inputs: one batch item per accepted order, then one per partner."""
+def request_inputs(
+    pack: Pack, char: str, drawn, canvas, settled_as=None
+) -> tuple[dict, list[list[int]]]:
+    """Unpadded inputs: one batch item per accepted order (§3: those that begin with
+    ``settled_as`` when it is known), then one per partner."""
     reference = pack.strokes(char)
-    orders = pack.orders(char)
+    prefix = None if settled_as is None else list(settled_as)
+    orders = [o for o in pack.orders(char) if prefix is None or list(o[: len(prefix)]) == prefix]
     ink = features(drawn, canvas, len(drawn))
     items = {"drawn": [], "drawn_mask": [], "reference": [], "reference_mask": []}
     references = [[reference[i] for i in order] for order in orders]
@@ -372,8 +376,10 @@ class App:
         self.pack, self.predict, self.prompts = pack, predict, prompts
         self.thresholds = json.loads(metadata.get("thresholds", "null")) or DEFAULT_THRESHOLDS
 
-    def grade(self, char: str, strokes, canvas, strictness="standard", settled=0) -> dict:
-        inputs, orders = request_inputs(self.pack, char, strokes, canvas)
+    def grade(
+        self, char: str, strokes, canvas, strictness="standard", settled=0, settled_as=None
+    ) -> dict:
+        inputs, orders = request_inputs(self.pack, char, strokes, canvas, settled_as)
         padded, _ = pad([inputs])
         verdict, match = self.predict(padded)
         taps = [all(p == s[0] for p in s) for s in strokes]
@@ -394,15 +400,22 @@ class Session:
     def __init__(self, app: App, char: str, canvas, strictness: str = "standard"):
         self.app, self.char, self.canvas, self.strictness = app, char, canvas, strictness
         self.accepted: list = []
+        self.accepted_as: list[int] = []  # the reference stroke each was accepted as
         self.complete = False
 
     def lift(self, stroke) -> tuple[dict, bool]:
         result = self.app.grade(
-            self.char, [*self.accepted, stroke], self.canvas, self.strictness, len(self.accepted)
+            self.char,
+            [*self.accepted, stroke],
+            self.canvas,
+            self.strictness,
+            len(self.accepted),
+            self.accepted_as,
         )
         keep = result["strokes"][-1]["verdict"] == "correct"
         if keep:
             self.accepted.append(stroke)
+            self.accepted_as.append(result["strokes"][-1]["expected_index"])
         self.complete = keep and result["complete"]
         return result, keep
 
@@ -426,7 +439,14 @@ def check_request(app: App, case: dict, tolerance: float, inputs_tolerance: floa
     """Problems with one golden request (an empty list when it matches)."""
     name = case["name"]
     strokes = as_strokes(case["strokes"])
-    got = app.grade(case["kanji"], strokes, case["canvas"], case["strictness"], case["settled"])
+    got = app.grade(
+        case["kanji"],
+        strokes,
+        case["canvas"],
+        case["strictness"],
+        case["settled"],
+        case.get("settled_as"),
+    )
     problems = []
     if got["orders"] != case["orders"]:
         problems.append(f"{name}: orders {got['orders']} != {case['orders']}")

@@ -40,3 +40,31 @@ def test_grading_stops_at_the_miss_limit(pack):
     strokes = [ref.strokes[1][::-1]] * 5
     run = replay(exact_predict, ref, strokes, (109, 109), max_misses=3)
     assert len(run.steps) == 3 and run.misses() == [3, 0, 0, 0] and not run.complete
+
+
+def test_only_the_orders_that_begin_as_the_strokes_were_accepted_are_graded(pack):
+    """驢 has 7 accepted orders that part at strokes 3 and 11-14: once a stroke only some
+    orders expect is accepted, the others are no longer graded, so the replay grades far
+    fewer items than requests x orders, in a few batched calls (one per parting), and every
+    request is graded against orders that begin as its strokes were accepted."""
+    from kanjiwrite.models.runtime import onnx_predict
+    from kanjiwrite.serving.settings import shipped_model
+
+    model = onnx_predict(shipped_model())
+    ref = pack["驢"]
+    items = []
+
+    def counting(inputs):
+        items.append(len(inputs["drawn"]))
+        return model(inputs)
+
+    strokes = [s * 3 + 40 for s in ref.strokes]
+    plain = replay(counting, ref, strokes, (400, 400))
+    assert plain.complete and plain.calls == ref.stroke_count
+    assert sum(items) < 0.5 * ref.stroke_count * len(ref.orders())
+    for step in plain.steps:
+        assert step.result.order[: len(step.settled_as)] == step.settled_as
+    items.clear()
+    claims = [True] * len(strokes)
+    batched = replay(counting, ref, strokes, (400, 400), claimed=claims)
+    assert batched.steps == plain.steps and 1 < batched.calls <= 5

@@ -45,6 +45,24 @@ def test_correct_writing_is_accepted_stroke_by_stroke(client, pack):
     assert data["model_version"] and len(data["strokes"]) == 10
 
 
+def test_settled_strokes_keep_the_orders_they_were_accepted_in(client, pack):
+    """主 is written 0, 1, 2, 3, 4 or 0, 1, 3, 4, 2: with the first three strokes settled
+    as 0, 1, 3 only the second order is graded, whatever the standard order would say; a
+    ``settled_as`` no accepted order begins with, or of another length, is refused."""
+    ref = pack["主"]
+    alternative = next(o for o in ref.alternative_orders if o[:3] == (0, 1, 3))
+    strokes = [(np.asarray(ref.strokes[i]) * 3 + 40).tolist() for i in alternative[:4]]
+    body = {"kanji": "主", "strokes": strokes, "canvas": {"width": 400, "height": 400}}
+    settled = {**body, "settled": 3, "settled_as": [0, 1, 3]}
+    data = client.post("/v1/score", json=settled).json()
+    assert [s["expected_index"] for s in data["strokes"]] == list(alternative[:4])
+    assert data["strokes"][-1]["verdict"] == "correct"
+    wrong = client.post("/v1/score", json={**settled, "settled_as": [0, 1, 4]})
+    assert wrong.status_code == 422 and "no accepted stroke order of 主" in wrong.text
+    short = client.post("/v1/score", json={**settled, "settled_as": [0, 1]})
+    assert short.status_code == 422 and "settled_as" in short.text
+
+
 def test_a_backwards_stroke_is_named(client, pack):
     strokes = scaled(pack, "書", 3)
     strokes[2] = strokes[2][::-1]

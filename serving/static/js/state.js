@@ -12,6 +12,7 @@ export const state = {
   // strokes are kept in canvas units (0..1 of the square canvas's side), so that a resize or
   // a rotation redraws them in place; they are sent in pixels of the current canvas
   accepted: [], // strokes accepted so far
+  acceptedAs: [], // the reference stroke each was accepted as (expected_index), for settled_as
   current: null, // the stroke being drawn
   pointerId: null, // the one pointer drawing it (a second finger or the palm is ignored)
   pending: [], // strokes finished while a verdict was on its way, graded in turn
@@ -45,6 +46,7 @@ export function resetAttempt() {
   const count = state.ref.stroke_count;
   Object.assign(state, {
     accepted: [],
+    acceptedAs: [],
     current: null,
     pointerId: null,
     pending: [],

@@ -97,6 +97,8 @@ async function grade(stroke) {
     settled: state.accepted.length, // the accepted strokes stay accepted
     ...strokesOnCanvas([...state.accepted, stroke]),
   };
+  // and only the stroke orders that begin as they were accepted are graded (when known)
+  if (state.acceptedAs.length === state.accepted.length) body.settled_as = state.acceptedAs;
   const result = await postJSON("/v1/score", body);
   return { verdict: result.strokes[result.strokes.length - 1], complete: result.complete, claimable: false };
 }
@@ -154,6 +156,7 @@ async function finishStroke(stroke) {
   state.busy = false;
   const { verdict } = graded;
   if (verdict.correct) {
+    if (state.acceptedAs.length === state.accepted.length) state.acceptedAs.push(verdict.expected_index);
     state.accepted.push(stroke);
     redraw();
     showProgress();
@@ -321,6 +324,7 @@ export async function retry() {
 export function undo() {
   if ($("undo").disabled) return;
   state.accepted.pop();
+  state.acceptedAs = state.acceptedAs.slice(0, state.accepted.length);
   if (state.exam) state.log.pop(); // no verdict was seen: taking it back is free
   showOverrule(null);
   redraw();

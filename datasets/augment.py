@@ -145,7 +145,10 @@ def wobble(
     amplitude = rng.uniform(0, cfg.wobble, count) * char_size / np.sqrt(2)
     waves = (weight * np.sin(2 * np.pi * freq * u + phase)).sum(axis=1)  # (N, W, 2), |.| <= 1
     displacement = np.tensordot(waves, wave_interpolation(points), axes=([1], [1]))  # (N, 2, P)
-    return lines + amplitude[:, None, None] * displacement.transpose(0, 2, 1)
+    displacement = displacement.transpose(0, 2, 1)
+    taps = lengths_of(lines) < 1e-9  # a tap has no arc: it moves as one point
+    displacement[taps] = displacement[taps, :1]
+    return lines + amplitude[:, None, None] * displacement
 
 
 def add_hooks(

@@ -1,7 +1,8 @@
 """A realistic request mix for the scoring service and the per-stage profile of its path.
 
 The mix is what the demo sends: attempts at kanji of 1 to 30 strokes written by hand
-(``augment.humanize``), each request the strokes accepted so far plus the new one, about one
+(``augment.humanize``), each request the strokes accepted so far (and what they were
+accepted as: ``settled_as``) plus the new one, about one
 new stroke in ten wrong (every kind of stroke error, order errors included: ``errors
 .corrupt``), plus the kanji costliest to grade (most strokes x stroke orders).
 
@@ -77,6 +78,7 @@ def demo_request(ref, rng: np.random.Generator, donors: Donors) -> dict:
         "strokes": points,
         "canvas": {"width": round(canvas[0], 1), "height": round(canvas[1], 1)},
         "settled": k,
+        "settled_as": list(range(k)),  # accepted in the standard order, as the demo says
     }
 
 
@@ -147,6 +149,7 @@ def stage_profile(bodies: list[dict], repeats: int = 3) -> dict:
                 request.canvas_size(),
                 request.strictness,
                 request.settled,
+                request.settled_as,
             )
             t2 = time.perf_counter()
             called, returned = timed.started, timed.ended

@@ -59,10 +59,19 @@ def test_per_stroke_variation_stays_within_the_correct_bounds(sho):
             assert offset(varied, ref, 109.0) <= bound
 
 
+def test_a_tap_stays_a_tap(sho):
+    """A one-point stroke is moved as a whole (no wobble along it, no hooks): still a tap
+    when drawn, as on a touch screen."""
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        drawn, _ = humanize([*sho[:2], sho[2][:1]], rng)
+        assert np.ptp(drawn[2], axis=0).max() == 0 and np.ptp(drawn[1], axis=0).max() > 0
+
+
 def test_sampling_is_uneven_but_keeps_the_path(sho):
     rng = np.random.default_rng(3)
     stroke = sho[0]
-    sampled = sample_unevenly([stroke], rng, DEFAULT_AUGMENT)[0]
+    sampled, _ = sample_unevenly([stroke], rng, DEFAULT_AUGMENT)  # one stroke: all points
     steps = np.linalg.norm(np.diff(sampled, axis=0), axis=1)
     assert steps.std() > 0.05 * steps.mean()
     np.testing.assert_allclose(sampled[[0, -1]], stroke[[0, -1]], atol=1e-6)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kanjiwrite.datasets import geometry
-from kanjiwrite.datasets.contract import CORRECT, KANJIVG_SIZE, LABELS
+from kanjiwrite.datasets.contract import CORRECT, KANJIVG_SIZE, LABELS, POINTS_PER_STROKE
 from kanjiwrite.datasets.strokes import arc_length, interpolate_axis, resample_many
 
 
@@ -189,6 +189,8 @@ class Donors(Sequence[np.ndarray]):
     def shapes(self, picked: np.ndarray, size: float, char_size: float) -> np.ndarray:
         """``geometry.shape_of`` of the resampled donors ``picked`` fitted to a box of
         diagonal ``size`` (``fit_to_box``): ``(len(picked), P, 2)``."""
+        if len(picked) == 0:
+            return np.zeros((0, POINTS_PER_STROKE, 2))
         if self._shapes is None:
             lines = resample_many(self.strokes)
             low, high = lines.min(axis=1, keepdims=True), lines.max(axis=1, keepdims=True)

@@ -98,6 +98,19 @@ def test_wrong_shape_is_really_another_shape(sample_refs):
             made += 1
             assert shape_distance(out[0], ref.strokes[k], 109.0) >= 0.3
     assert made > 60
+    # without donors: the stroke's own wrong shapes only (a tap, a merge, a straightened
+    # or cut curve), each still far enough from it
+    alone = [
+        corrupt(pack_ref.strokes, 0, "wrong_shape", rng, DEFAULT_ERRORS, [], set())
+        for pack_ref in sample_refs[:40]
+    ]
+    for out, pack_ref in zip(alone, sample_refs[:40], strict=True):
+        if out is not None:
+            assert (
+                shape_distance(out[0], pack_ref.strokes[0], 109.0)
+                >= DEFAULT_ERRORS.min_shape_distance - 1e-9
+            )
+    assert any(out is not None for out in alone)
 
 
 def test_splits_are_disjoint_stratified_and_seeded(pack):

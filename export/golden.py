@@ -107,6 +107,7 @@ class CaseMaker:
             partners,
             settled,
             taps_of(drawn),
+            inputs,
         )
         return {
             "name": name,

@@ -153,10 +153,15 @@ DEBUG_FILES = ("executorch_debug_handle_mapping.json",)  # written by the conver
 
 def canonical_package(path: Path, model_id: str) -> None:
     """Make a saved ``.mlpackage`` the same bytes for the same model: drop the converter's
-    debug files and replace the random item identifiers of ``Manifest.json`` by ones derived
-    from the model id and each item's path."""
+    debug files, serialize the model spec deterministically (protobuf maps, such as the
+    metadata, in key order) and replace the random item identifiers of ``Manifest.json``
+    by ones derived from the model id and each item's path."""
     for name in DEBUG_FILES:
         (path / name).unlink(missing_ok=True)
+    spec_path = path / "Data" / "com.apple.CoreML" / "model.mlmodel"
+    spec = coremltools().proto.Model_pb2.Model()
+    spec.ParseFromString(spec_path.read_bytes())
+    spec_path.write_bytes(spec.SerializeToString(deterministic=True))  # metadata map sorted
     manifest_path = path / "Manifest.json"
     manifest = json.loads(manifest_path.read_text())
     renamed = {

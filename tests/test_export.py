@@ -10,7 +10,13 @@ from kanjiwrite.datasets.contract import POINTS_PER_STROKE
 from kanjiwrite.datasets.strokes import FEATURES
 from kanjiwrite.export.app_assets import read_binary_pack, write_binary_pack
 from kanjiwrite.export.release import parity_report
-from kanjiwrite.export.to_coreml import export_coreml, shape_buckets, structural_report
+from kanjiwrite.export.to_coreml import (
+    canonical_package,
+    coremltools,
+    export_coreml,
+    shape_buckets,
+    structural_report,
+)
 from kanjiwrite.export.to_onnx import OPSET, export_onnx, model_metadata
 from kanjiwrite.models.grader import Grader, GraderConfig, load_checkpoint
 from kanjiwrite.models.runtime import onnx_predict, torch_predict
@@ -83,6 +89,19 @@ def test_coreml_structure(small_model, tmp_path, bucket_sets):
     )
     assert report["metadata"]["training_run_id"] == "run123"
     assert report["unexpected_ops"] == [] and report["bytes"] < 2_000_000
+    # the spec is written deterministically: metadata in any order gives the same bytes
+    package = tmp_path / "m.mlpackage"
+    spec_path = package / "Data" / "com.apple.CoreML" / "model.mlmodel"
+    canonical = spec_path.read_bytes()
+    spec = coremltools().proto.Model_pb2.Model()
+    spec.ParseFromString(canonical)
+    items = list(spec.description.metadata.userDefined.items())
+    spec.description.metadata.userDefined.clear()
+    for key, value in reversed(items):
+        spec.description.metadata.userDefined[key] = value
+    spec_path.write_bytes(spec.SerializeToString())
+    canonical_package(package, meta["model_id"])
+    assert spec_path.read_bytes() == canonical
 
 
 def test_shipped_model_files_and_sizes():

@@ -84,12 +84,12 @@ HOOK_POINTS = 2  # points a hook (or tail) adds at each end of a varied stroke
 @dataclass
 class Writing:
     """One character to humanize: strokes in the reference box, the components (lists of
-    stroke positions) that move together, and the relations to keep (``None``: all of the
-    strokes', ``geometry.relations``)."""
+    stroke positions) that move together, and the relations to keep as pair arrays
+    (``geometry.relation_pairs``; ``None``: all of the strokes', ``geometry.relations``)."""
 
     strokes: list[np.ndarray]
     components: list[list[int]] = field(default_factory=list)
-    relations: dict[str, set] | None = None
+    relations: dict[str, np.ndarray] | None = None
 
 
 def rotate(vectors: np.ndarray, angle_rad: np.ndarray) -> np.ndarray:
@@ -268,12 +268,12 @@ class RelationPairs:
     apart: np.ndarray
 
     @classmethod
-    def of(cls, relations: Sequence[dict[str, set]], starts: np.ndarray) -> RelationPairs:
+    def of(cls, relations: Sequence[dict[str, np.ndarray]], starts: np.ndarray) -> RelationPairs:
+        """The pair arrays of several characters (``geometry.relation_pairs``), the first
+        strokes of which are at ``starts``."""
+
         def pairs(kind: str) -> np.ndarray:
-            found = [
-                np.array(sorted(r[kind]), int).reshape(-1, 2) + start
-                for r, start in zip(relations, starts, strict=True)
-            ]
+            found = [r[kind] + start for r, start in zip(relations, starts, strict=True)]
             return np.concatenate(found) if found else np.zeros((0, 2), int)
 
         return cls(pairs("longer"), pairs("crossing"), pairs("apart"))
@@ -410,7 +410,9 @@ def humanize_many(
             groups += 1
     keep = RelationPairs.of(
         [
-            w.relations if w.relations is not None else geometry.relations(w.strokes, char_size)
+            w.relations
+            if w.relations is not None
+            else geometry.relation_pairs(geometry.relations(w.strokes, char_size))
             for w in writings
         ],
         starts,
@@ -444,7 +446,7 @@ def humanize(
     cfg: AugmentConfig = DEFAULT_AUGMENT,
     char_size: float = KANJIVG_SIZE,
     components: list[list[int]] | None = None,
-    relations: dict[str, set] | None = None,
+    relations: dict[str, np.ndarray] | None = None,
 ) -> tuple[list[np.ndarray], tuple[float, float]]:
     """``humanize_many`` of one character: its strokes in canvas pixels and the canvas.
     ``components`` are lists of stroke positions that move together
@@ -465,6 +467,8 @@ def vary_strokes(
     component = np.full(len(lines), -1)
     for number, members in enumerate(components or []):
         component[members] = number
-    keep = RelationPairs.of([geometry.relations(strokes, char_size)], np.zeros(1, int))
+    keep = RelationPairs.of(
+        [geometry.relation_pairs(geometry.relations(strokes, char_size))], np.zeros(1, int)
+    )
     owner = np.zeros(len(lines), int)
     return list(vary_lines(lines, owner, component, keep, rng, cfg, char_size))

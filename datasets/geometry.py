@@ -243,6 +243,11 @@ def line_relations(
     }
 
 
+def relation_pairs(relations: dict[str, set]) -> dict[str, np.ndarray]:
+    """``relations`` as ``(n, 2)`` int arrays of pairs, in order."""
+    return {kind: np.array(sorted(pairs), int).reshape(-1, 2) for kind, pairs in relations.items()}
+
+
 def keeps_relations(before: dict[str, set], strokes: list[np.ndarray], char_size: float) -> bool:
     """Whether ``strokes`` keep the relations ``before`` (of the strokes they vary): the
     longer of two parallel strokes stays longer, clear crossings still cross, strokes

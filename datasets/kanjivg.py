@@ -309,7 +309,10 @@ class ReferencePack:
         a = self._arrays
         self.path = path
         self.meta: dict = json.loads(a["meta_json"].tobytes())
-        self._points = a["points"].astype(np.float32) / np.float32(self.meta["point_scale"])
+        # decoded in float32 (what the app's pack reader computes), held as float64: the
+        # stroke format's dtype, so no consumer converts a reference stroke again
+        scale = np.float32(self.meta["point_scale"])
+        self._points = (a["points"].astype(np.float32) / scale).astype(np.float64)
         self.chars: list[str] = [chr(c) for c in a["codepoints"]]
         self._index = {c: i for i, c in enumerate(self.chars)}
         self._alt: dict[int, list[tuple[int, ...]]] = {}

@@ -112,6 +112,11 @@ def even_fractions(n: int) -> np.ndarray:
 def resample_many(strokes: Sequence[Stroke], n: int = POINTS_PER_STROKE) -> np.ndarray:
     """Resample each stroke to ``n`` points evenly spaced by its arc length: ``(S, n, 2)``.
     A zero-length stroke (a tap) becomes its first point repeated."""
+    if len(strokes) == 1:  # one stroke: its own arc (the common case of error synthesis)
+        points = strokes[0][:, :2]
+        axis = arc_length(points)
+        targets = even_fractions(n) * axis[-1]
+        return interpolate_axis(points, axis, targets)[None]
     points, axis, first, total = arc_axis(strokes)
     targets = first[:, None] + even_fractions(n)[None, :] * total[:, None]
     return interpolate_axis(points, axis, targets.ravel()).reshape(len(strokes), n, 2)

@@ -153,11 +153,14 @@ class Plan:
         )
 
 
-def relations_of(ref: KanjiRef, strokes: list[np.ndarray]) -> dict[str, set]:
-    """``geometry.relations`` of ``strokes`` (a rendering of ``ref`` or of a look-alike),
-    computed once per ``ref`` and rendering."""
-    key = ("relations", hash(b"".join(s.tobytes() for s in strokes)))
-    return ref.memo(key, lambda: geometry.relations(strokes, KANJIVG_SIZE))
+def relations_of(ref: KanjiRef, strokes: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """``geometry.relations`` of ``strokes`` (a rendering of ``ref`` or of a look-alike) as
+    pair arrays (``geometry.relation_pairs``), computed once per ``ref`` and rendering."""
+    if strokes is ref.strokes:
+        key: tuple = ("relations",)
+    else:
+        key = ("relations", hash(b"".join(s.tobytes() for s in strokes)))
+    return ref.memo(key, lambda: geometry.relation_pairs(geometry.relations(strokes, KANJIVG_SIZE)))
 
 
 def warm_caches(ref: KanjiRef) -> None:
@@ -169,17 +172,14 @@ def warm_caches(ref: KanjiRef) -> None:
         ref.interchangeable(order, 0)
 
 
-def renumbered(relations: dict[str, set], positions: list[int | None]) -> dict[str, set]:
-    """``relations`` between the strokes that have a position (``positions[i]``: where
-    stroke i is drawn, ``None``: not drawn, or drawn wrong), in those positions."""
-    return {
-        kind: {
-            (positions[i], positions[j])
-            for i, j in pairs
-            if positions[i] is not None and positions[j] is not None
-        }
-        for kind, pairs in relations.items()
-    }
+def renumbered(relations: dict[str, np.ndarray], positions: np.ndarray) -> dict[str, np.ndarray]:
+    """``relations`` (pair arrays) between the strokes that have a position (``positions[i]``:
+    where stroke i is drawn, -1: not drawn, or drawn wrong), in those positions."""
+    out = {}
+    for kind, pairs in relations.items():
+        mapped = positions[pairs]
+        out[kind] = mapped[(mapped >= 0).all(axis=1)]
+    return out
 
 
 def plan_lookalike(
@@ -193,7 +193,7 @@ def plan_lookalike(
     labels, strokes = writing
     n = ref.stroke_count
     count = n if rng.random() < cfg.complete_probability else 1 + pick(rng, n)
-    right = [i if i < count and labels[i] == CORRECT else None for i in range(len(strokes))]
+    right = np.array([i if i < count and labels[i] == CORRECT else -1 for i in range(len(strokes))])
     return Plan(
         kanji=ref.char,
         reference=list(ref.strokes),
@@ -227,8 +227,8 @@ def plan_attempt(
     hand = hands[pick(rng, len(hands))] if styled else ref.strokes
     written = [hand[i] for i in order]  # the correct strokes, as this hand writes them
     relations = relations_of(ref, hand)
-    position = np.argsort(order).tolist()  # of each base stroke in the order followed
-    longer = {(position[a], position[b]) for a, b in relations["longer"]}
+    position = np.argsort(order)  # of each base stroke in the order followed
+    longer = set(map(tuple, position[relations["longer"]].tolist()))
     n = len(expected)
     drawn_count = n if rng.random() < cfg.complete_probability else 1 + pick(rng, n)
 
@@ -270,8 +270,9 @@ def plan_attempt(
         labels.append(EXTRA)
         matched.append(-1)
 
-    drawn_at = {base: k for k, base in enumerate(order[:drawn_count]) if labels[k] == CORRECT}
-    right = [drawn_at.get(i) for i in range(n)]
+    right = np.full(n, -1)  # where each base stroke is drawn right
+    drawn_right = [k for k in range(drawn_count) if labels[k] == CORRECT]
+    right[np.asarray(order, int)[drawn_right]] = drawn_right
     return Plan(
         kanji=ref.char,
         reference=expected,

@@ -153,20 +153,39 @@ class Plan:
         )
 
 
+def rendering_key(ref: KanjiRef, strokes: list[np.ndarray]) -> tuple:
+    """What identifies ``strokes``, a rendering of ``ref`` (its own, another hand's) or of
+    a look-alike, among what is cached for ``ref``."""
+    if strokes is ref.strokes:
+        return ()
+    return (hash(b"".join(s.tobytes() for s in strokes)),)
+
+
 def relations_of(ref: KanjiRef, strokes: list[np.ndarray]) -> dict[str, np.ndarray]:
     """``geometry.relations`` of ``strokes`` (a rendering of ``ref`` or of a look-alike) as
     pair arrays (``geometry.relation_pairs``), computed once per ``ref`` and rendering."""
+    return ref.memo(
+        ("relations", *rendering_key(ref, strokes)),
+        lambda: geometry.relation_pairs(geometry.relations(strokes, KANJIVG_SIZE)),
+    )
+
+
+def resampled_of(ref: KanjiRef, strokes: list[np.ndarray]) -> np.ndarray:
+    """``strokes`` (a rendering of ``ref``) resampled, ``(S, P, 2)``, computed once."""
     if strokes is ref.strokes:
-        key: tuple = ("relations",)
-    else:
-        key = ("relations", hash(b"".join(s.tobytes() for s in strokes)))
-    return ref.memo(key, lambda: geometry.relation_pairs(geometry.relations(strokes, KANJIVG_SIZE)))
+        return ref.resampled()
+    return ref.memo(("resampled", *rendering_key(ref, strokes)), lambda: resample_many(strokes))
 
 
-def warm_caches(ref: KanjiRef) -> None:
-    """Fill ``ref``'s per-character caches that synthesis reads (as a long run has)."""
-    ref.resampled()
-    relations_of(ref, ref.strokes)
+def warm_caches(ref: KanjiRef, extras: Extras | None = None) -> None:
+    """Fill ``ref``'s per-character caches that synthesis reads (as a long run has), for
+    its other hands and look-alikes in ``extras`` too."""
+    hands, lookalikes = extras.of(ref.char) if extras is not None else ([], [])
+    for hand in [ref.strokes, *hands]:
+        resampled_of(ref, hand)
+        relations_of(ref, hand)
+    for _, strokes in lookalikes:
+        relations_of(ref, strokes)
     components(ref, tuple(range(ref.stroke_count)), ref.stroke_count)
     for order in ref.orders():
         ref.interchangeable(order, 0)
@@ -232,7 +251,7 @@ def plan_attempt(
     n = len(expected)
     drawn_count = n if rng.random() < cfg.complete_probability else 1 + pick(rng, n)
 
-    resampled = resample_many(written) if styled else ref.resampled()[list(order)]
+    resampled = resampled_of(ref, hand)[list(order)]
     strokes, labels, matched = [], [], []
     weights = np.array([cfg.error_weights[label] for label in STROKE_ERRORS])
     wrong = rng.random(drawn_count) < cfg.error_rate

@@ -117,14 +117,20 @@ class AttemptStream(IterableDataset):
 
 
 def stream_throughput(
-    pack: ReferencePack, chars: list[str], seconds: float, seed: int = 0, batch_size: int = 64
+    pack: ReferencePack,
+    chars: list[str],
+    seconds: float,
+    seed: int = 0,
+    batch_size: int = 64,
+    extras: Extras | None = None,
 ) -> dict[str, float]:
     """Attempts and labelled strokes generated and encoded per second by one stream in this
-    process, in pools of ``POOL_BATCHES`` batches as training makes them (after a warm-up
-    of the per-character caches, as in a long training run)."""
-    stream = AttemptStream(pack, chars, seed=seed, batch_size=batch_size)
+    process, in pools of ``POOL_BATCHES`` batches as training makes them, with ``extras``
+    (other hands, look-alikes) when given (after a warm-up of the per-character caches, as
+    in a long training run)."""
+    stream = AttemptStream(pack, chars, seed=seed, batch_size=batch_size, extras=extras)
     for ref in stream.refs:
-        warm_caches(ref)
+        warm_caches(ref, stream.extras)
     pools = iter(stream)
     next(pools)
     attempts = strokes = 0

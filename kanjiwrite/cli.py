@@ -196,6 +196,9 @@ def lookalikes(
 def bench(
     seconds: Annotated[float, typer.Option(help="Measuring time, after a warm-up")] = 10.0,
     seed: Annotated[int, typer.Option()] = 0,
+    all_sources: Annotated[
+        bool, typer.Option(help="Other hands and look-alikes too, as training makes them")
+    ] = False,
 ) -> None:
     """Labelled stroke samples per second on one core (generation and encoding)."""
     import os
@@ -203,10 +206,13 @@ def bench(
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from kanjiwrite.datasets.kanjivg import load_pack
     from kanjiwrite.datasets.splits import pack_splits
+    from kanjiwrite.datasets.synthesis import split_extras
     from kanjiwrite.datasets.torch_data import stream_throughput
 
     pack = load_pack()
-    rate = stream_throughput(pack, pack_splits(pack)["train"], seconds, seed)
+    chars = pack_splits(pack)["train"]
+    extras = split_extras(pack, chars) if all_sources else None
+    rate = stream_throughput(pack, chars, seconds, seed, extras=extras)
     typer.echo(
         f"{rate['attempts_per_s']:.0f} attempts/s "
         f"({rate['strokes_per_attempt']:.1f} labelled strokes each)"

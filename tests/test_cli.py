@@ -4,6 +4,7 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
 from typer.testing import CliRunner
 
 from kanjiwrite.cli import app
@@ -41,8 +42,9 @@ def test_data_gallery_renders_each_label(tmp_path, pack):
     assert sorted(p.stem for p in tmp_path.glob("*.png")) == sorted(LABELS)
 
 
-def test_data_bench_prints_samples_per_second(pack):
-    result = runner.invoke(app, ["data", "bench", "--seconds", "1"])
+@pytest.mark.parametrize("sources", [[], ["--all-sources"]])
+def test_data_bench_prints_samples_per_second(pack, sources):
+    result = runner.invoke(app, ["data", "bench", "--seconds", "1", *sources])
     assert result.exit_code == 0, result.output
     rate = int(next(line for line in result.output.splitlines() if "samples/s" in line).split()[0])
     assert rate > 0

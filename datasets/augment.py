@@ -282,15 +282,7 @@ class RelationPairs:
         """Which of ``count`` characters (``owner`` of each of ``lines (N, P + 4, 2)``)
         break a relation."""
         relation_lines, lengths = geometry.polylines_and_lengths(list(lines))
-        low, high = relation_lines.min(axis=1), relation_lines.max(axis=1)
-        i, j = self.apart[:, 0], self.apart[:, 1]
-        close = np.all((low[i] <= high[j]) & (low[j] <= high[i]), axis=1)  # boxes overlap
-        touching = self.apart[close][geometry.pair_hits(relation_lines, self.apart[close])]
-        crossed = geometry.pair_hits(relation_lines, self.crossing)
-        shrunk = lengths[self.longer[:, 0]] < geometry.KEEP_LONGER * lengths[self.longer[:, 1]]
-        failed = np.concatenate(
-            [self.longer[shrunk, 0], self.crossing[~crossed, 0], touching[:, 0]]
-        )
+        failed = geometry.broken_relations(vars(self), relation_lines, lengths)
         return np.bincount(owner[failed], minlength=count) > 0
 
     def within(self, keep: np.ndarray) -> RelationPairs:
@@ -388,20 +380,16 @@ def sample_unevenly(
     return interpolate_axis(points, axis, first[ids] + u * total[ids]), n
 
 
-def humanize_many(
-    writings: Sequence[Writing],
-    rng: np.random.Generator,
-    cfg: AugmentConfig = DEFAULT_AUGMENT,
-    char_size: float = KANJIVG_SIZE,
-) -> list[tuple[list[np.ndarray], tuple[float, float]]]:
-    """Make each character's reference-box strokes look hand-drawn on a random canvas: per
-    writing, the strokes in canvas pixels and the canvas ``(width, height)``. All strokes
-    of all characters are varied together (see module doc)."""
+def vary_writings(
+    writings: Sequence[Writing], rng: np.random.Generator, cfg: AugmentConfig, char_size: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The human variation (``vary_lines``) of every stroke of ``writings`` at once, in the
+    reference box: the varied lines ``(N, P + 4, 2)``, the writing each belongs to
+    (``owner``), and each writing's first line and number of lines."""
     sizes = np.array([len(w.strokes) for w in writings])
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     owner = np.repeat(np.arange(len(writings)), sizes)
-    strokes = [s for w in writings for s in w.strokes]
-    lines = resample_many(strokes, VARY_POINTS)
+    lines = resample_many([s for w in writings for s in w.strokes], VARY_POINTS)
     component = np.full(len(lines), -1)
     groups = 0
     for writing, start in zip(writings, starts, strict=True):
@@ -417,7 +405,19 @@ def humanize_many(
         ],
         starts,
     )
-    varied = vary_lines(lines, owner, component, keep, rng, cfg, char_size)
+    return vary_lines(lines, owner, component, keep, rng, cfg, char_size), owner, starts, sizes
+
+
+def humanize_many(
+    writings: Sequence[Writing],
+    rng: np.random.Generator,
+    cfg: AugmentConfig = DEFAULT_AUGMENT,
+    char_size: float = KANJIVG_SIZE,
+) -> list[tuple[list[np.ndarray], tuple[float, float]]]:
+    """Make each character's reference-box strokes look hand-drawn on a random canvas: per
+    writing, the strokes in canvas pixels and the canvas ``(width, height)``. All strokes
+    of all characters are varied together (see module doc)."""
+    varied, owner, starts, sizes = vary_writings(writings, rng, cfg, char_size)
     matrices, canvases = character_affines(len(writings), char_size, rng, cfg)
     affine = matrices[owner]  # (N, 2, 3)
     x, y = varied[..., 0], varied[..., 1]
@@ -463,12 +463,5 @@ def vary_strokes(
 ) -> list[np.ndarray]:
     """The human variation alone (no placement in a canvas) of one character's strokes, in
     the reference box."""
-    lines = resample_many(strokes, VARY_POINTS)
-    component = np.full(len(lines), -1)
-    for number, members in enumerate(components or []):
-        component[members] = number
-    keep = RelationPairs.of(
-        [geometry.relation_pairs(geometry.relations(strokes, char_size))], np.zeros(1, int)
-    )
-    owner = np.zeros(len(lines), int)
-    return list(vary_lines(lines, owner, component, keep, rng, cfg, char_size))
+    writing = Writing(strokes, components or [])
+    return list(vary_writings([writing], rng, cfg, char_size)[0])

@@ -178,23 +178,10 @@ def straight_strokes(strokes: list[np.ndarray], lengths: np.ndarray) -> np.ndarr
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     ids = np.repeat(np.arange(len(strokes)), sizes)
     chord = points[starts + sizes - 1] - points[starts]
+    chord_length = np.hypot(chord[:, 0], chord[:, 1])
     rel = points - points[starts][ids]
     deviation = np.abs(rel[:, 0] * chord[ids, 1] - rel[:, 1] * chord[ids, 0])
-    return is_straight(chord, np.maximum.reduceat(deviation, starts), lengths)
-
-
-def straight_lines(lines: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """``straight_strokes`` of strokes given as ``lines (S, P, 2)``."""
-    chord = lines[:, -1] - lines[:, 0]
-    rel = lines - lines[:, :1]
-    deviation = np.abs(rel[..., 0] * chord[:, None, 1] - rel[..., 1] * chord[:, None, 0])
-    return is_straight(chord, deviation.max(axis=1), lengths)
-
-
-def is_straight(chord: np.ndarray, widest: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Curvedness (widest deviation from the ``chord`` over its squared length, a
-    zero-length chord straight only for a tap) below ``STRAIGHT``."""
-    chord_length = np.hypot(chord[:, 0], chord[:, 1])
+    widest = np.maximum.reduceat(deviation, starts)
     with np.errstate(divide="ignore", invalid="ignore"):
         curved = widest / chord_length**2
     return np.where(chord_length < 1e-9, lengths <= 0, curved < STRAIGHT)
@@ -208,14 +195,7 @@ def relations(strokes: list[np.ndarray], char_size: float) -> dict[str, set]:
     * ``apart``: {i, j} pairs that are clearly apart (do not touch or cross).
     """
     lines, lengths = polylines_and_lengths(strokes)
-    return line_relations(lines, lengths, straight_strokes(strokes, lengths), char_size)
-
-
-def line_relations(
-    lines: np.ndarray, lengths: np.ndarray, straight: np.ndarray, char_size: float
-) -> dict[str, set]:
-    """``relations`` of strokes given as ``RELATION_POINTS`` polylines ``(S, P, 2)``, their
-    arc ``lengths`` and which are ``straight``."""
+    straight = straight_strokes(strokes, lengths)
     chords = lines[:, -1] - lines[:, 0]
     angle = np.degrees(np.arctan2(chords[:, 1], chords[:, 0])) % 180
     hit, to_end = crossings(lines)
@@ -253,8 +233,19 @@ def keeps_relations(before: dict[str, set], strokes: list[np.ndarray], char_size
     longer of two parallel strokes stays longer, clear crossings still cross, strokes
     clearly apart still do not touch or cross."""
     lines, lengths = polylines_and_lengths(strokes)
-    if any(lengths[i] < KEEP_LONGER * lengths[j] for i, j in before["longer"]):
-        return False
-    crossing = np.array(sorted(before["crossing"]), int).reshape(-1, 2)
-    apart = np.array(sorted(before["apart"]), int).reshape(-1, 2)
-    return bool(pair_hits(lines, crossing).all() and not pair_hits(lines, apart).any())
+    return len(broken_relations(relation_pairs(before), lines, lengths)) == 0
+
+
+def broken_relations(
+    pairs: dict[str, np.ndarray], lines: np.ndarray, lengths: np.ndarray
+) -> np.ndarray:
+    """The first stroke of every relation of ``pairs`` (``relation_pairs``) that strokes
+    given as ``RELATION_POINTS`` polylines ``lines`` of arc ``lengths`` no longer keep."""
+    longer, crossing, apart = pairs["longer"], pairs["crossing"], pairs["apart"]
+    shrunk = lengths[longer[:, 0]] < KEEP_LONGER * lengths[longer[:, 1]]
+    low, high = lines.min(axis=1), lines.max(axis=1)
+    i, j = apart[:, 0], apart[:, 1]
+    close = np.all((low[i] <= high[j]) & (low[j] <= high[i]), axis=1)  # boxes overlap
+    touching = apart[close][pair_hits(lines, apart[close])]
+    crossed = pair_hits(lines, crossing)
+    return np.concatenate([longer[shrunk, 0], crossing[~crossed, 0], touching[:, 0]])

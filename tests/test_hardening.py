@@ -238,7 +238,7 @@ def test_serving_versions_are_pinned_for_make_run_and_the_dockerfile():
     assert "serving/constraints.txt" in (repo / "Dockerfile").read_text()
 
 
-def test_two_workers_report_their_metrics_together(tmp_path):
+def test_two_workers_report_their_metrics_together(tmp_path, wait_ready):
     """Multi-process metrics: every scrape, whichever worker answers it, counts the requests
     both workers served."""
     import re
@@ -265,13 +265,7 @@ def test_two_workers_report_their_metrics_together(tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+        wait_ready(server, base, 90)
         time.sleep(2)  # the second worker too
 
         async def burst() -> int:  # 10 at once, on new connections: under the limit

@@ -450,6 +450,27 @@ def test_defect_7_practice_ratings_are_honest(browser, server):
     page.context.close()
 
 
+def test_strokes_drawn_while_retry_loads_wait_for_the_fresh_start(browser, server):
+    """A learner writes on straight after Retry, while the restart is still on its way (made
+    slow here): those strokes are graded against the fresh start, none is lost."""
+    rng = np.random.default_rng(11)
+    page, _ = learner_page(browser, server, "十")
+    strokes = reference(page)["strokes"]
+    before = page.locator("#feedback").inner_text()
+    draw(page, strokes[0], rng)
+    assert "Stroke 1 is right" in feedback_after_stroke(page, before)
+    page.evaluate(
+        "() => { const send = window.fetch; window.fetch = (url, options) => "
+        "String(url).endsWith('/restart') ? new Promise((done) => setTimeout(done, 1500))"
+        ".then(() => send(url, options)) : send(url, options); }"
+    )
+    page.locator("#restart").click()
+    assert page.evaluate("kanjiwrite.state.accepted.length") == 0  # the canvas clears at once
+    assert write_all(page, rng).startswith("Rated")
+    assert page.evaluate("kanjiwrite.state.accepted.length") == len(strokes)
+    page.context.close()
+
+
 def test_defect_8_phone_layouts_keep_feedback_and_buttons_on_screen(browser, server):
     for name, width, height in (("portrait", 390, 844), ("landscape", 844, 390)):
         page, _ = learner_page(browser, server, "十口", width, height)

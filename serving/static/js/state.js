@@ -19,6 +19,7 @@ export const state = {
   misses: [], // misses per reference position
   hinted: [], // per reference position: the stroke was shown (a hint, or after misses)
   busy: false,
+  round: 0, // counts the starts of a kanji: a verdict that arrives after a retry is dropped
   animation: null, // the animation running: {frame or timer, base: what it draws over}
   log: [], // every stroke drawn for this kanji in this page, wrong ones included
   claimed: 0, // strokes counted right on the learner's word ("I was right")

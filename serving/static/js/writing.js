@@ -9,7 +9,9 @@ import {
 import { plural, say, showProgress, showPrompt, updateActions } from "./page.js";
 import { applyAttempt, attemptPath, nextPractice, openAttempt, recordReview } from "./practice.js";
 
-export async function loadKanji(kanji) {
+// load a kanji (a fresh start at it); strokes drawn meanwhile are dropped, or with
+// ``keepPending`` (a retry) kept and graded once it is loaded
+export async function loadKanji(kanji, { keepPending = false } = {}) {
   cancelAnimation();
   const response = await fetch(`/v1/kanji/${encodeURIComponent(kanji)}`);
   if (!response.ok) {
@@ -21,7 +23,9 @@ export async function loadKanji(kanji) {
   const practice = state.set === "practice" && !reviewed;
   const attempt = practice ? await openAttempt(kanji) : null; // the first try of the day
   Object.assign(state, { kanji, ref, reviewed, attempt: practice, attemptId: newAttemptId() });
+  const { pending, current, pointerId } = state; // drawn, or being drawn, while it loaded
   resetAttempt();
+  if (keepPending) Object.assign(state, { pending, current, pointerId });
   if (attempt) applyAttempt(attempt); // back where it was
   showOverrule(null);
   $("summary").hidden = true;
@@ -138,6 +142,7 @@ function nextPending() {
 async function finishStroke(stroke) {
   if (!writing()) return; // the kanji is complete: nothing more to grade
   const position = state.accepted.length;
+  const round = state.round;
   state.log.push(stroke);
   state.busy = true;
   updateActions();
@@ -145,6 +150,7 @@ async function finishStroke(stroke) {
   try {
     graded = await grade(stroke);
   } catch {
+    if (state.round !== round) return; // started over meanwhile
     state.log.pop();
     state.busy = false;
     state.pending = [];
@@ -153,6 +159,7 @@ async function finishStroke(stroke) {
     say("Could not reach the grader; try that stroke again.", "bad");
     return;
   }
+  if (state.round !== round) return; // a verdict for the start before a retry
   state.busy = false;
   const { verdict } = graded;
   if (verdict.correct) {
@@ -178,6 +185,7 @@ async function finishStroke(stroke) {
   if (!state.pending.length && graded.claimable) showOverrule({ stroke, position, index: verdict.index });
   nextPending();
   setTimeout(() => {
+    if (state.round !== round) return;
     if (state.accepted.length === position && writing()) {
       state.hintAt = position; // the right one, in place
       state.hinted[position] = true;
@@ -314,11 +322,24 @@ export async function overrule() {
   say(`Counted as right, thank you. ${state.ref.stroke_count - state.accepted.length} to go.`, "good");
 }
 
-// start the kanji over; in practice, before the review, the attempt keeps its misses and help
+// start the kanji over; in practice, before the review, the attempt keeps its misses and help.
+// The canvas clears at once; strokes drawn while the fresh start loads wait for it
 export async function retry() {
   if (!state.kanji) return;
-  if (state.attempt && !state.reviewed) await postJSON(attemptPath("restart"));
-  loadKanji(state.kanji);
+  state.round += 1; // verdicts still on their way were for the old start
+  Object.assign(state, { accepted: [], acceptedAs: [], pending: [], busy: true });
+  showOverrule(null);
+  redraw();
+  try {
+    if (state.attempt && !state.reviewed) await postJSON(attemptPath("restart"));
+    await loadKanji(state.kanji, { keepPending: true });
+  } catch {
+    say("Could not start over; try Retry again.", "bad");
+  } finally {
+    state.busy = false;
+    updateActions();
+  }
+  nextPending();
 }
 
 export function undo() {

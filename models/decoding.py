@@ -25,10 +25,12 @@ Decoding tells one story per stroke (``decode``):
   another stroke of the order than the one due, either a later one (``story="later"``:
   "That is stroke 5; stroke 2 comes first") or one already accepted (``story="again"``);
   otherwise the most probable other error. A tap (one point, no length) is never right
-  for a stroke and never "another stroke": ``wrong_shape``;
+  for a stroke and never "another stroke": ``wrong_shape``. A first stroke (nothing
+  settled) more than ``FIRST_PLACE_FAR`` of the box from its own place is ``misplaced``
+  whatever its shape (then named by the place it was drawn in, if another stroke's);
 * a partner that explains the writing so far better than the kanji asked (higher summed
-  log ``p_correct`` by ``LOOKALIKE_MARGIN``, at a stroke where the two differ) makes that
-  stroke wrong (``story="lookalike"``, ``lookalike`` = the partner): the comparison holds
+  log ``p_correct`` by ``LOOKALIKE_MARGIN``, at a stroke where the two differ or at a
+  later one it explains better by the margin itself) makes that stroke wrong (``story="lookalike"``, ``lookalike`` = the partner): the comparison holds
   where absolute thresholds cannot, as a writer's style moves both scores together;
 * ``matched_index``: for ``wrong_order`` the stroke it is, for a right stroke the stroke
   due, otherwise the match head's most probable stroke (``None`` for "none");
@@ -67,14 +69,20 @@ from kanjiwrite.datasets.strokes import (
 
 Predict = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
 
-LOOKALIKE_MARGIN = (
-    0.005  # nats of summed log p_correct a partner must lead by (a sign test with a dead zone)
-)
+# nats of summed log p_correct a partner must lead by (a sign test with a dead zone), chosen
+# on the validation characters' look-alike sets (the fewest look-alikes accepted whole plus
+# correct attempts rejected: 0.03 of 0.005-0.5)
+LOOKALIKE_MARGIN = 0.03
 PLACE_NEAR = 0.12  # box units: a first stroke drawn this close to another stroke's place
 PLACE_NEAR_ALIGNED = 0.07  # a later one, aligned on the accepted strokes
 PLACE_RATIO = 0.35  # and at most this share of its distance to the stroke due
+# box units: a first stroke (nothing settled) this far from its own place is misplaced, even
+# when its shape passes (real writers' first strokes: at most 0.20 of the box, Tegaki kanji
+# and kana; a stroke moved a third of the box: 0.19-0.45, p5 0.235)
+FIRST_PLACE_FAR = 0.24
 _OTHER_ERRORS = np.array([LABEL_INDEX[e] for e in STROKE_ERRORS if e != "wrong_order"])
 _WRONG_ORDER, _WRONG_SHAPE = LABEL_INDEX["wrong_order"], LABEL_INDEX["wrong_shape"]
+_MISPLACED = LABEL_INDEX["misplaced"]
 
 
 @dataclass
@@ -89,6 +97,12 @@ class Partner:
     def strokes(self) -> set[int]:
         """Strokes at which the difference shows (the later of a relation's pair)."""
         return {max(i, j) for _, i, j in self.differences}
+
+    @property
+    def first_difference(self) -> int:
+        """The first stroke at which the two can be told apart (0 when no difference is
+        listed: the two are then told apart by the scores alone)."""
+        return min(self.strokes, default=0)
 
 
 @dataclass
@@ -231,6 +245,9 @@ def decode(
             inputs["drawn"][first + items - 1, :count][..., BOX_XY].astype(np.float64),
             inputs["reference"][first, :n][..., BOX_XY].astype(np.float64),
         )
+        if settled == 0 and verdicts[0] == CORRECT and not taps[0]:
+            if box_distances(places[0][0], places[1][:1])[0] > FIRST_PLACE_FAR:
+                verdicts[0] = _MISPLACED
     results = tell_stories(probs, match, verdicts, order, settled, taps, places)
     if partners:
         own_log = np.log(np.clip(probs[:, CORRECT], 1e-9, 1.0))
@@ -322,15 +339,21 @@ def placed_as(
         scale = float(((source - ms) * (target - mt)).sum()) / spread if spread > 1e-9 else 1.0
         scale = min(max(scale, 0.5), 2.0)
         points = scale * (points - ms) + mt
-    forward = np.linalg.norm(points[None] - reference, axis=-1).mean(-1)
-    backward = np.linalg.norm(points[None, ::-1] - reference, axis=-1).mean(-1)
-    distance = np.minimum(forward, backward)
+    distance = box_distances(points, reference)
     due = distance[k] if k < n else np.inf
     bound = PLACE_NEAR_ALIGNED if done else PLACE_NEAR
     near = [j for j in others if distance[j] <= min(bound, PLACE_RATIO * due)]
     if not near:
         return None
     return preferred if preferred in near else min(near, key=lambda c: distance[c])
+
+
+def box_distances(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Mean point distance of a stroke's points ``(P, 2)`` to each reference stroke's
+    ``(R, P, 2)``, the smaller of the two directions it may be drawn in: ``(R,)``."""
+    forward = np.linalg.norm(points[None] - reference, axis=-1).mean(-1)
+    backward = np.linalg.norm(points[None, ::-1] - reference, axis=-1).mean(-1)
+    return np.minimum(forward, backward)
 
 
 def compare_partners(
@@ -342,20 +365,24 @@ def compare_partners(
     settled: int,
 ) -> None:
     """Mark the first unsettled right stroke at which a partner pulls ahead (summed log
-    ``p_correct`` of the strokes so far higher by ``LOOKALIKE_MARGIN``, at a stroke where
-    the two differ) as wrong, naming the partner (in place)."""
-    lead = np.cumsum(partner_log - own_log[None], axis=1)  # (partners, strokes)
+    ``p_correct`` of the strokes so far higher by ``LOOKALIKE_MARGIN``) as wrong, naming
+    the partner (in place): at a stroke where the two differ, or at a later one that the
+    partner itself explains better by the margin (where KanjiVG's difference does not show
+    the one the writing makes)."""
+    gain = partner_log - own_log[None]  # (partners, strokes): how much better each explains
+    lead = np.cumsum(gain, axis=1)
     for k in range(settled, len(results)):
         if not results[k].correct:
             continue
         for p, partner in enumerate(partners):
             if (
                 k < partner.ref.stroke_count
-                and k in partner.strokes
+                and k >= partner.first_difference
+                and (k in partner.strokes or gain[p, k] > LOOKALIKE_MARGIN)
                 and lead[p, k] > LOOKALIKE_MARGIN
             ):
-                misplaced, shape = LABEL_INDEX["misplaced"], LABEL_INDEX["wrong_shape"]
-                verdict = misplaced if probs[k, misplaced] >= probs[k, shape] else shape
+                shape = _WRONG_SHAPE
+                verdict = _MISPLACED if probs[k, _MISPLACED] >= probs[k, shape] else shape
                 results[k].verdict, results[k].story = LABELS[verdict], "lookalike"
                 results[k].lookalike = partner.ref.char
                 return

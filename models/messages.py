@@ -58,9 +58,10 @@ def difference_sentence(asked: str, difference: list | tuple) -> str:
 
 def lookalike_message(ref: KanjiRef, result: StrokeResult, partner: Partner) -> str:
     """ "This is turning into 士 (scholar): in 土 (earth) stroke 3 is longer than stroke 1."
-    (the difference shown at this stroke, else the first)."""
+    (the difference shown at this stroke, else the first; this stroke when none is listed)."""
     here = [d for d in partner.differences if max(d[1], d[2]) == result.index]
-    what = difference_sentence(ref.char, (here or partner.differences)[0])
+    fallback = [("stroke", result.index, result.index)]
+    what = difference_sentence(ref.char, (here or partner.differences or fallback)[0])
     return f"This is turning into {name_of(partner.ref.char)}: {what}"
 
 

@@ -197,7 +197,7 @@ def message(stroke: dict, j: int, position, count: int, asked: str, partners, pr
     if stroke["story"] == "lookalike":
         differences = dict(partners)[stroke["lookalike"]]
         here = [d for d in differences if max(d[1], d[2]) == j]
-        kind, i, i2 = (here or differences)[0]
+        kind, i, i2 = (here or differences or [("stroke", j, j)])[0]
         what = {
             "longer": f"stroke {i + 1} is longer than stroke {i2 + 1}.",
             "crosses": f"strokes {i + 1} and {i2 + 1} cross.",
@@ -223,6 +223,20 @@ def box_points(stroke_features) -> list:
     return [(p[6], p[7]) for p in stroke_features]
 
 
+def box_distance(d, reference) -> float:
+    """§7: the smaller of the mean point distance from ``d`` to ``reference`` and from ``d``
+    reversed to it."""
+    forward = sum(math.dist(p, q) for p, q in zip(d, reference, strict=True)) / POINTS
+    backward = sum(math.dist(p, q) for p, q in zip(d[::-1], reference, strict=True)) / POINTS
+    return min(forward, backward)
+
+
+def first_far(boxes, o) -> bool:
+    """§7 step 2.4: the first stroke lies more than 0.24 of the box from its own place."""
+    drawn, reference = boxes["drawn"][o][0], boxes["reference"][o][0]
+    return box_distance(box_points(drawn), box_points(reference)) > 0.24
+
+
 def near_positions(boxes, o, j, r, accepted) -> list[int]:
     """§7 step 3.3: the positions stroke j was drawn in the place of, nearest first."""
     drawn = [box_points(s) for s in boxes["drawn"][o]]
@@ -243,9 +257,7 @@ def near_positions(boxes, o, j, r, accepted) -> list[int]:
         d = [(scale * (x - msx) + mtx, scale * (y - msy) + mty) for x, y in d]
 
     def dist(i):
-        forward = sum(math.dist(p, q) for p, q in zip(d, reference[i], strict=True)) / POINTS
-        backward = sum(math.dist(p, q) for p, q in zip(d[::-1], reference[i], strict=True))
-        return min(forward, backward / POINTS)
+        return box_distance(d, reference[i])
 
     due = dist(j) if j < r else math.inf
     bound = min(0.07 if done else 0.12, 0.35 * due)
@@ -271,8 +283,10 @@ def lookalike(verdict_probs, best, orders, strokes, settled, r, partners) -> Non
     for j in range(settled, count):
         if done or strokes[j]["verdict"] != "correct":
             continue
-        for q, (lead, at) in enumerate(leads):
-            if j < r and j in at and lead[j] > 0.005:
+        for q, (lead, differ) in enumerate(leads):
+            gain = lead[j] - (lead[j - 1] if j else 0.0)
+            at = j in differ or (j >= min(differ, default=0) and gain > 0.03)
+            if j < r and at and lead[j] > 0.03:
                 probs = verdict_probs[best][j]
                 strokes[j]["verdict"] = "misplaced" if probs[4] >= probs[3] else "wrong_shape"
                 strokes[j]["story"], strokes[j]["lookalike"] = "lookalike", partners[q][0]
@@ -316,6 +330,8 @@ def decode(verdict_probs, match_probs, orders, count, t, taps, settled, partners
                 else:
                     scores["wrong_order"] = -1.0
             verdict = max(ERRORS, key=lambda e: (scores[e], -ERRORS.index(e)))
+        if j == 0 and settled == 0 and verdict == "correct" and not taps[0]:
+            verdict = "misplaced" if first_far(boxes, best) else verdict
         if j < settled and j < r:
             verdict = "correct"
         elif verdict == "correct" and taps[j]:

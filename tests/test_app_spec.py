@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from kanjiwrite.datasets.contract import LABELS, STRICTNESS
+from kanjiwrite.datasets.contract import DEFAULT_THRESHOLDS, LABELS, STRICTNESS
 from kanjiwrite.datasets.strokes import model_inputs
 from kanjiwrite.export.app_assets import read_binary_pack, sha256
 from kanjiwrite.export.to_coreml import shape_buckets, structural_report
-from kanjiwrite.models.decoding import grade, partners_of
+from kanjiwrite.models.decoding import build_batch, decode, grade, partners_of, taps_of
 from kanjiwrite.models.messages import explain
 from kanjiwrite.models.runtime import onnx_predict
 
@@ -214,3 +216,51 @@ def test_shipped_coreml_package_is_what_the_spec_says(bucket_sets):
 def test_coreml_passes_every_golden_case_on_macos():
     predict, metadata = app_reference.coreml_runtime(APP / "grader.mlpackage")
     assert app_reference.check_all(APP, predict, metadata, tolerance=2e-2) == []
+
+
+@pytest.fixture(scope="module")
+def app_pack():
+    return app_reference.Pack((APP / "reference-pack.kwrp").read_bytes())
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_the_second_implementation_decodes_any_head_outputs_as_the_service_does(
+    data, pack, app_pack
+):
+    """§7 against ``decoding.decode`` for random head outputs on real inputs: the order
+    chosen, every rule (place, first stroke's place, look-alike lead, settled strokes) and
+    the verdict, matched stroke, story and look-alike of every stroke agree."""
+    char = data.draw(st.sampled_from(["土", "冑", "三", "十", "入", "妲", "右", "田"]))
+    ref = pack[char]
+    n = ref.stroke_count
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    count = data.draw(st.integers(1, n + 1))
+    moved = data.draw(st.sampled_from([0.0, 0.15, 0.3]))  # of the box: the first stroke
+    canvas = (400.0, 400.0)
+    drawn = [np.asarray(ref.strokes[k % n]) * 3.3 + 20 + rng.normal(0, 2, 2) for k in range(count)]
+    drawn[0] = drawn[0] + moved * 400 * np.array([np.cos(a := rng.uniform(0, 6.3)), np.sin(a)])
+    settled = data.draw(st.integers(0, min(count, n) - 1)) if count > 1 else 0
+    partners = partners_of(pack, char)
+    inputs, orders = build_batch(ref, drawn, canvas, False, partners)
+    items, width = len(orders) + len(partners), inputs["reference"].shape[1] + 1
+    verdict = rng.dirichlet(np.full(len(LABELS), 0.3), (items, count))
+    sure = rng.random((items, count)) < 0.5  # half the match rows sure of one stroke
+    match = rng.dirichlet(np.full(width, 0.3), (items, count))
+    match[sure] = np.eye(width)[rng.integers(0, width, int(sure.sum()))]
+    t = DEFAULT_THRESHOLDS["standard"]
+    ours = decode(verdict, match, orders, count, t, partners, settled, taps_of(drawn), inputs)
+    boxes, app_orders = app_reference.request_inputs(
+        app_pack, char, [s.tolist() for s in drawn], canvas
+    )
+    assert [tuple(o) for o in app_orders] == [tuple(o) for o in orders]
+    taps = [False] * count
+    theirs = app_reference.decode(
+        verdict.tolist(), match.tolist(), app_orders, count, t, taps, settled,
+        app_pack.partners(char), boxes,
+    )  # fmt: skip
+    assert list(theirs["order"]) == list(ours.order)
+    for s, other in zip(ours.strokes, theirs["strokes"], strict=True):
+        got = (other["verdict"], other["matched_index"], other["story"], other["lookalike"])
+        assert (s.verdict, s.matched_index, s.story, s.lookalike) == got, (s, other)
+    assert theirs["missing"] == list(ours.missing) and theirs["complete"] == ours.complete

@@ -218,12 +218,29 @@ def test_a_partner_that_explains_the_writing_better_makes_the_stroke_where_it_di
         message.startswith("This is turning into 士 (")
         and "stroke 3 is longer than stroke 1" in message
     )
-    # a lead too small, or at a stroke where the two do not differ, changes nothing
+    # a lead too small, or before the first stroke where the two differ, changes nothing
     verdict, match = partner_outputs([0.9, 0.9, 0.9], [0.9, 0.9, 0.903])  # within the dead zone
     assert decode(verdict, match, orders, 3, partners=[partner], settled=2).complete
     verdict, match = partner_outputs([0.6, 0.9, 0.9], [0.99, 0.9, 0.9])
     first = decode(verdict[:, :1], match[:, :1, [0, -1]], orders, 1, partners=[partner])
     assert first.strokes[0].correct
+    # a lead that shows only after the first difference (冑 written as 胄: the difference
+    # KanjiVG lists is at stroke 3, the writing parts at the bottom) is caught where it shows
+    early = Partner(pack["士"], [("longer", 1, 0)])
+    verdict, match = partner_outputs([0.9, 0.9, 0.7], [0.9, 0.9, 0.95])
+    late = decode(verdict, match, orders, 3, partners=[early], settled=2).strokes[-1]
+    assert late.story == "lookalike" and late.lookalike == "士"
+    # a lead carried from an earlier stroke (rejected, then claimed right) does not flag a
+    # later stroke that the partner explains no better
+    claimed = Partner(pack["士"], [("stroke", 0, 0)])
+    verdict, match = partner_outputs([0.1, 0.95, 0.95], [0.99, 0.95, 0.95])
+    assert decode(verdict, match, orders, 3, partners=[claimed], settled=1).complete
+    verdict, match = partner_outputs([0.9, 0.9, 0.7], [0.9, 0.9, 0.95])
+    # a partner listing no difference is told apart by the scores alone
+    bare = Partner(pack["士"], [])
+    result = decode(verdict, match, orders, 3, partners=[bare], settled=2)
+    assert result.strokes[-1].story == "lookalike"
+    assert explain(pack["土"], result, [bare])[-1][1].endswith("stroke 3 has another shape or place.")
 
 
 @settings(max_examples=300, deadline=None)
@@ -266,3 +283,20 @@ def test_no_head_outputs_make_a_story_contradict_itself(data, pack):
             assert int(later[1]) > int(later[2])
         if again:
             assert int(again[1]) < int(again[2])
+
+
+def test_a_first_stroke_far_from_its_place_in_the_box_is_misplaced_whatever_its_shape(pack):
+    ref = pack["十"]
+    canvas = (109.0, 109.0)  # the reference's own box
+    verdict, match = outputs([(0, 1)], 1, [[0.95]])  # the shape passes
+    verdict, match = verdict[-1:], match[-1:]
+
+    def judged(dy: float, settled: int = 0):
+        drawn = [np.asarray(ref.strokes[0]) + [0.0, dy]]
+        inputs, orders = build_batch(ref, drawn, canvas, prefixes=False)
+        return decode(verdict, match, orders, 1, settled=settled, inputs=inputs).strokes[0]
+
+    assert judged(0.0).correct and judged(-0.2 * 109).correct  # within FIRST_PLACE_FAR
+    far = judged(-0.3 * 109)
+    assert far.verdict == "misplaced" and not far.correct and far.story is None
+    assert judged(-0.3 * 109, settled=1).correct  # shown as right: it stays right

@@ -91,6 +91,17 @@ def test_a_first_stroke_in_the_wrong_place_of_the_box_is_misplaced(client, pack)
     assert named["verdict"] == "wrong_order" and named["matched_index"] == 1, named
 
 
+def test_a_first_stroke_far_from_its_place_is_misplaced_even_when_its_shape_passes(client, pack):
+    # 前's first dot drawn 0.3 of the character up and left (0.27 of the box): the model
+    # scores its shape above the threshold; its place in the box (farther than any real
+    # writer's first stroke) makes it misplaced
+    moved = np.asarray(pack["前"].strokes[0]) + np.array([-0.277, -0.115]) * KANJIVG_SIZE
+    newest = lift(client, "前", [], on_canvas([moved])[0])["strokes"][-1]
+    assert newest["verdict"] == "misplaced" and newest["p_correct"] >= 0.5, newest
+    right = lift(client, "前", [], on_canvas(pack["前"].strokes[:1])[0])["strokes"][-1]
+    assert right["correct"], right
+
+
 def test_a_later_stroke_drawn_first_is_named(client, pack):
     # 三 bottom-up: the bottom stroke first
     bottom = on_canvas(pack["三"].strokes)[2]
@@ -117,6 +128,20 @@ def test_a_look_alike_written_instead_is_caught_and_named(client, pack):
     # the kanji asked, written well, is accepted whole and completes
     well = write(client, "土", on_canvas(pack["土"].strokes))
     assert all(a["strokes"][-1]["correct"] for a in well) and well[-1]["complete"]
+
+
+def test_a_look_alike_that_parts_after_the_listed_difference_is_caught_where_it_shows(
+    client, pack
+):
+    # 冑 (helmet) and 胄 (descendant) differ, by KanjiVG's strokes, at stroke 3; the shipped
+    # model tells them apart only at the bottom part: the writing is flagged there
+    answers = write(client, "冑", on_canvas(pack["胄"].strokes))
+    flagged = [a["strokes"][-1] for a in answers if a["strokes"][-1]["lookalike"]]
+    assert flagged and flagged[0]["lookalike"] == "胄" and flagged[0]["index"] >= 3, flagged
+    assert not answers[-1]["complete"]
+    for kanji in "冑鈍央堤菅凱":  # written well: never flagged, each completes
+        well = write(client, kanji, on_canvas(pack[kanji].strokes))
+        assert all(a["strokes"][-1]["correct"] for a in well) and well[-1]["complete"], kanji
 
 
 def test_every_stroke_right_completes_the_kanji(client, pack):

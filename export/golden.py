@@ -59,6 +59,8 @@ VERDICT_KANJI = "口日木水永書漢国右左"
 ALTERNATIVE_ORDER_KANJI = "必王国"
 SESSION_KANJI = "主"  # (0, 1, 3, 4, 2) besides the standard order
 LOOKALIKE_PAIR = ("土", "士")  # asked, written instead
+LATE_LOOKALIKE_PAIR = ("冑", "胄")  # told apart after the stroke KanjiVG's difference names
+FAR_FIRST_KANJI = "前学校名書"  # first strokes the shape alone lets pass far from their place
 
 
 def _rounded(array: np.ndarray) -> list:
@@ -323,9 +325,22 @@ def box_cases(maker: CaseMaker) -> list[dict]:
         newest = case["result"]["strokes"][-1]
         return newest["story"] == "later"
 
+    def far_first() -> Iterator[dict]:
+        while True:
+            kanji = FAR_FIRST_KANJI[int(maker.rng.integers(len(FAR_FIRST_KANJI)))]
+            angle = maker.rng.uniform(0, 2 * np.pi)
+            shift = 0.3 * KANJIVG_SIZE * np.array([np.cos(angle), np.sin(angle)])
+            drawn, canvas = maker.draw([pack[kanji].strokes[0] + shift])
+            yield maker.request("stroke1-far", f"stroke 1 of {kanji} far off", kanji, drawn, canvas)
+
+    def placed_not_shaped(case: dict) -> bool:
+        newest = case["result"]["strokes"][-1]
+        return newest["verdict"] == "misplaced" and newest["p_correct"] >= case["threshold"]
+
     return [
         first(moved_first(), lambda c: last_verdict(c) == "misplaced", "a misplaced first stroke"),
         first(later_first(), names_later, "a later stroke drawn first"),
+        first(far_first(), placed_not_shaped, "a first stroke far off, its shape passing"),
     ]
 
 
@@ -455,10 +470,25 @@ def session_cases(maker: CaseMaker) -> list[dict]:
         stories = [s["request"]["result"]["strokes"][-1]["story"] for s in run["lifts"]]
         return "lookalike" in stories
 
+    asked, parted = LATE_LOOKALIKE_PAIR
+
+    def late_lookalike_runs() -> Iterator[dict]:
+        while True:
+            yield session(maker, f"lookalike-{asked}", asked, list(maker.pack[parted].strokes))
+
+    def turned_late(run: dict) -> bool:
+        partner = next(p for p in partners_of(maker.pack, asked) if p.ref.char == parted)
+        return any(
+            step["request"]["result"]["strokes"][-1]["story"] == "lookalike"
+            and len(step["request"]["strokes"]) - 1 not in partner.strokes
+            for step in run["lifts"]
+        )
+
     return [
         first(switch_runs(), switches, "an order switch", tries=20),
         first(retry_runs(), retried, "a retried stroke", tries=20),
         first(lookalike_runs(), turned, "a look-alike written instead", tries=20),
+        first(late_lookalike_runs(), turned_late, "a look-alike parting late", tries=20),
     ]
 
 

@@ -285,8 +285,8 @@ def lookalike(verdict_probs, best, orders, strokes, settled, r, partners) -> Non
             continue
         for q, (lead, differ) in enumerate(leads):
             gain = lead[j] - (lead[j - 1] if j else 0.0)
-            at = j in differ or (j >= min(differ, default=0) and gain > 0.03)
-            if j < r and at and lead[j] > 0.03:
+            at = j in differ or (j >= min(differ, default=0) and gain > 0.02)
+            if j < r and at and lead[j] > 0.02:
                 probs = verdict_probs[best][j]
                 strokes[j]["verdict"] = "misplaced" if probs[4] >= probs[3] else "wrong_shape"
                 strokes[j]["story"], strokes[j]["lookalike"] = "lookalike", partners[q][0]

@@ -71,6 +71,10 @@ def test_golden_cases_cover_every_behaviour_the_issue_lists(golden, pack):
     assert orders[0] == sorted(orders[0]) and orders[-1] != sorted(orders[-1])  # mid-character
     retry = next(r for r in golden["sessions"] if r["name"].startswith("retry"))
     assert [s["accepted"] for s in retry["lifts"]].count(False) == 1 and retry["complete"]
+    far = next(c for c in requests if c["name"] == "stroke1-far")["result"]["strokes"][-1]
+    assert far["verdict"] == "misplaced" and far["p_correct"] >= 0.5  # by its place alone
+    late = next(r for r in golden["sessions"] if r["name"] == "lookalike-冑")
+    assert any(s["request"]["result"]["strokes"][-1]["lookalike"] for s in late["lifts"])
     assert any(c["kanji"] in "あア" for c in requests)  # kana
     longest = pack.longest()
     assert any(len(c["strokes"]) == pack[longest].stroke_count for c in requests)

@@ -240,7 +240,9 @@ def test_a_partner_that_explains_the_writing_better_makes_the_stroke_where_it_di
     bare = Partner(pack["士"], [])
     result = decode(verdict, match, orders, 3, partners=[bare], settled=2)
     assert result.strokes[-1].story == "lookalike"
-    assert explain(pack["土"], result, [bare])[-1][1].endswith("stroke 3 has another shape or place.")
+    assert explain(pack["土"], result, [bare])[-1][1].endswith(
+        "stroke 3 has another shape or place."
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -292,7 +294,7 @@ def test_a_first_stroke_far_from_its_place_in_the_box_is_misplaced_whatever_its_
     verdict, match = verdict[-1:], match[-1:]
 
     def judged(dy: float, settled: int = 0):
-        drawn = [np.asarray(ref.strokes[0]) + [0.0, dy]]
+        drawn = [np.asarray(ref.strokes[0]) + np.array([0.0, dy])]
         inputs, orders = build_batch(ref, drawn, canvas, prefixes=False)
         return decode(verdict, match, orders, 1, settled=settled, inputs=inputs).strokes[0]
 

@@ -130,9 +130,7 @@ def test_a_look_alike_written_instead_is_caught_and_named(client, pack):
     assert all(a["strokes"][-1]["correct"] for a in well) and well[-1]["complete"]
 
 
-def test_a_look_alike_that_parts_after_the_listed_difference_is_caught_where_it_shows(
-    client, pack
-):
+def test_a_look_alike_that_parts_after_the_listed_difference_is_caught_where_it_shows(client, pack):
     # 冑 (helmet) and 胄 (descendant) differ, by KanjiVG's strokes, at stroke 3; the shipped
     # model tells them apart only at the bottom part: the writing is flagged there
     answers = write(client, "冑", on_canvas(pack["胄"].strokes))

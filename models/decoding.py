@@ -30,8 +30,9 @@ Decoding tells one story per stroke (``decode``):
   whatever its shape (then named by the place it was drawn in, if another stroke's);
 * a partner that explains the writing so far better than the kanji asked (higher summed
   log ``p_correct`` by ``LOOKALIKE_MARGIN``, at a stroke where the two differ or at a
-  later one it explains better by the margin itself) makes that stroke wrong (``story="lookalike"``, ``lookalike`` = the partner): the comparison holds
-  where absolute thresholds cannot, as a writer's style moves both scores together;
+  later one it explains better by the margin itself) makes that stroke wrong
+  (``story="lookalike"``, ``lookalike`` = the partner): the comparison holds where
+  absolute thresholds cannot, as a writer's style moves both scores together;
 * ``matched_index``: for ``wrong_order`` the stroke it is, for a right stroke the stroke
   due, otherwise the match head's most probable stroke (``None`` for "none");
 * ``missing``: reference strokes not (yet) drawn correctly, in writing order.
@@ -383,8 +384,8 @@ def compare_partners(
                 and (k in partner.strokes or gain[p, k] > LOOKALIKE_MARGIN)
                 and lead[p, k] > LOOKALIKE_MARGIN
             ):
-                shape = _WRONG_SHAPE
-                verdict = _MISPLACED if probs[k, _MISPLACED] >= probs[k, shape] else shape
+                placed = probs[k, _MISPLACED] >= probs[k, _WRONG_SHAPE]
+                verdict = _MISPLACED if placed else _WRONG_SHAPE
                 results[k].verdict, results[k].story = LABELS[verdict], "lookalike"
                 results[k].lookalike = partner.ref.char
                 return

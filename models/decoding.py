@@ -248,8 +248,8 @@ def decode(
             inputs["drawn"][first + items - 1, :count][..., BOX_XY].astype(np.float64),
             inputs["reference"][first, :n][..., BOX_XY].astype(np.float64),
         )
-        first_far = box_distances(places[0][0], places[1][:1])[0] > FIRST_PLACE_FAR
-        if settled == 0 and verdicts[0] == CORRECT and not taps[0] and first_far:
+        unsettled_first = settled == 0 and verdicts[0] == CORRECT and not taps[0]
+        if unsettled_first and box_distances(places[0][0], places[1][:1])[0] > FIRST_PLACE_FAR:
             verdicts[0] = _MISPLACED
     results = tell_stories(probs, match, verdicts, order, settled, taps, places)
     if partners:

@@ -235,9 +235,9 @@ def test_a_partner_that_explains_the_writing_better_makes_the_stroke_where_it_di
     claimed = Partner(pack["士"], [("stroke", 0, 0)])
     verdict, match = partner_outputs([0.1, 0.95, 0.95], [0.99, 0.95, 0.95])
     assert decode(verdict, match, orders, 3, partners=[claimed], settled=1).complete
-    verdict, match = partner_outputs([0.9, 0.9, 0.7], [0.9, 0.9, 0.95])
     # a partner listing no difference is told apart by the scores alone
     bare = Partner(pack["士"], [])
+    verdict, match = partner_outputs([0.9, 0.9, 0.7], [0.9, 0.9, 0.95])
     result = decode(verdict, match, orders, 3, partners=[bare], settled=2)
     assert result.strokes[-1].story == "lookalike"
     assert explain(pack["土"], result, [bare])[-1][1].endswith(
